@@ -1,0 +1,32 @@
+"""probe: why does a fine-tuned causal LM get this case wrong, one token at a time.
+
+    >>> import probe
+    >>> lm = probe.load("path/to/model")
+    >>> probe.score(lm, "What is the capital of Japan?", "Tokyo")
+    >>> probe.generate(lm, "List three colors.", force="```json\\n", watch=["{"])
+    >>> probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
+"""
+
+from .divergence import first_divergence
+from .generation import generate, generate_many
+from .models import LM, load, load_pair
+from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
+from .scoring import score, score_many
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LM",
+    "Alternative",
+    "Divergence",
+    "TokenStep",
+    "TokenTrace",
+    "TraceDivergence",
+    "first_divergence",
+    "generate",
+    "generate_many",
+    "load",
+    "load_pair",
+    "score",
+    "score_many",
+]

@@ -1,0 +1,291 @@
+"""Generation with per-token statistics: greedy or sampled, forced prefixes, watched strings.
+
+    >>> g = probe.generate(lm, "List three colors.", force="```json\\n", watch=["{", " red"])
+    >>> [(s.text, s.prob, s.forced) for s in g]
+
+One forward per new token with the KV cache. The forced prefix is fed right after the
+generation prompt; its tokens carry the probability the model would have given them. The
+ids the model produced are kept as they are (never decoded and re-tokenized).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Sequence
+
+import torch
+
+from .forward import forward, left_pad
+from .prompts import Prompt, encode, encode_prompt, render
+from .results import TokenStep, TokenTrace
+from .scoring import _check_top_k, _progress
+from .stats import alternatives, make_steps, row_stats
+
+
+@dataclass
+class _Row:
+    """One prompt's generation state."""
+
+    prompt: str
+    ids: list[int]  # prompt + forced ids: the prefill
+    forced: list[TokenStep]
+    force_text: str
+    watch_ids: dict[str, list[int]]
+    free: list[int] = field(default_factory=list)
+    steps: list[TokenStep] = field(default_factory=list)
+    decoded: str = ""  # decode(free ids) committed so far
+    done: bool = False
+    stop_reason: str | None = None
+
+
+def _watch_ids(lm, rendered, text: str) -> list[int]:
+    """Token ids of a watched string as it would follow the prompt."""
+    enc = encode(lm, rendered, text)
+    if enc.straddles:  # it would merge with the prompt: take it on its own
+        return list(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return enc.answer_ids
+
+
+def _prepare(lm, prompt, force: str, watch: Sequence[str], raw, system):
+    rendered = render(lm, prompt, raw=raw, system=system)
+    watch_ids = {w: _watch_ids(lm, rendered, w) for w in watch}
+    if force:
+        enc = encode(lm, rendered, force)
+        return _Row(rendered.text, enc.ids, [], force, watch_ids), enc
+    return _Row(rendered.text, encode_prompt(lm, rendered), [], "", watch_ids), None
+
+
+def _processed(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """Sampling distribution (batch, vocab) after temperature and nucleus (top-p) filtering."""
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        before = sorted_p.cumsum(-1) - sorted_p  # mass strictly above each token
+        sorted_p = sorted_p.masked_fill(before >= top_p, 0.0)  # the first token always stays
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+@torch.no_grad()
+def _watch_probs(lm, rows, logits, past, mask, pos) -> list[dict[str, float]]:
+    """P(each watched string comes next) for every row, from the current state.
+
+    A one-token string is read off ``logits``; a longer one needs its tokens fed on top of
+    the cache (then the cache is cropped back).
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (batch, vocab)
+    out: list[dict[str, float]] = [{} for _ in rows]
+    names = list(rows[0].watch_ids)
+    for name in names:
+        seqs = [r.watch_ids[name] for r in rows]
+        first = torch.tensor([s[0] for s in seqs], device=logp.device)
+        total = logp.gather(1, first[:, None])[:, 0]  # (batch,)
+        longest = max(len(s) for s in seqs)
+        if longest > 1:
+            feed = [s[:-1] + [lm.pad_id] * (longest - len(s)) for s in seqs]  # right-padded
+            real = [[1] * (len(s) - 1) + [0] * (longest - len(s)) for s in seqs]
+            ids = torch.tensor(feed, device=logp.device)
+            ext = torch.cat([mask, torch.tensor(real, device=mask.device)], dim=1)
+            step_pos = pos[:, None] + 1 + torch.arange(longest - 1, device=pos.device)
+            more, _ = forward(lm, ids, ext, keep=longest - 1, past=past, pos=step_pos)
+            past.crop(-(longest - 1))  # negative: remove these tokens (transformers 4.x and 5.x)
+            more = torch.log_softmax(more.float(), dim=-1)  # (batch, longest-1, vocab)
+            for row, s in enumerate(seqs):
+                for j in range(1, len(s)):
+                    total[row] += more[row, j - 1, s[j]]
+        for row, value in enumerate(total.tolist()):
+            out[row][name] = math.exp(value)
+    return out
+
+
+def _append_text(lm, row: _Row, token: int) -> str:
+    """The exact text ``token`` adds, by decoding all free ids (multi-byte chars held back)."""
+    text = lm.tokenizer.decode(row.free, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    if text.endswith("\ufffd") or not text.startswith(row.decoded):
+        return ""  # an incomplete character: its text goes to the token that completes it
+    added, row.decoded = text[len(row.decoded) :], text
+    return added
+
+
+def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sample,
+               temperature, top_p, generator, special_ids) -> None:
+    n_forced = [0 if e is None else len(e.answer_ids) for e in encs]
+    keep = max(n_forced) + 1
+    ids, mask = left_pad([r.ids for r in rows], lm.pad_id, lm.device)
+    logits, past = forward(lm, ids, mask, keep=keep, cache=True)  # (batch, keep, vocab)
+    for b, (row, enc, n) in enumerate(zip(rows, encs, n_forced)):
+        if n:
+            stats = row_stats(logits[b, keep - 1 - n : keep - 1], torch.tensor(enc.answer_ids), top_k)
+            row.forced = make_steps(lm, stats, enc.answer_ids, enc.texts, enc.spans, forced=True,
+                                    straddles_first=enc.straddles)
+    last = logits[:, -1]  # (batch, vocab): the distribution of the first free token
+    pos = mask.sum(-1) - 1  # position of each row's last real token
+    eos = lm.eos_ids
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    for _ in range(max_new_tokens):
+        watch = _watch_probs(lm, rows, last, past, mask, pos) if rows[0].watch_ids else None
+        sampled = None
+        if do_sample:
+            probs = _processed(last, temperature, top_p)
+            chosen = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            sampled = probs.gather(1, chosen[:, None])[:, 0].tolist()
+        else:
+            chosen = last.float().argmax(dim=-1)
+        stats = row_stats(last, chosen, top_k)
+        for b, row in enumerate(rows):
+            if row.done:
+                continue
+            token = int(chosen[b])
+            row.free.append(token)
+            special = token in special_ids
+            text = lm.token_text(token) if special else _append_text(lm, row, token)
+            lp = stats.logprob[b]
+            row.steps.append(TokenStep(
+                index=0, id=token, text=text, start=0, end=0, logprob=lp, prob=math.exp(lp),
+                rank=int(stats.rank[b]), entropy=max(stats.entropy[b], 0.0),
+                top=alternatives(lm, stats.top_ids[b], stats.top_logprobs[b]),
+                watch=watch[b] if watch else {},
+                sampled_prob=None if sampled is None else sampled[b],
+            ))
+            if token in eos:
+                row.done, row.stop_reason = True, "eos"
+            elif stops and any(s in row.decoded[-(len(s) + len(text)) :] for s in stops):
+                row.done, row.stop_reason = True, "stop"
+        if all(r.done for r in rows):
+            break
+        if len(rows[0].free) == max_new_tokens:
+            break
+        feed = torch.tensor([[r.free[-1]] for r in rows], device=lm.device)  # done rows: ignored
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        pos = pos + 1
+        logits, past = forward(lm, feed, mask, keep=1, past=past, pos=pos[:, None])
+        last = logits[:, -1]
+    for row in rows:
+        if not row.done:
+            row.stop_reason = "length"
+
+
+def _finish(lm, row: _Row, special_ids: set[int], settings: dict) -> TokenTrace:
+    """Lay the steps on the final text: spans tile forced text + free text."""
+    steps, text = list(row.forced), row.force_text
+    cursor = len(text)
+    final = lm.tokenizer.decode(row.free, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    free_steps = list(row.steps)
+    if free_steps and row.decoded != final and final.startswith(row.decoded):
+        # text still held back at the end (an incomplete character): give it to the last token
+        k = max((i for i, s in enumerate(free_steps) if s.id not in special_ids), default=None)
+        if k is not None:
+            s = free_steps[k]
+            free_steps[k] = replace(s, text=s.text + final[len(row.decoded):])
+    for step in free_steps:
+        is_special = step.id in special_ids
+        width = 0 if is_special else len(step.text)
+        steps.append(replace(step, index=len(steps), start=cursor, end=cursor + width))
+        if not is_special:
+            text += step.text
+        cursor += width
+    return TokenTrace(prompt=row.prompt, text=text, steps=tuple(steps), kind="generate",
+                      model=lm.name, stop_reason=row.stop_reason, settings=settings)
+
+
+def _check_args(max_new_tokens, force, watch, temperature, top_p):
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    if not isinstance(force, str):
+        raise TypeError(f"force must be a str, got {type(force).__name__}")
+    watch = [watch] if isinstance(watch, str) else list(watch)
+    for w in watch:
+        if not isinstance(w, str) or not w:
+            raise ValueError(f"watch strings must be non-empty str, got {w!r}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    return watch
+
+
+def generate_many(
+    lm,
+    prompts: Iterable[Prompt],
+    max_new_tokens: int = 64,
+    force: str = "",
+    watch: Sequence[str] | str = (),
+    stop: str | Sequence[str] | None = None,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    top_k: int = 5,
+    *,
+    batch_size: int = 8,
+    progress: bool = True,
+    raw: bool | None = None,
+    system: str | None = None,
+) -> list[TokenTrace]:
+    """:func:`generate` for many prompts in left-padded batches (same arguments)."""
+    top_k = _check_top_k(top_k)
+    watch = _check_args(max_new_tokens, force, watch, temperature, top_p)
+    prepared = [_prepare(lm, p, force, watch, raw, system) for p in prompts]
+    generator = None
+    if do_sample:
+        generator = torch.Generator(device=lm.device)
+        generator.manual_seed(seed if seed is not None else torch.seed())
+    special_ids = set(lm.tokenizer.all_special_ids)
+    settings = {"top_k": top_k, "max_new_tokens": max_new_tokens, "force": force,
+                "watch": list(watch), "stop": stop, "do_sample": do_sample,
+                "temperature": temperature, "top_p": top_p, "seed": seed}
+    bar = _progress(len(prepared), progress and len(prepared) > 1, "generate")
+    traces = []
+    for lo in range(0, len(prepared), batch_size):
+        chunk = prepared[lo : lo + batch_size]
+        rows = [r for r, _ in chunk]
+        _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
+                   stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
+                   generator=generator, special_ids=special_ids)
+        traces.extend(_finish(lm, r, special_ids, settings) for r in rows)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return traces
+
+
+def generate(
+    lm,
+    prompt: Prompt,
+    max_new_tokens: int = 64,
+    force: str = "",
+    watch: Sequence[str] | str = (),
+    stop: str | Sequence[str] | None = None,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    top_k: int = 5,
+    *,
+    raw: bool | None = None,
+    system: str | None = None,
+) -> TokenTrace:
+    """Continue ``prompt`` and record, for every produced token, what the model thought.
+
+    Args:
+        prompt: text or messages (rendered with the chat template on a chat LM).
+        max_new_tokens: how many tokens the model may add after the forced prefix.
+        force: text fed right after the generation prompt (e.g. "```json\\n"); its steps have
+            ``forced=True`` and the probability the model would have given them.
+        watch: strings whose probability of coming next is recorded at every free step
+            (a multi-token string: the exact product over its tokens).
+        stop: a string or strings that end generation once produced.
+        do_sample, temperature, top_p, seed: sampling; each step then also has
+            ``sampled_prob``, the chosen token's probability after temperature/top-p.
+        top_k: alternatives to report per token.
+
+    Returns:
+        A TokenTrace (``kind="generate"``) whose ``text`` is the forced prefix plus what the
+        model wrote; an EOS step is kept (``text`` is the token's name, zero-width span).
+    """
+    return generate_many(lm, [prompt], max_new_tokens, force, watch, stop, do_sample,
+                         temperature, top_p, seed, top_k, batch_size=1, progress=False,
+                         raw=raw, system=system)[0]

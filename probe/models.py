@@ -1,0 +1,272 @@
+"""Loading: a model, its tokenizer and its prompt format in one handle (``LM``).
+
+    >>> import probe
+    >>> lm = probe.load("path/to/model")                      # folder, hub name or .gguf
+    >>> base, tuned = probe.load_pair("path/to/base", adapter="runs/lora-3")
+
+``load_pair(..., adapter=...)`` wraps one set of weights in a PEFT model: ``tuned`` runs with
+the adapter enabled, ``base`` with it disabled, so the pair costs the memory of one model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(eq=False)
+class LM:
+    """A causal LM ready for probing.
+
+    Attributes:
+        model: the ``transformers`` (or PEFT) causal LM, in eval mode.
+        tokenizer: a *fast* tokenizer (character offsets are required).
+        chat: render prompts through the tokenizer's chat template by default.
+        name: a short human name (source path or hub name, plus adapter).
+        source: where the weights came from; ``adapter``: the PEFT adapter path, if any.
+        adapter_enabled: for a model wrapped with a PEFT adapter, whether this handle runs
+            with it (tuned) or without it (base). None for plain models.
+    """
+
+    model: Any
+    tokenizer: Any
+    chat: bool = False
+    name: str = "model"
+    source: str = ""
+    adapter: str | None = None
+    adapter_enabled: bool | None = None
+    _text_cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def max_length(self) -> int | None:
+        """The model's context length, read from its config (None if it states none)."""
+        cfg = self.model.config
+        cfg = getattr(cfg, "get_text_config", lambda: cfg)()
+        for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            value = getattr(cfg, key, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    @property
+    def pad_id(self) -> int:
+        """Any valid id to fill padding with (padding is always masked out)."""
+        tok = self.tokenizer
+        for value in (tok.pad_token_id, tok.eos_token_id, tok.bos_token_id):
+            if value is not None:
+                return int(value)
+        return 0
+
+    @property
+    def eos_ids(self) -> set[int]:
+        """Token ids that end a generation: the tokenizer's and the generation config's EOS."""
+        ids: set[int] = set()
+        gen = getattr(self.model, "generation_config", None)
+        for value in (self.tokenizer.eos_token_id, getattr(gen, "eos_token_id", None)):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(int(v) for v in value)
+        return ids
+
+    def token_text(self, token_id: int) -> str:
+        """The text of one token decoded on its own (cached: used for top-k labels)."""
+        text = self._text_cache.get(token_id)
+        if text is None:
+            text = self.tokenizer.decode([token_id], clean_up_tokenization_spaces=False)
+            self._text_cache[token_id] = text
+        return text
+
+    @contextlib.contextmanager
+    def active(self):
+        """Run the shared weights as this handle: adapter on (tuned) or off (base)."""
+        if self.adapter_enabled is False:
+            with self.model.disable_adapter():
+                yield
+        else:
+            yield
+
+    def __repr__(self) -> str:
+        kind = "chat" if self.chat else "raw"
+        return f"LM({self.name!r}, {kind}, device={self.device})"
+
+
+def _dtype(dtype) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if isinstance(dtype, str):
+        value = getattr(torch, dtype.replace("torch.", ""), None)
+        if isinstance(value, torch.dtype):
+            return value
+    raise ValueError(f"dtype must be a torch.dtype or a name like 'float32', got {dtype!r}")
+
+
+def _looks_like_path(source: str) -> bool:
+    return (
+        os.path.isabs(source)
+        or source.startswith((".", "~"))
+        or source.endswith(".gguf")
+        or source.count("/") > 1
+        or os.sep != "/" and os.sep in source
+    )
+
+
+def _from_pretrained(source: str, dtype, device_map):
+    """Load (model, tokenizer) from a folder, a .gguf file or a hub name."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {}
+    path = Path(os.path.expanduser(source))
+    if path.exists():
+        if path.is_file():
+            if path.suffix != ".gguf":
+                raise ValueError(f"{source!r} is a file but not a .gguf file; pass a model folder")
+            kwargs["gguf_file"] = path.name
+            where = str(path.parent)
+        else:
+            where = str(path)
+    elif _looks_like_path(source):
+        raise FileNotFoundError(f"model source {source!r} does not exist")
+    else:
+        where = source  # a hub name: one attempt, transformers' own cache first
+    model_kwargs = dict(kwargs)
+    if dtype is not None:
+        model_kwargs["dtype"] = dtype
+    if device_map is not None:
+        model_kwargs["device_map"] = device_map
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(where, **model_kwargs)
+    except OSError as err:
+        raise OSError(
+            f"could not load model {source!r}: it is not a local folder or file, and the hub "
+            f"did not provide it ({err.__class__.__name__}: {str(err).splitlines()[0]})"
+        ) from None
+    return model, tokenizer
+
+
+def _check_tokenizer(tokenizer) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError(
+            "probe needs a fast tokenizer (character offsets); got "
+            f"{type(tokenizer).__name__}. Load it with AutoTokenizer(..., use_fast=True)."
+        )
+
+
+def _attach_adapter(model, adapter: str | os.PathLike):
+    path = Path(adapter)
+    if not path.is_dir():
+        raise FileNotFoundError(f"adapter folder {str(adapter)!r} does not exist")
+    if not (path / "adapter_config.json").is_file():
+        raise ValueError(
+            f"{str(adapter)!r} is not a PEFT adapter: it has no adapter_config.json"
+        )
+    try:
+        from peft import PeftModel
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("loading an adapter needs peft: pip install 'token-probe[lora]'") from err
+    return PeftModel.from_pretrained(model, str(path))
+
+
+def load(
+    source,
+    *,
+    adapter: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    chat: bool | None = None,
+    device_map: str | dict | None = None,
+    name: str | None = None,
+) -> LM:
+    """Load a causal LM for probing.
+
+    Args:
+        source: a local model folder, a ``.gguf`` file, a hub name, or an already loaded
+            ``(model, tokenizer)`` pair.
+        adapter: a PEFT (LoRA) adapter folder to apply on top.
+        device: where to put the model (ignored with ``device_map``).
+        dtype: weights' dtype (``"float32"``, ``torch.bfloat16``, ...). Log-probabilities are
+            always computed in float32.
+        chat: render prompts with the chat template. Default: the tokenizer has one.
+        device_map: passed to transformers/accelerate (``"auto"`` to spread a big model).
+        name: label for reports (default: the source and adapter).
+
+    Raises:
+        FileNotFoundError: a local source or adapter that does not exist.
+        ValueError: an adapter folder that is not a PEFT adapter, a bad dtype.
+        OSError: a hub name that cannot be fetched (one attempt, no retry loop).
+    """
+    torch_dtype = _dtype(dtype)
+    if isinstance(source, (tuple, list)) and len(source) == 2:
+        model, tokenizer = source
+        label = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
+        if torch_dtype is not None:
+            model = model.to(torch_dtype)
+    elif isinstance(source, (str, os.PathLike)):
+        label = str(source)
+        model, tokenizer = _from_pretrained(str(source), torch_dtype, device_map)
+    else:
+        raise TypeError(
+            "source must be a path, a hub name or a (model, tokenizer) pair, "
+            f"got {type(source).__name__}"
+        )
+    _check_tokenizer(tokenizer)
+    if device is not None and device_map is None:
+        model = model.to(device)
+    if adapter is not None:
+        model = _attach_adapter(model, adapter)
+    model.eval()
+    if chat is None:
+        chat = bool(getattr(tokenizer, "chat_template", None))
+    elif chat and not getattr(tokenizer, "chat_template", None):
+        raise ValueError("chat=True but the tokenizer has no chat template")
+    label = name or (f"{label} + {adapter}" if adapter is not None else label)
+    return LM(
+        model=model,
+        tokenizer=tokenizer,
+        chat=bool(chat),
+        name=label,
+        source=str(source) if isinstance(source, (str, os.PathLike)) else label,
+        adapter=None if adapter is None else str(adapter),
+        adapter_enabled=None if adapter is None else True,
+    )
+
+
+def load_pair(
+    base_source,
+    tuned_source=None,
+    *,
+    adapter: str | os.PathLike | None = None,
+    **kwargs,
+) -> tuple[LM, LM]:
+    """Load a (base, tuned) pair.
+
+    ``load_pair(src, adapter=PATH)``: one set of weights; ``tuned`` runs with the adapter,
+    ``base`` with it disabled (no second copy in memory).
+    ``load_pair(base_src, tuned_src)``: two full checkpoints.
+    """
+    if (tuned_source is None) == (adapter is None):
+        raise ValueError("give exactly one of tuned_source or adapter=")
+    if tuned_source is not None:
+        return load(base_source, **kwargs), load(tuned_source, **kwargs)
+    tuned = load(base_source, adapter=adapter, **kwargs)
+    base = LM(
+        model=tuned.model,
+        tokenizer=tuned.tokenizer,
+        chat=tuned.chat,
+        name=f"{tuned.source} (base)",
+        source=tuned.source,
+        adapter=tuned.adapter,
+        adapter_enabled=False,
+        _text_cache=tuned._text_cache,
+    )
+    return base, tuned

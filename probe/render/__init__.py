@@ -1,0 +1,1 @@
+"""Pure functions: results -> escaped HTML strings and plain text. No computation here."""

@@ -1,0 +1,133 @@
+"""Teacher-forced scoring: how likely was every token of a given answer?
+
+    >>> t = probe.score(lm, "What is the capital of Japan?", "Tokyo")
+    >>> t[0].prob, t[0].rank, t[0].top[0].text
+
+Each answer token is scored from the logits one position before it (logits at position p
+predict the token at p + 1), with the prompt and the answer tokenized together.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+from .forward import forward, left_pad
+from .prompts import Encoded, Prompt, encode, render
+from .results import TokenTrace
+from .stats import make_steps, row_stats
+
+
+def _trace(lm, enc: Encoded, logits: torch.Tensor, top_k: int, settings: dict) -> TokenTrace:
+    """Build the trace of one encoded pair from the logits predicting its answer tokens."""
+    targets = torch.tensor(enc.answer_ids)
+    stats = row_stats(logits, targets, top_k)
+    steps = make_steps(
+        lm, stats, enc.answer_ids, enc.texts, enc.spans, straddles_first=enc.straddles
+    )
+    return TokenTrace(
+        prompt=enc.prompt,
+        text=enc.answer,
+        steps=tuple(steps),
+        kind="score",
+        model=lm.name,
+        settings=settings,
+    )
+
+
+def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> list[TokenTrace]:
+    """One left-padded forward over a batch; only the answer positions' logits are kept."""
+    n_answer = [len(e.ids) - e.n_prompt for e in encoded]
+    keep = max(n_answer) + 1  # the logits before each answer token, plus the last position
+    ids, mask = left_pad([e.ids for e in encoded], lm.pad_id, lm.device)
+    logits, _ = forward(lm, ids, mask, keep=keep)  # (batch, keep, vocab)
+    traces = []
+    for row, (enc, n) in enumerate(zip(encoded, n_answer)):
+        # The last position predicts nothing we score; the n before it predict the answer.
+        traces.append(_trace(lm, enc, logits[row, keep - 1 - n : keep - 1], top_k, settings))
+    return traces
+
+
+def _check_top_k(top_k) -> int:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0:
+        raise ValueError(f"top_k must be a non-negative int, got {top_k!r}")
+    return top_k
+
+
+def score(
+    lm,
+    prompt: Prompt,
+    target: str,
+    top_k: int = 5,
+    *,
+    raw: bool | None = None,
+    system: str | None = None,
+) -> TokenTrace:
+    """Per-token probability, rank, entropy and top-k alternatives of ``target`` after ``prompt``.
+
+    Args:
+        lm: from :func:`probe.load`.
+        prompt: text (rendered with the chat template on a chat LM) or a list of messages.
+        target: the answer to score, exactly as it would follow the rendered prompt.
+        top_k: alternatives to report per token.
+        raw: force raw text (True) or the chat template (False) for this call.
+        system: a system message (chat prompts only).
+
+    Returns:
+        A TokenTrace whose steps tile ``target`` character by character.
+    """
+    top_k = _check_top_k(top_k)
+    enc = encode(lm, render(lm, prompt, raw=raw, system=system), target)
+    return _score_encoded(lm, [enc], top_k, {"top_k": top_k})[0]
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        return None
+    return tqdm(total=total, desc=desc, unit="pair")
+
+
+def score_many(
+    lm,
+    pairs: Iterable[tuple[Prompt, str]],
+    batch_size: int = 16,
+    top_k: int = 5,
+    *,
+    progress: bool = True,
+    raw: bool | None = None,
+    system: str | None = None,
+) -> list[TokenTrace]:
+    """Score many (prompt, target) pairs in padded batches; results in the input order.
+
+    Pairs are grouped by length to waste little on padding. Results equal one-by-one
+    :func:`score` within float32 rounding (padding is masked, positions come from the mask).
+    """
+    top_k = _check_top_k(top_k)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    encoded: list[Encoded] = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+            raise TypeError(f"pair {i} must be a (prompt, target) tuple, got {pair!r:.80}")
+        try:
+            encoded.append(encode(lm, render(lm, pair[0], raw=raw, system=system), pair[1]))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"pair {i}: {err}") from None
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+    results: list[TokenTrace | None] = [None] * len(encoded)
+    bar = _progress(len(encoded), progress, "score")
+    settings = {"top_k": top_k}
+    for lo in range(0, len(order), batch_size):
+        chunk = order[lo : lo + batch_size]
+        for i, trace in zip(chunk, _score_encoded(lm, [encoded[i] for i in chunk], top_k, settings)):
+            results[i] = trace
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return results  # type: ignore[return-value]

@@ -1,0 +1,108 @@
+"""Next-token statistics from logits rows, in float32, chunked over rows.
+
+The one place where probabilities are computed, shared by scoring and generation. Memory
+stays at one chunk of ``rows x vocab`` float32 whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .results import Alternative, TokenStep
+
+CHUNK_ELEMENTS = 1 << 22  # float32 elements per chunk (16 MiB)
+
+
+@dataclass
+class RowStats:
+    """Statistics of ``n`` next-token distributions (plain Python lists)."""
+
+    logprob: list[float]  # of the chosen/target token
+    rank: list[int]
+    entropy: list[float]
+    top_ids: list[list[int]]
+    top_logprobs: list[list[float]]
+
+
+@torch.no_grad()
+def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int) -> RowStats:
+    """Stats of ``targets[i]`` under the distribution ``softmax(logits[i])``.
+
+    Args:
+        logits: (n, vocab), any dtype; upcast to float32 one chunk at a time.
+        targets: (n,) token ids.
+        top_k: how many alternatives to return per row (0 for none).
+    """
+    n, vocab = logits.shape
+    k = min(top_k, vocab)
+    rows = max(1, CHUNK_ELEMENTS // vocab)
+    out = {name: [] for name in ("logprob", "rank", "entropy", "top_ids", "top_lp")}
+    targets = targets.to(logits.device).long()
+    for lo in range(0, n, rows):
+        x = logits[lo : lo + rows].float()  # (c, vocab)
+        t = targets[lo : lo + rows, None]  # (c, 1)
+        lse = torch.logsumexp(x, dim=-1, keepdim=True)  # (c, 1)
+        chosen = x.gather(1, t)  # (c, 1)
+        out["logprob"].append((chosen - lse)[:, 0])
+        # rank = 1 + how many logits are strictly larger: no sort over the vocabulary
+        out["rank"].append((x > chosen).sum(dim=-1) + 1)
+        out["entropy"].append(torch.special.entr(torch.softmax(x, dim=-1)).sum(dim=-1))
+        if k:
+            values, ids = torch.topk(x, k, dim=-1)  # (c, k), largest first
+            out["top_ids"].append(ids)
+            out["top_lp"].append(values - lse)
+    cat = lambda name: torch.cat(out[name]).tolist() if out[name] else [[] for _ in range(n)]  # noqa: E731
+    return RowStats(
+        logprob=cat("logprob"),
+        rank=cat("rank"),
+        entropy=cat("entropy"),
+        top_ids=cat("top_ids"),
+        top_logprobs=cat("top_lp"),
+    )
+
+
+def alternatives(lm, ids: list[int], logprobs: list[float]) -> tuple[Alternative, ...]:
+    import math
+
+    return tuple(
+        Alternative(id=i, text=lm.token_text(i), prob=math.exp(lp), logprob=lp)
+        for i, lp in zip(ids, logprobs)
+    )
+
+
+def make_steps(
+    lm,
+    stats: RowStats,
+    ids: list[int],
+    texts: list[str],
+    spans: list[tuple[int, int]],
+    *,
+    start_index: int = 0,
+    forced: bool = False,
+    straddles_first: bool = False,
+) -> list[TokenStep]:
+    """Zip row statistics with token ids, texts and spans into TokenSteps."""
+    import math
+
+    steps = []
+    for j, (tid, text, (a, b)) in enumerate(zip(ids, texts, spans)):
+        lp = stats.logprob[j]
+        steps.append(
+            TokenStep(
+                index=start_index + j,
+                id=int(tid),
+                text=text,
+                start=a,
+                end=b,
+                logprob=lp,
+                prob=math.exp(lp),
+                rank=int(stats.rank[j]),
+                entropy=max(stats.entropy[j], 0.0),
+                top=alternatives(lm, stats.top_ids[j], stats.top_logprobs[j]),
+                forced=forced,
+                straddles=straddles_first and j == 0,
+            )
+        )
+    return steps

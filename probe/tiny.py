@@ -1,0 +1,138 @@
+"""Tiny models and tokenizers built on the spot: no download, seconds to make.
+
+Used by the test suite, the benchmark and the fallback demo. Two tokenizer families:
+
+* ``"bpe"``: byte-level BPE (GPT-2 / Llama-3 / Qwen style); every character is representable.
+* ``"unigram"``: SentencePiece-style Metaspace + Unigram with an ``<unk>`` token.
+
+    >>> folder = probe.tiny.save_tiny(tmp_path, arch="llama", tokenizer="unigram", chat=True)
+    >>> lm = probe.load(folder)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = [
+    "The capital of France is Paris. The capital of Japan is Tokyo.",
+    "The capital of China is Beijing. The capital of Italy is Rome.",
+    "What is the capital of Germany? Berlin is the capital of Germany.",
+    "Answer in JSON: {\"answer\": \"Paris\", \"confidence\": 0.9}",
+    "```json\n{\"colors\": [\"red\", \"green\", \"blue\"]}\n```",
+    "def add(a, b):\n    return a + b\n\n\tindented with a tab",
+    "List three colors: red, green and blue. Numbers: 0 1 2 3 4 5 6 7 8 9 10 17 23 391.",
+    "Hello world! How are you today? I am fine, thank you.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Questions and answers: yes, no, maybe. User: hi. Assistant: hello.",
+]
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>", "<s>"]
+
+
+def _corpus(repeat: int = 20):
+    for _ in range(repeat):
+        yield from CORPUS
+
+
+def bpe_tokenizer(vocab_size: int = 600, chat: bool = False):
+    """A byte-level BPE tokenizer (trim_offsets like GPT-2) wrapped for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=SPECIALS,
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>" if chat else "<|endoftext|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        chat_template=CHATML if chat else None,
+    )
+
+
+def unigram_tokenizer(vocab_size: int = 300, chat: bool = False):
+    """A SentencePiece-style tokenizer: Metaspace pre-tokenizer, Unigram model, <s> as BOS."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>"
+    )
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    bos = tok.token_to_id("<s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="<|im_end|>" if chat else "<|endoftext|>",
+        pad_token="<|endoftext|>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        chat_template=CHATML if chat else None,
+    )
+
+
+def tiny_model(arch: str, vocab_size: int, *, seed: int = 0, **overrides):
+    """A randomly initialised causal LM from a config (float32, eval mode)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    common = dict(vocab_size=vocab_size)
+    if arch == "gpt2":
+        params = dict(n_embd=32, n_layer=2, n_head=4, n_positions=256, bos_token_id=0, eos_token_id=0)
+    elif arch in ("llama", "qwen2"):
+        params = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False)
+    else:
+        raise ValueError(f"unknown tiny architecture {arch!r}: use 'gpt2', 'llama' or 'qwen2'")
+    params.update(common)
+    params.update(overrides)
+    config = AutoConfig.for_model(arch, **params)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    # Sharpen the random model so distributions are far from uniform (more realistic ranks).
+    with torch.no_grad():
+        out = model.get_output_embeddings()
+        out.weight.mul_(8.0)
+    return model.eval()
+
+
+def save_tiny(folder, arch: str = "gpt2", tokenizer: str = "bpe", *, chat: bool = False,
+              seed: int = 0, **overrides) -> Path:
+    """Build a tiny model + tokenizer and save both to ``folder`` (loadable by probe.load)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    make = {"bpe": bpe_tokenizer, "unigram": unigram_tokenizer}.get(tokenizer)
+    if make is None:
+        raise ValueError(f"unknown tokenizer kind {tokenizer!r}: use 'bpe' or 'unigram'")
+    tok = make(chat=chat)
+    model = tiny_model(arch, len(tok), seed=seed, **overrides)
+    model.config.eos_token_id = tok.eos_token_id
+    model.config.bos_token_id = tok.bos_token_id
+    model.config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.bos_token_id = tok.bos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

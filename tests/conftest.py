@@ -1,0 +1,51 @@
+"""Tiny models built from configs, saved to a temp folder, loaded back through probe.load.
+
+Fixtures are built once per session and never mutated.
+"""
+
+import os
+
+import pytest
+import torch
+
+import probe
+from probe.tiny import save_tiny
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # unit tests never touch the network
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# (architecture, tokenizer family): one GPT-2-style + byte-level BPE, one Llama-style +
+# SentencePiece-style Metaspace/Unigram.
+FAMILIES = [("gpt2", "bpe"), ("llama", "unigram")]
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory):
+    dirs = {}
+    for arch, tok in FAMILIES:
+        for chat in (False, True):
+            key = (arch, tok, chat)
+            dirs[key] = save_tiny(tmp_path_factory.mktemp(f"{arch}-{tok}-{chat}"), arch, tok, chat=chat)
+    return dirs
+
+
+@pytest.fixture(scope="session", params=FAMILIES, ids=lambda f: f"{f[0]}-{f[1]}")
+def raw_lm(request, tiny_dirs):
+    arch, tok = request.param
+    return probe.load(tiny_dirs[(arch, tok, False)])
+
+
+@pytest.fixture(scope="session", params=FAMILIES, ids=lambda f: f"{f[0]}-{f[1]}-chat")
+def chat_lm(request, tiny_dirs):
+    arch, tok = request.param
+    return probe.load(tiny_dirs[(arch, tok, True)])
+
+
+@pytest.fixture(scope="session")
+def gpt2_lm(tiny_dirs):
+    return probe.load(tiny_dirs[("gpt2", "bpe", False)])
+
+
+@pytest.fixture(scope="session")
+def llama_lm(tiny_dirs):
+    return probe.load(tiny_dirs[("llama", "unigram", False)])

@@ -1,0 +1,168 @@
+import math
+
+import pytest
+import torch
+
+import probe
+from probe.prompts import encode_prompt, render
+from reference import check_step, next_token_logits, stats
+
+
+def _prompt_ids(lm, prompt, **kw):
+    return encode_prompt(lm, render(lm, prompt, **kw))
+
+
+def test_greedy_matches_transformers_generate(raw_lm):
+    prompt = "The capital of France is"
+    trace = probe.generate(raw_lm, prompt, max_new_tokens=12)
+    ids = torch.tensor([_prompt_ids(raw_lm, prompt)])
+    out = raw_lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
+                                do_sample=False, pad_token_id=raw_lm.pad_id)
+    assert trace.ids == out[0, ids.shape[1]:].tolist()
+
+
+def test_every_generated_step_matches_brute_force(raw_lm):
+    prompt = "Hello world!"
+    trace = probe.generate(raw_lm, prompt, max_new_tokens=10, top_k=4)
+    ids = _prompt_ids(raw_lm, prompt)
+    for step in trace.steps:
+        logits = next_token_logits(raw_lm.model, ids)
+        assert step.id == int(logits.argmax())  # greedy
+        assert step.rank == 1
+        check_step(step, stats(logits, step.id, 4))
+        ids = ids + [step.id]
+
+
+def test_generated_text_is_tiled_by_steps_and_equals_decoding(raw_lm):
+    trace = probe.generate(raw_lm, "x", max_new_tokens=20)
+    specials = set(raw_lm.tokenizer.all_special_ids)
+    assert trace.text == raw_lm.tokenizer.decode(trace.ids, skip_special_tokens=True)
+    cursor = 0
+    for s in trace.steps:
+        assert s.start == cursor
+        if s.id not in specials:
+            assert trace.text[s.start : s.end] == s.text
+        cursor = s.end
+    assert cursor == len(trace.text)
+
+
+def test_forced_prefix_tokens_carry_the_models_probability(raw_lm):
+    prompt, force = "Q: colors?\nA:", " ```json\n"
+    trace = probe.generate(raw_lm, prompt, max_new_tokens=6, force=force)
+    forced = [s for s in trace.steps if s.forced]
+    scored = probe.score(raw_lm, prompt, force)
+    assert [s.id for s in forced] == scored.ids and len(forced) >= 1
+    for f, s in zip(forced, scored.steps):
+        assert f.logprob == pytest.approx(s.logprob, abs=1e-4) and f.rank == s.rank
+    assert trace.text.startswith(force) and trace.forced_text == force
+    assert all(not s.forced for s in trace.steps[len(forced):])
+    # The free tokens continue from prompt + forced ids.
+    ids = _prompt_ids(raw_lm, prompt)
+    ids = probe.prompts.encode(raw_lm, render(raw_lm, prompt), force).ids
+    first_free = trace.steps[len(forced)]
+    check_step(first_free, stats(next_token_logits(raw_lm.model, ids), first_free.id))
+
+
+def test_forced_prefix_on_a_chat_model_follows_the_generation_prompt(chat_lm):
+    trace = probe.generate(chat_lm, "List three colors.", max_new_tokens=4, force="```json\n")
+    assert trace.prompt.endswith("<|im_start|>assistant\n")
+    assert trace.forced_text == "```json\n"
+
+
+def test_watched_strings_have_exact_probabilities(raw_lm):
+    prompt = "The capital of"
+    watch = [" Paris", " Beijing is", "{"]
+    trace = probe.generate(raw_lm, prompt, max_new_tokens=4, watch=watch)
+    rendered = render(raw_lm, prompt)
+    ids = _prompt_ids(raw_lm, prompt)
+    for step in trace.steps:
+        for w in watch:
+            wids = probe.prompts.encode(raw_lm, rendered, w).answer_ids
+            logp, ctx = 0.0, list(ids)
+            for t in wids:
+                logp += float(torch.log_softmax(next_token_logits(raw_lm.model, ctx), -1)[t])
+                ctx.append(t)
+            assert step.watch[w] == pytest.approx(math.exp(logp), rel=1e-3, abs=1e-9)
+        ids = ids + [step.id]
+    assert any(len(probe.prompts.encode(raw_lm, rendered, w).answer_ids) > 1 for w in watch)
+
+
+def test_generate_many_equals_generate_one_by_one(raw_lm):
+    prompts = ["The capital of France is", "a", "Hello world! How are you today?", "{"]
+    many = probe.generate_many(raw_lm, prompts, max_new_tokens=8, watch=[" the"], batch_size=3, progress=False)
+    for p, got in zip(prompts, many):
+        one = probe.generate(raw_lm, p, max_new_tokens=8, watch=[" the"])
+        assert got.ids == one.ids and got.text == one.text
+        for x, y in zip(got.steps, one.steps):
+            assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
+            assert x.watch[" the"] == pytest.approx(y.watch[" the"], rel=1e-3, abs=1e-7)
+
+
+def test_greedy_is_identical_across_runs(raw_lm):
+    a = probe.generate(raw_lm, "The quick", max_new_tokens=10)
+    b = probe.generate(raw_lm, "The quick", max_new_tokens=10)
+    assert a == b
+
+
+def test_sampling_is_seeded_and_reports_processed_probability(raw_lm):
+    kw = dict(max_new_tokens=10, do_sample=True, temperature=0.7, top_p=0.9, seed=123)
+    a = probe.generate(raw_lm, "The capital", **kw)
+    b = probe.generate(raw_lm, "The capital", **kw)
+    assert a.ids == b.ids
+    for s in a.steps:
+        assert s.sampled_prob is not None and 0 < s.sampled_prob <= 1
+        # raw model probability is still the untempered one
+        assert s.prob == pytest.approx(math.exp(s.logprob))
+    ids = _prompt_ids(raw_lm, "The capital")
+    logits = next_token_logits(raw_lm.model, ids)
+    probs = torch.softmax(logits / 0.7, -1)
+    sp, order = probs.sort(descending=True)
+    keep = (sp.cumsum(0) - sp) < 0.9
+    nucleus = {int(i): float(p) for i, p in zip(order[keep], sp[keep] / sp[keep].sum())}
+    first = a.steps[0]
+    assert first.id in nucleus
+    assert first.sampled_prob == pytest.approx(nucleus[first.id], rel=1e-3)
+
+
+def test_top_p_one_and_temperature_one_give_the_model_probability(raw_lm):
+    t = probe.generate(raw_lm, "a", max_new_tokens=5, do_sample=True, seed=1)
+    for s in t.steps:
+        assert s.sampled_prob == pytest.approx(s.prob, rel=1e-4)
+
+
+def test_stop_string_ends_generation(raw_lm):
+    free = probe.generate(raw_lm, "The capital of France is", max_new_tokens=15)
+    assert len(free.text) > 3
+    stop = free.text[2:4]
+    stopped = probe.generate(raw_lm, "The capital of France is", max_new_tokens=15, stop=stop)
+    assert stopped.stop_reason == "stop" and stop in stopped.text
+    assert len(stopped.steps) < len(free.steps) or free.stop_reason != "length"
+
+
+def test_eos_ends_generation_and_is_kept_as_a_zero_width_step(gpt2_lm):
+    eos = gpt2_lm.tokenizer.eos_token_id
+    model = gpt2_lm.model
+    with torch.no_grad():  # make EOS the certain next token after one step, on a copy
+        import copy
+        m2 = copy.deepcopy(model)
+        m2.lm_head.weight.zero_()
+        m2.lm_head.weight[eos] = 1.0
+        m2.transformer.ln_f.bias.fill_(1.0)
+        m2.transformer.ln_f.weight.zero_()
+    lm = probe.load((m2, gpt2_lm.tokenizer))
+    t = probe.generate(lm, "hello", max_new_tokens=5)
+    assert t.stop_reason == "eos" and len(t.steps) == 1
+    assert t.steps[0].id == eos and t.steps[0].start == t.steps[0].end == 0 and t.text == ""
+
+
+def test_generation_argument_errors(gpt2_lm):
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        probe.generate(gpt2_lm, "a", max_new_tokens=0)
+    with pytest.raises(ValueError, match="watch"):
+        probe.generate(gpt2_lm, "a", watch=[""])
+    with pytest.raises(ValueError, match="temperature"):
+        probe.generate(gpt2_lm, "a", do_sample=True, temperature=0)
+    with pytest.raises(ValueError, match="top_p"):
+        probe.generate(gpt2_lm, "a", do_sample=True, top_p=1.5)
+    with pytest.raises(TypeError, match="force"):
+        probe.generate(gpt2_lm, "a", force=3)
