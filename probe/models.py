@@ -41,6 +41,7 @@ class LM:
     adapter: str | None = None
     adapter_enabled: bool | None = None
     _text_cache: dict = field(default_factory=dict, repr=False)
+    _aux: dict = field(default_factory=dict, repr=False)  # per-tokenizer helpers (prompts.py)
 
     @property
     def device(self) -> torch.device:
@@ -268,5 +269,6 @@ def load_pair(
         adapter=tuned.adapter,
         adapter_enabled=False,
         _text_cache=tuned._text_cache,
+        _aux=tuned._aux,
     )
     return base, tuned

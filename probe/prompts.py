@@ -16,6 +16,7 @@ a system message.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -83,6 +84,39 @@ def _check_answer(answer) -> None:
         raise ValueError("the answer/target is empty: there is nothing to score")
 
 
+def _untrimmed_backend(lm):
+    """A clone of the backend tokenizer with ``trim_offsets`` off, or None if not needed.
+
+    Byte-level tokenizers that trim offsets report a whitespace-only token as zero-width and
+    drop the leading space from " Paris": the characters would belong to no token. Untrimmed
+    offsets give every character to the token that holds it; the ids are the same.
+    """
+    if "untrimmed" not in lm._aux:
+        backend = getattr(lm.tokenizer, "backend_tokenizer", None)
+        spec = backend.to_str() if backend is not None else ""
+        clone = None
+        if re.search(r'"trim_offsets":\s*true', spec):
+            from tokenizers import Tokenizer
+
+            clone = Tokenizer.from_str(re.sub(r'"trim_offsets":\s*true', '"trim_offsets": false', spec))
+            clone.no_truncation()
+            clone.no_padding()
+        lm._aux["untrimmed"] = clone
+    return lm._aux["untrimmed"]
+
+
+def _tokenize(lm, text: str, add_special: bool) -> tuple[list[int], list[tuple[int, int]]]:
+    """ids and character offsets of ``text``, as the model's tokenizer makes them."""
+    enc = lm.tokenizer(text, add_special_tokens=add_special, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    clone = _untrimmed_backend(lm)
+    if clone is not None:
+        other = clone.encode(text, add_special_tokens=add_special)
+        if list(other.ids) == ids:  # same tokens: take the offsets that cover every character
+            offsets = [tuple(o) for o in other.offsets]
+    return ids, offsets
+
+
 def encode(lm, rendered: Rendered, answer: str) -> Encoded:
     """Tokenize ``rendered.text + answer`` together and locate the answer's tokens.
 
@@ -96,9 +130,7 @@ def encode(lm, rendered: Rendered, answer: str) -> Encoded:
     tok = lm.tokenizer
     full = rendered.text + answer
     cut = len(rendered.text)
-    enc = tok(full, add_special_tokens=not rendered.chat, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    ids, offsets = _tokenize(lm, full, add_special=not rendered.chat)
     first = next((i for i, (_, end) in enumerate(offsets) if end > cut), None)
     if first is None:
         raise ValueError(f"the answer {answer!r} produced no token in context")
@@ -114,6 +146,9 @@ def encode(lm, rendered: Rendered, answer: str) -> Encoded:
         texts.append(full[prev:end])
         spans.append((max(prev - cut, 0), end - cut))
         prev = end
+    if prev < len(full):  # characters no token reports (e.g. stripped by a normalizer)
+        texts[-1] += full[prev:]
+        spans[-1] = (spans[-1][0], len(answer))
     if straddles:
         texts[0] = full[min(offsets[first][0], covered) : cut + spans[0][1]]
     n_prompt = first

@@ -19,33 +19,25 @@ from .results import TokenTrace
 from .stats import make_steps, row_stats
 
 
-def _trace(lm, enc: Encoded, logits: torch.Tensor, top_k: int, settings: dict) -> TokenTrace:
-    """Build the trace of one encoded pair from the logits predicting its answer tokens."""
-    targets = torch.tensor(enc.answer_ids)
-    stats = row_stats(logits, targets, top_k)
-    steps = make_steps(
-        lm, stats, enc.answer_ids, enc.texts, enc.spans, straddles_first=enc.straddles
-    )
-    return TokenTrace(
-        prompt=enc.prompt,
-        text=enc.answer,
-        steps=tuple(steps),
-        kind="score",
-        model=lm.name,
-        settings=settings,
-    )
-
-
 def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> list[TokenTrace]:
     """One left-padded forward over a batch; only the answer positions' logits are kept."""
     n_answer = [len(e.ids) - e.n_prompt for e in encoded]
     keep = max(n_answer) + 1  # the logits before each answer token, plus the last position
     ids, mask = left_pad([e.ids for e in encoded], lm.pad_id, lm.device)
     logits, _ = forward(lm, ids, mask, keep=keep)  # (batch, keep, vocab)
-    traces = []
-    for row, (enc, n) in enumerate(zip(encoded, n_answer)):
-        # The last position predicts nothing we score; the n before it predict the answer.
-        traces.append(_trace(lm, enc, logits[row, keep - 1 - n : keep - 1], top_k, settings))
+    # Row b's answer token j is predicted by kept position keep - 1 - n_b + j (logits at p
+    # predict the token at p + 1; the last kept position predicts nothing we score).
+    rows = torch.cat([torch.full((n,), b) for b, n in enumerate(n_answer)])
+    cols = torch.cat([torch.arange(keep - 1 - n, keep - 1) for n in n_answer])
+    targets = torch.tensor([t for e in encoded for t in e.answer_ids])
+    stats = row_stats(logits[rows, cols], targets, top_k)  # (total answer tokens, vocab) in
+    traces, lo = [], 0
+    for enc, n in zip(encoded, n_answer):
+        steps = make_steps(lm, stats, enc.answer_ids, enc.texts, enc.spans, offset=lo,
+                           straddles_first=enc.straddles)
+        lo += n
+        traces.append(TokenTrace(prompt=enc.prompt, text=enc.answer, steps=tuple(steps),
+                                 kind="score", model=lm.name, settings=settings))
     return traces
 
 

@@ -80,15 +80,17 @@ def make_steps(
     spans: list[tuple[int, int]],
     *,
     start_index: int = 0,
+    offset: int = 0,
     forced: bool = False,
     straddles_first: bool = False,
 ) -> list[TokenStep]:
-    """Zip row statistics with token ids, texts and spans into TokenSteps."""
+    """Zip row statistics (from row ``offset`` on) with token ids, texts and spans into steps."""
     import math
 
     steps = []
     for j, (tid, text, (a, b)) in enumerate(zip(ids, texts, spans)):
-        lp = stats.logprob[j]
+        r = offset + j
+        lp = stats.logprob[r]
         steps.append(
             TokenStep(
                 index=start_index + j,
@@ -98,9 +100,9 @@ def make_steps(
                 end=b,
                 logprob=lp,
                 prob=math.exp(lp),
-                rank=int(stats.rank[j]),
-                entropy=max(stats.entropy[j], 0.0),
-                top=alternatives(lm, stats.top_ids[j], stats.top_logprobs[j]),
+                rank=int(stats.rank[r]),
+                entropy=max(stats.entropy[r], 0.0),
+                top=alternatives(lm, stats.top_ids[r], stats.top_logprobs[r]),
                 forced=forced,
                 straddles=straddles_first and j == 0,
             )

@@ -40,7 +40,10 @@ def _corpus(repeat: int = 20):
 
 
 def bpe_tokenizer(vocab_size: int = 600, chat: bool = False):
-    """A byte-level BPE tokenizer (trim_offsets like GPT-2) wrapped for transformers."""
+    """A byte-level BPE tokenizer wrapped for transformers.
+
+    ``trim_offsets=True`` on purpose: the harder case for offsets (zero-width whitespace tokens).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 

@@ -94,6 +94,13 @@ def test_token_straddling_the_boundary_is_flagged_not_dropped(gpt2_lm):
     assert not clean.straddles
 
 
+@pytest.mark.parametrize("target", ["\n  ", " a  b ", "x\t\t", "  "])
+def test_whitespace_only_tokens_keep_their_characters(raw_lm, target):
+    # Byte-level BPE with trim_offsets reports whitespace-only tokens as zero-width.
+    trace = assert_matches_brute_force(raw_lm, "0", target)
+    assert "".join(s.text for s in trace.steps if not s.straddles) == target or trace.straddles
+
+
 def test_empty_raw_prompt_is_conditioned_on_bos(raw_lm):
     trace = probe.score(raw_lm, "", "The capital")
     bos = raw_lm.tokenizer.bos_token_id

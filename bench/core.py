@@ -1,0 +1,161 @@
+"""Core speed: probe vs the bare forward pass / bare ``model.generate``, in one process.
+
+    python -m bench.core            # ~135M Llama-architecture model (SmolLM2-135M shape)
+    python -m bench.core --size tiny --repeats 1   # seconds; what the test suite runs
+
+(a) ``score_many`` over 64 prompt/target pairs (logprob, rank, entropy, top-5 per token) vs one
+    bare batched forward over the same padded sequences (logits only).
+(b) ``generate`` / ``generate_many`` of 32 tokens with per-token stats and top-5 vs
+    ``model.generate`` without scores, greedy, same prompts.
+
+Timings are medians of ``--repeats`` runs after one warm-up; ratios are what to read (absolute
+times on a shared 2-core machine are noisy). Random weights: speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+import torch
+
+import probe
+from probe.forward import left_pad
+from probe.prompts import encode, encode_prompt, render
+from probe.tiny import bpe_tokenizer
+
+SIZES = {
+    # SmolLM2-135M's shape: 30 layers, hidden 576, 9 heads / 3 KV heads, vocab 49152.
+    "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+                 num_key_value_heads=3, vocab_size=49152, max_position_embeddings=2048,
+                 tie_word_embeddings=True),
+    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=1024, max_position_embeddings=512,
+                 tie_word_embeddings=True),
+}
+
+WORDS = ("the capital of France is Paris and Japan Tokyo what which country city river answer "
+         "json list three colors red green blue question model token").split()
+
+
+def build(size: str):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    torch.manual_seed(0)
+    tok = bpe_tokenizer()
+    model = AutoModelForCausalLM.from_config(LlamaConfig(**SIZES[size])).eval()
+    return probe.load((model, tok), name=f"random llama {size}")
+
+
+def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40)))
+        target = " " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
+        pairs.append((prompt.capitalize(), target))
+    return pairs
+
+
+def timed(fn, repeats: int) -> tuple[float, object]:
+    result = fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+@torch.no_grad()
+def bench_score(lm, n_pairs: int, repeats: int) -> dict:
+    pairs = make_pairs(n_pairs)
+    encoded = [encode(lm, render(lm, p), t) for p, t in pairs]
+    ids, mask = left_pad([e.ids for e in encoded], lm.pad_id, lm.device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+
+    def bare():  # one batched forward over the same sequences: full logits, nothing else
+        return lm.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+
+    def ours():
+        return probe.score_many(lm, pairs, top_k=5, progress=False)
+
+    bare_s, logits = timed(bare, repeats)
+    probe_s, traces = timed(ours, repeats)
+    # Agreement: the bare recipe's log_softmax + gather at the same positions.
+    logp = torch.log_softmax(logits.float(), -1)
+    width = ids.shape[1]
+    diff = 0.0
+    for row, (enc, trace) in enumerate(zip(encoded, traces)):
+        n = len(enc.ids) - enc.n_prompt
+        for j, step in enumerate(trace.steps):
+            p = width - n - 1 + j  # logits at p predict the token at p + 1
+            diff = max(diff, abs(float(logp[row, p, step.id]) - step.logprob))
+    tokens = sum(len(t) for t in traces)
+    return dict(workload=f"score_many {n_pairs} pairs ({tokens} target tokens), top-5",
+                baseline="bare batched forward", probe_s=probe_s, base_s=bare_s,
+                ratio=probe_s / bare_s, max_abs_diff=diff)
+
+
+@torch.no_grad()
+def bench_generate(lm, n_prompts: int, new_tokens: int, repeats: int) -> dict:
+    prompts = [p for p, _ in make_pairs(n_prompts, seed=1)]
+    seqs = [encode_prompt(lm, render(lm, p)) for p in prompts]
+    ids, mask = left_pad(seqs, lm.pad_id, lm.device)
+
+    def bare():
+        return lm.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
+                                 min_new_tokens=new_tokens, do_sample=False, pad_token_id=lm.pad_id)
+
+    def ours():
+        return probe.generate_many(lm, prompts, max_new_tokens=new_tokens, top_k=5,
+                                   batch_size=n_prompts, progress=False)
+
+    bare_s, out = timed(bare, repeats)
+    probe_s, traces = timed(ours, repeats)
+    same = sum(t.ids == out[i, ids.shape[1]:].tolist() for i, t in enumerate(traces))
+    return dict(workload=f"generate {n_prompts} prompt(s) x {new_tokens} tokens, stats + top-5",
+                baseline="model.generate, no scores", probe_s=probe_s, base_s=bare_s,
+                ratio=probe_s / bare_s, max_abs_diff=float("nan"),
+                note=f"{same}/{n_prompts} outputs identical to model.generate")
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| workload | baseline | probe s | baseline s | ratio | max abs logprob diff | note |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['workload']} | {r['baseline']} | {r['probe_s']:.3f} | {r['base_s']:.3f} | "
+                     f"**{r['ratio']:.2f}x** | {r['max_abs_diff']:.1e} | {r.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def run(size: str = "135m", pairs: int = 64, prompts: int = 16, new_tokens: int = 32,
+        repeats: int = 3) -> list[dict]:
+    lm = build(size)
+    return [
+        bench_score(lm, pairs, repeats),
+        bench_generate(lm, 1, new_tokens, repeats),
+        bench_generate(lm, prompts, new_tokens, repeats),
+    ]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="135m")
+    parser.add_argument("--pairs", type=int, default=64)
+    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = run(args.size, args.pairs, args.prompts, args.new_tokens, args.repeats)
+    print(f"model: random llama {args.size}, fp32, {args.threads} threads, median of {args.repeats}")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+import math
+
+import probe
+from bench import core as bench_core
+from probe import cli
+
+
+def test_bench_runs_and_agrees_with_the_bare_forward():
+    rows = bench_core.run(size="tiny", pairs=8, prompts=3, new_tokens=4, repeats=1)
+    score_row, gen_one, gen_many = rows
+    assert score_row["max_abs_diff"] < 1e-4  # probe's logprobs == log_softmax+gather
+    for r in rows:
+        assert r["probe_s"] > 0 and r["base_s"] > 0 and math.isfinite(r["ratio"])
+    assert gen_one["note"].startswith("1/1 ") and gen_many["note"].startswith("3/3 ")
+    assert "| score_many 8 pairs" in bench_core.table(rows)
+
+
+def test_demo_command_writes_an_offline_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "report.html"
+    assert cli.main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "TINY RANDOM model" in printed and "first divergence" in printed
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "probe-strip" in page
+    assert "http://" not in page and "https://" not in page  # nothing to fetch: works offline
+
+
+def test_help_documents_the_commands(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    assert "demo" in capsys.readouterr().out

@@ -1,0 +1,127 @@
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import probe
+from probe.tiny import save_tiny
+
+
+def test_load_folder_tuple_and_chat_default(tiny_dirs):
+    raw = probe.load(tiny_dirs[("gpt2", "bpe", False)])
+    chat = probe.load(tiny_dirs[("llama", "unigram", True)])
+    assert not raw.chat and chat.chat
+    assert not raw.model.training
+    again = probe.load((raw.model, raw.tokenizer))
+    a = probe.score(raw, "The capital", " of France")
+    b = probe.score(again, "The capital", " of France")
+    assert a.ids == b.ids and a.total_logprob == pytest.approx(b.total_logprob, abs=1e-6)
+    forced_raw = probe.load(tiny_dirs[("llama", "unigram", True)], chat=False)
+    assert not forced_raw.chat
+
+
+def test_dtype_is_applied_but_logprobs_stay_float32(tiny_dirs):
+    lm = probe.load(tiny_dirs[("llama", "unigram", False)], dtype="bfloat16")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
+    ref = probe.load(tiny_dirs[("llama", "unigram", False)])
+    a = probe.score(lm, "The capital of France is", " Paris")
+    b = probe.score(ref, "The capital of France is", " Paris")
+    assert a.ids == b.ids
+    assert abs(a.total_logprob - b.total_logprob) < 0.5  # bf16 weights, fp32 softmax
+    assert all(isinstance(s.logprob, float) for s in a.steps)
+
+
+def _make_adapter(base_dir, out_dir, seed=0):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(model, cfg)
+    peft_model.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_dirs, tmp_path_factory):
+    return _make_adapter(tiny_dirs[("llama", "unigram", False)], tmp_path_factory.mktemp("adapter"))
+
+
+def test_load_pair_with_adapter_shares_weights(tiny_dirs, adapter_dir):
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    base, tuned = probe.load_pair(base_dir, adapter=adapter_dir)
+    assert base.model is tuned.model  # one set of weights
+    plain = probe.load(base_dir)
+    prompt, target = "The capital of France is", " Paris and Tokyo"
+    b, t, p = (probe.score(x, prompt, target) for x in (base, tuned, plain))
+    assert b.total_logprob == pytest.approx(p.total_logprob, abs=1e-5)  # adapter off = base
+    assert abs(t.total_logprob - p.total_logprob) > 1e-3  # adapter on changes the numbers
+    # Interleaved calls keep each handle's mode.
+    assert probe.score(base, prompt, target).total_logprob == pytest.approx(b.total_logprob, abs=1e-5)
+    assert probe.score(tuned, prompt, target).total_logprob == pytest.approx(t.total_logprob, abs=1e-5)
+    g_base = probe.generate(base, prompt, max_new_tokens=5)
+    g_plain = probe.generate(plain, prompt, max_new_tokens=5)
+    assert g_base.ids == g_plain.ids
+
+
+def test_load_with_adapter_equals_tuned_of_pair(tiny_dirs, adapter_dir):
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    _, tuned = probe.load_pair(base_dir, adapter=adapter_dir)
+    single = probe.load(base_dir, adapter=adapter_dir)
+    a = probe.score(single, "a", " b c")
+    b = probe.score(tuned, "a", " b c")
+    assert a.total_logprob == pytest.approx(b.total_logprob, abs=1e-5)
+
+
+def test_load_pair_of_two_checkpoints(tiny_dirs, tmp_path):
+    other = save_tiny(tmp_path / "other", "gpt2", "bpe", seed=1)
+    base, tuned = probe.load_pair(tiny_dirs[("gpt2", "bpe", False)], other)
+    assert base.model is not tuned.model
+    with pytest.raises(ValueError, match="exactly one"):
+        probe.load_pair(tiny_dirs[("gpt2", "bpe", False)])
+
+
+def test_adapter_folder_that_is_not_peft_is_refused(tiny_dirs, tmp_path):
+    with pytest.raises(ValueError, match="not a PEFT adapter"):
+        probe.load(tiny_dirs[("gpt2", "bpe", False)], adapter=tmp_path)
+    with pytest.raises(FileNotFoundError, match="does-not-exist"):
+        probe.load(tiny_dirs[("gpt2", "bpe", False)], adapter=tmp_path / "does-not-exist")
+
+
+def test_missing_source_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        probe.load(str(tmp_path / "no-such-model"))
+    with pytest.raises(FileNotFoundError, match="weights.gguf"):
+        probe.load("./models/weights.gguf")
+
+
+def test_unreachable_hub_name_fails_fast_with_a_clear_message():
+    code = (
+        "import probe\n"
+        "try:\n    probe.load('some-org/some-model-that-is-not-cached')\n"
+        "except OSError as e:\n    print('ERR', e)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "ERR could not load model 'some-org/some-model-that-is-not-cached'" in out.stdout
+    assert time.monotonic() - start < 60
+
+
+def test_bad_source_types_and_dtype():
+    with pytest.raises(TypeError, match="source"):
+        probe.load(42)
+    with pytest.raises(ValueError, match="dtype"):
+        probe.load(("m", "t"), dtype="float7")
+
+
+def test_slow_tokenizer_is_refused(gpt2_lm):
+    class Slow:
+        is_fast = False
+
+    with pytest.raises(TypeError, match="fast tokenizer"):
+        probe.load((gpt2_lm.model, Slow()))
