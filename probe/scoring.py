@@ -27,10 +27,9 @@ def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> li
     logits, _ = forward(lm, ids, mask, keep=keep)  # (batch, keep, vocab)
     # Row b's answer token j is predicted by kept position keep - 1 - n_b + j (logits at p
     # predict the token at p + 1; the last kept position predicts nothing we score).
-    rows = torch.cat([torch.full((n,), b) for b, n in enumerate(n_answer)])
-    cols = torch.cat([torch.arange(keep - 1 - n, keep - 1) for n in n_answer])
+    index = torch.cat([b * keep + torch.arange(keep - 1 - n, keep - 1) for b, n in enumerate(n_answer)])
     targets = torch.tensor([t for e in encoded for t in e.answer_ids])
-    stats = row_stats(logits[rows, cols], targets, top_k)  # (total answer tokens, vocab) in
+    stats = row_stats(logits.reshape(-1, logits.shape[-1]), targets, top_k, index=index.to(logits.device))
     traces, lo = [], 0
     for enc, n in zip(encoded, n_answer):
         steps = make_steps(lm, stats, enc.answer_ids, enc.texts, enc.spans, offset=lo,
@@ -39,6 +38,30 @@ def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> li
         traces.append(TokenTrace(prompt=enc.prompt, text=enc.answer, steps=tuple(steps),
                                  kind="score", model=lm.name, settings=settings))
     return traces
+
+
+LOGITS_BUDGET = 1 << 27  # kept logits per batch (elements): 512 MiB in float32
+
+
+def _vocab_size(lm) -> int:
+    emb = lm.model.get_output_embeddings()
+    return int(emb.weight.shape[0]) if emb is not None else len(lm.tokenizer)
+
+
+def _batches(encoded: list[Encoded], batch_size: int, vocab: int):
+    """Index batches, shortest sequences first, within ``batch_size`` and the logits budget."""
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+    batch: list[int] = []
+    keep = 0
+    for i in order:
+        k = max(keep, len(encoded[i].ids) - encoded[i].n_prompt + 1)
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * k * vocab > LOGITS_BUDGET):
+            yield batch
+            batch, k = [], len(encoded[i].ids) - encoded[i].n_prompt + 1
+        batch.append(i)
+        keep = k
+    if batch:
+        yield batch
 
 
 def _check_top_k(top_k) -> int:
@@ -110,12 +133,10 @@ def score_many(
             encoded.append(encode(lm, render(lm, pair[0], raw=raw, system=system), pair[1]))
         except (TypeError, ValueError) as err:
             raise type(err)(f"pair {i}: {err}") from None
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
     results: list[TokenTrace | None] = [None] * len(encoded)
     bar = _progress(len(encoded), progress, "score")
     settings = {"top_k": top_k}
-    for lo in range(0, len(order), batch_size):
-        chunk = order[lo : lo + batch_size]
+    for chunk in _batches(encoded, batch_size, _vocab_size(lm)):
         for i, trace in zip(chunk, _score_encoded(lm, [encoded[i] for i in chunk], top_k, settings)):
             results[i] = trace
         if bar is not None:

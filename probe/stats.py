@@ -27,21 +27,25 @@ class RowStats:
 
 
 @torch.no_grad()
-def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int) -> RowStats:
-    """Stats of ``targets[i]`` under the distribution ``softmax(logits[i])``.
+def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int,
+              index: torch.Tensor | None = None) -> RowStats:
+    """Stats of ``targets[i]`` under the distribution ``softmax(logits[index[i]])``.
 
     Args:
-        logits: (n, vocab), any dtype; upcast to float32 one chunk at a time.
+        logits: (rows, vocab), any dtype; upcast to float32 one chunk at a time.
         targets: (n,) token ids.
         top_k: how many alternatives to return per row (0 for none).
+        index: (n,) which rows of ``logits`` to use (default: all, in order). Rows are
+            picked chunk by chunk, so no copy of all selected rows is ever made.
     """
-    n, vocab = logits.shape
+    vocab = logits.shape[-1]
+    n = len(targets)
     k = min(top_k, vocab)
     rows = max(1, CHUNK_ELEMENTS // vocab)
     out = {name: [] for name in ("logprob", "rank", "entropy", "top_ids", "top_lp")}
     targets = targets.to(logits.device).long()
     for lo in range(0, n, rows):
-        x = logits[lo : lo + rows].float()  # (c, vocab)
+        x = (logits[lo : lo + rows] if index is None else logits[index[lo : lo + rows]]).float()
         t = targets[lo : lo + rows, None]  # (c, 1)
         lse = torch.logsumexp(x, dim=-1, keepdim=True)  # (c, 1)
         chosen = x.gather(1, t)  # (c, 1)

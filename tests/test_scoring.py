@@ -184,3 +184,19 @@ def test_score_many_keeps_input_order_and_reports_bad_pair(gpt2_lm):
         probe.score_many(gpt2_lm, [("a", " b"), ("a", "")], progress=False)
     with pytest.raises(TypeError, match="pair 0"):
         probe.score_many(gpt2_lm, ["not a pair"], progress=False)
+
+
+def test_batches_respect_the_logits_budget(gpt2_lm, monkeypatch):
+    import probe.scoring as scoring
+
+    vocab = gpt2_lm.model.config.vocab_size
+    monkeypatch.setattr(scoring, "LOGITS_BUDGET", vocab * 12)  # ~12 kept rows per batch
+    shapes = []
+    hook = gpt2_lm.model.register_forward_hook(lambda m, a, out: shapes.append(tuple(out.logits.shape)))
+    try:
+        got = probe.score_many(gpt2_lm, PAIRS, batch_size=16, progress=False)
+    finally:
+        hook.remove()
+    assert len(shapes) > 1 and all(b * k <= 12 or b == 1 for b, k, _ in shapes)
+    for (prompt, target), trace in zip(PAIRS, got):
+        _assert_same(trace, probe.score(gpt2_lm, prompt, target))
