@@ -121,13 +121,33 @@ def _looks_like_path(source: str) -> bool:
     )
 
 
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub can't be used right now (offline mode, host unreachable), or None.
+
+    One short connection attempt instead of the hub client's retry loop.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        return f"{host}:{port} cannot be reached: {err}"
+    return None
+
+
 def _from_pretrained(source: str, dtype, device_map):
     """Load (model, tokenizer) from a folder, a .gguf file or a hub name."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {}
     path = Path(os.path.expanduser(source))
-    if path.exists():
+    local = path.exists()
+    if local:
         if path.is_file():
             if path.suffix != ".gguf":
                 raise ValueError(f"{source!r} is a file but not a .gguf file; pass a model folder")
@@ -138,21 +158,34 @@ def _from_pretrained(source: str, dtype, device_map):
     elif _looks_like_path(source):
         raise FileNotFoundError(f"model source {source!r} does not exist")
     else:
-        where = source  # a hub name: one attempt, transformers' own cache first
+        where = source  # a hub name
     model_kwargs = dict(kwargs)
     if dtype is not None:
         model_kwargs["dtype"] = dtype
     if device_map is not None:
         model_kwargs["device_map"] = device_map
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(where, **model_kwargs)
-    except OSError as err:
-        raise OSError(
-            f"could not load model {source!r}: it is not a local folder or file, and the hub "
-            f"did not provide it ({err.__class__.__name__}: {str(err).splitlines()[0]})"
-        ) from None
-    return model, tokenizer
+
+    def attempt(**extra):
+        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs, **extra)
+        return AutoModelForCausalLM.from_pretrained(where, **model_kwargs, **extra), tokenizer
+
+    if local:
+        return attempt()
+    try:  # the local hub cache first: no network at all
+        return attempt(local_files_only=True)
+    except OSError:
+        pass
+    reason = _hub_unreachable()
+    if reason is None:
+        try:
+            return attempt()
+        except OSError as err:
+            reason = f"{err.__class__.__name__}: {str(err).splitlines()[0]}"
+    raise OSError(
+        f"could not load model {source!r}: it is not a local folder or file, not in the local "
+        f"hub cache, and the hub did not provide it ({reason}). Pass a local folder or .gguf "
+        "file, or download the model where the hub is reachable."
+    ) from None
 
 
 def _check_tokenizer(tokenizer) -> None:

@@ -112,6 +112,22 @@ def test_unreachable_hub_name_fails_fast_with_a_clear_message():
     assert time.monotonic() - start < 60
 
 
+def test_unreachable_hub_is_tried_once_not_in_a_retry_loop():
+    code = (
+        "import probe\n"
+        "try:\n    probe.load('some-org/another-uncached-model')\n"
+        "except OSError as e:\n    print('ERR', e)\n"
+    )
+    # A closed port on loopback: the connection is refused at once.
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "127.0.0.1:9 cannot be reached" in out.stdout, out.stdout + out.stderr
+    assert "another-uncached-model" in out.stdout
+    assert time.monotonic() - start < 40
+
+
 def test_bad_source_types_and_dtype():
     with pytest.raises(TypeError, match="source"):
         probe.load(42)
