@@ -193,8 +193,9 @@ def _finish(lm, row: _Row, special_ids: set[int], settings: dict) -> TokenTrace:
 def _check_args(max_new_tokens, force, watch, temperature, top_p):
     if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    if not isinstance(force, str):
-        raise TypeError(f"force must be a str, got {type(force).__name__}")
+    for f in [force] if isinstance(force, str) else force:
+        if not isinstance(f, str):
+            raise TypeError(f"force must be a str (or one str per prompt), got {type(f).__name__}")
     watch = [watch] if isinstance(watch, str) else list(watch)
     for w in watch:
         if not isinstance(w, str) or not w:
@@ -210,7 +211,7 @@ def generate_many(
     lm,
     prompts: Iterable[Prompt],
     max_new_tokens: int = 64,
-    force: str = "",
+    force: str | Sequence[str] = "",
     watch: Sequence[str] | str = (),
     stop: str | Sequence[str] | None = None,
     do_sample: bool = False,
@@ -224,16 +225,26 @@ def generate_many(
     raw: bool | None = None,
     system: str | None = None,
 ) -> list[TokenTrace]:
-    """:func:`generate` for many prompts in left-padded batches (same arguments)."""
+    """:func:`generate` for many prompts in left-padded batches (same arguments).
+
+    ``force`` may also be a list with one forced prefix per prompt ("" for none), so free and
+    forced runs of the same prompt share a batch.
+    """
     top_k = _check_top_k(top_k)
-    watch = _check_args(max_new_tokens, force, watch, temperature, top_p)
-    prepared = [_prepare(lm, p, force, watch, raw, system) for p in prompts]
+    prompts = list(prompts)
+    if not isinstance(force, (str, list, tuple)):
+        raise TypeError(f"force must be a str (or one str per prompt), got {type(force).__name__}")
+    forces = [force] * len(prompts) if isinstance(force, str) else list(force)
+    if len(forces) != len(prompts):
+        raise ValueError(f"got {len(forces)} forced prefixes for {len(prompts)} prompts")
+    watch = _check_args(max_new_tokens, forces, watch, temperature, top_p)
+    prepared = [_prepare(lm, p, f, watch, raw, system) for p, f in zip(prompts, forces)]
     generator = None
     if do_sample:
         generator = torch.Generator(device=lm.device)
         generator.manual_seed(seed if seed is not None else torch.seed())
     special_ids = set(lm.tokenizer.all_special_ids)
-    settings = {"top_k": top_k, "max_new_tokens": max_new_tokens, "force": force,
+    settings = {"top_k": top_k, "max_new_tokens": max_new_tokens,
                 "watch": list(watch), "stop": stop, "do_sample": do_sample,
                 "temperature": temperature, "top_p": top_p, "seed": seed}
     bar = _progress(len(prepared), progress and len(prepared) > 1, "generate")
@@ -244,7 +255,7 @@ def generate_many(
         _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
                    stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
                    generator=generator, special_ids=special_ids)
-        traces.extend(_finish(lm, r, special_ids, settings) for r in rows)
+        traces.extend(_finish(lm, r, special_ids, {**settings, "force": r.force_text}) for r in rows)
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:

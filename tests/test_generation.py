@@ -166,3 +166,16 @@ def test_generation_argument_errors(gpt2_lm):
         probe.generate(gpt2_lm, "a", do_sample=True, top_p=1.5)
     with pytest.raises(TypeError, match="force"):
         probe.generate(gpt2_lm, "a", force=3)
+
+
+def test_generate_many_with_one_forced_prefix_per_prompt(raw_lm):
+    prompts = ["Q: colors?\nA:", "Q: colors?\nA:", "Hello"]
+    forces = ["", " ```json\n", " {"]
+    many = probe.generate_many(raw_lm, prompts, max_new_tokens=5, force=forces, progress=False)
+    for p, f, got in zip(prompts, forces, many):
+        one = probe.generate(raw_lm, p, max_new_tokens=5, force=f)
+        assert got.ids == one.ids and got.forced_text == f
+        for x, y in zip(got.steps, one.steps):
+            assert x.logprob == pytest.approx(y.logprob, abs=1e-4) and x.forced == y.forced
+    with pytest.raises(ValueError, match="2 forced prefixes for 3 prompts"):
+        probe.generate_many(raw_lm, prompts, force=["", ""], progress=False)
