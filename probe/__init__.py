@@ -7,6 +7,10 @@
     >>> probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
 """
 
+from . import checks
+from .cases import CaseError, CaseSpec, diagnose_many, read_cases
+from .comparison import Comparison, Segment, compare
+from .diagnosis import Diagnosis, Run, diagnose
 from .divergence import first_divergence
 from .generation import generate, generate_many
 from .models import LM, load, load_pair
@@ -17,6 +21,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LM",
+    "CaseError",
+    "CaseSpec",
+    "Comparison",
+    "Diagnosis",
+    "Run",
+    "Segment",
+    "checks",
+    "compare",
+    "diagnose",
+    "diagnose_many",
+    "read_cases",
     "Alternative",
     "Divergence",
     "TokenStep",

@@ -12,8 +12,9 @@ from .results import Divergence, TokenTrace, TraceDivergence
 from .scoring import score
 
 
-def _reference_divergence(lm, prompt, reference: str, top_k: int, raw, system) -> Divergence:
-    trace = score(lm, prompt, reference, top_k=top_k, raw=raw, system=system)
+def divergence_from_trace(trace: TokenTrace) -> Divergence:
+    """The first divergence within a teacher-forced (scored) reference trace."""
+    reference = trace.text
     first = next((s for s in trace.steps if s.rank > 1), None)
     if first is None:
         return Divergence(False, reference, reference, None, None, None, trace)
@@ -81,4 +82,5 @@ def first_divergence(
         return _trace_divergence(lm_or_trace, prompt_or_trace)
     if reference is None:
         raise TypeError("first_divergence(lm, prompt, reference) needs the reference answer")
-    return _reference_divergence(lm_or_trace, prompt_or_trace, reference, top_k, raw, system)
+    trace = score(lm_or_trace, prompt_or_trace, reference, top_k=top_k, raw=raw, system=system)
+    return divergence_from_trace(trace)

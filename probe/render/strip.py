@@ -92,3 +92,25 @@ def trace_divergence_html(d) -> str:
         f'<div class="probe-head">a: {escape(d.a.model)}</div>{strip_html(d.a, mark=d.index_a)}'
         f'<div class="probe-head">b: {escape(d.b.model)}</div>{strip_html(d.b, mark=d.index_b)}'
     )
+
+
+def delta_color(delta: float) -> str:
+    """Diverging scale: red where the tuned model lost probability, blue where it gained."""
+    x = max(-1.0, min(1.0, delta / 4.0))  # saturate at 4 nats
+    hue = 0 if x < 0 else 220
+    return f"hsl({hue},75%,{100 - 22 * abs(x):.0f}%)"
+
+
+def comparison_html(c) -> str:
+    cells = []
+    for i, s in enumerate(c.segments):
+        title = escape(f"base logp={s.base_logprob:.3f}\ntuned logp={s.tuned_logprob:.3f}\n"
+                       f"delta={s.delta:+.3f}", quote=True)
+        cls = "probe-tok probe-div" if i == c.first_drop else "probe-tok"
+        cells.append(f'<span class="{cls}" style="background:{delta_color(s.delta)}" '
+                     f'title="{title}">{visible(s.text)}</span>')
+    head = (f"tuned vs base: {c.delta_logprob:+.3f} nats in total; red = the tuned model likes it "
+            f"less (first drop over {c.threshold:g} nats outlined)")
+    return (f'{_STYLE}<div class="probe-head">{escape(head)}</div><div class="probe-strip">{"".join(cells)}</div>'
+            f'<div class="probe-head">tuned</div>{strip_html(c.tuned)}'
+            f'<div class="probe-head">base</div>{strip_html(c.base)}')

@@ -52,3 +52,31 @@ def trace_divergence_text(d) -> str:
         else:
             parts.append(f"  {label}: {show(step.text)} p={step.prob:.4f} rank {step.rank}")
     return "\n".join(parts)
+
+
+def comparison_text(c) -> str:
+    lines = [f"Comparison: tuned - base = {c.delta_logprob:+.3f} nats over {show(c.target)}"]
+    lines.append(f"  {'segment':<20} {'base lp':>9} {'tuned lp':>9} {'delta':>8}")
+    for i, s in enumerate(c.segments):
+        mark = "  <- first drop" if i == c.first_drop else ""
+        lines.append(f"  {show(s.text)[:20]:<20} {s.base_logprob:>9.3f} {s.tuned_logprob:>9.3f} {s.delta:>+8.3f}{mark}")
+    if c.first_drop is None:
+        lines.append(f"  no segment drops by more than {c.threshold:g} nats")
+    return "\n".join(lines)
+
+
+def diagnosis_text(d) -> str:
+    head = f"Diagnosis{f' [{d.case_id}]' if d.case_id else ''}: {d.verdict.upper()} - {d.explanation}"
+    lines = [head, f"  check: {d.check}"]
+    for r in d.runs:
+        force = f" (forced {show(r.force)})" if r.force else ""
+        lines.append(f"  {'PASS' if r.passed else 'fail'} {r.name:<13}{force}: {show(r.text)[:70]}")
+        lines.append(f"       {r.reason}")
+    for model in ("tuned", "base"):
+        p = d.p_expected(model)
+        if p is not None:
+            div = d.divergence(model)
+            where = (f"leaves it at {show(div.step.text)} (rank {div.rank}), preferring {show(div.preferred.text)}"
+                     if div.diverged else "would write it greedily")
+            lines.append(f"  {model}: P(expected)={p:.3g}, first-token rank {d.rank_expected(model)}; {where}")
+    return "\n".join(lines)

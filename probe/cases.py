@@ -1,0 +1,171 @@
+"""Case files and ``diagnose_many``.
+
+A case file is JSON Lines, one case per line::
+
+    {"id": "france", "prompt": "What is the capital of France?", "expected": "Paris",
+     "check": {"contains": "Paris"}, "force": "The capital of France is",
+     "base_prompt": "The capital of France is", "tags": ["capitals"]}
+
+Only ``prompt`` is required, plus ``expected`` or ``check``. A malformed line is reported
+with its line number and field; the other cases still run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .checks import as_check
+from .diagnosis import Diagnosis, diagnose
+
+FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note"}
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """The inputs of one case (what a case file line holds)."""
+
+    id: str
+    prompt: Any  # str or list of messages
+    expected: str | None = None
+    check: Any = None  # a check spec (see probe.checks) or a Check/callable in Python
+    force: str | None = None
+    base_prompt: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseError:
+    """A case that could not be read or run: where, which field, and why."""
+
+    id: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "error"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        what = f"field {self.field!r}: " if self.field else ""
+        return f"case {self.id}: {where}{what}{self.message}"
+
+
+class CaseInputError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _optional_str(d: dict, key: str) -> str | None:
+    value = d.get(key)
+    if value is not None and not isinstance(value, str):
+        raise CaseInputError(key, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def spec_from_dict(d: dict, default_id: str) -> CaseSpec:
+    """Validate one case's fields (raises CaseInputError naming the field)."""
+    if not isinstance(d, dict):
+        raise CaseInputError("", f"a case must be a JSON object, got {type(d).__name__}")
+    unknown = sorted(set(d) - FIELDS)
+    if unknown:
+        raise CaseInputError(unknown[0], f"unknown field; known fields: {sorted(FIELDS)}")
+    prompt = d.get("prompt")
+    if isinstance(prompt, str):
+        if not prompt:
+            raise CaseInputError("prompt", "is empty")
+    elif not (isinstance(prompt, list) and prompt and all(isinstance(m, dict) for m in prompt)):
+        raise CaseInputError("prompt", "must be a non-empty string or a list of messages")
+    expected = _optional_str(d, "expected")
+    if expected == "":
+        raise CaseInputError("expected", "is empty")
+    if d.get("check") is None and expected is None:
+        raise CaseInputError("check", "a case needs 'expected' or 'check'")
+    if d.get("check") is not None:
+        try:
+            as_check(d["check"])
+        except (TypeError, ValueError) as err:
+            raise CaseInputError("check", str(err)) from None
+    tags = d.get("tags", [])
+    if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise CaseInputError("tags", "must be a list of strings")
+    case_id = d.get("id", default_id)
+    if not isinstance(case_id, (str, int)):
+        raise CaseInputError("id", "must be a string")
+    return CaseSpec(id=str(case_id), prompt=prompt, expected=expected, check=d.get("check"),
+                    force=_optional_str(d, "force"), base_prompt=_optional_str(d, "base_prompt"),
+                    tags=tuple(tags))
+
+
+def read_cases(source) -> list[CaseSpec | CaseError]:
+    """Cases from a JSONL path or an iterable of dicts/CaseSpecs, in order; bad ones as errors."""
+    items: list[CaseSpec | CaseError] = []
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"case file {str(source)!r} does not exist")
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                default_id = f"line-{number}"
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError as err:
+                    items.append(CaseError(default_id, f"not valid JSON ({err.msg})", number))
+                    continue
+                try:
+                    items.append(spec_from_dict(data, default_id))
+                except CaseInputError as err:
+                    case_id = str(data.get("id", default_id)) if isinstance(data, dict) else default_id
+                    items.append(CaseError(case_id, str(err), number, err.field or None))
+        return items
+    for i, item in enumerate(source):
+        if isinstance(item, CaseSpec):
+            items.append(item)
+            continue
+        try:
+            items.append(spec_from_dict(item, f"case-{i}"))
+        except CaseInputError as err:
+            items.append(CaseError(f"case-{i}", str(err), None, err.field or None))
+    return items
+
+
+def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) -> Diagnosis | CaseError:
+    try:
+        return diagnose(base, tuned, spec.prompt, check=spec.check, expected=spec.expected,
+                        force=spec.force, base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens,
+                        top_k=top_k, case_id=spec.id, tags=spec.tags)
+    except Exception as err:  # a check that raises, a prompt too long: that case's error
+        return CaseError(spec.id, f"{type(err).__name__}: {err}")
+
+
+def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress: bool = True,
+                  max_new_tokens: int = 48, top_k: int = 5) -> list[Diagnosis | CaseError]:
+    """Diagnose every case; a bad line or a failing case becomes a CaseError, the rest run.
+
+    Returns one result per case, in input order.
+    """
+    items = read_cases(cases)
+    results: list[Diagnosis | CaseError] = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc="diagnose", unit="case")
+    for spec in items:
+        results.append(spec if isinstance(spec, CaseError) else _diagnose_one(base, tuned, spec, max_new_tokens, top_k))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return results

@@ -1,0 +1,198 @@
+"""What "answered right" means: small named checks that say why they passed or failed.
+
+    >>> from probe import checks
+    >>> checks.contains("Paris")("The capital is Paris.")
+    CheckResult(passed=True, reason="contains 'Paris'", name="contains('Paris')")
+    >>> checks.json_valid()("Sure! ```json\\n{\\"a\\": 1}\\n```").passed
+    True
+
+A check is any ``Check`` or any callable ``str -> bool``. Checks have a ``spec`` (plain data)
+so case files can name them: ``{"contains": "Paris"}``, ``{"regex": "^\\\\d+$"}``,
+``{"equals": "4"}``, ``"json_valid"`` or ``{"json_valid": {"type": "object"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool
+    reason: str  # short, for a person: why it passed or failed
+    name: str = ""
+
+
+class Check:
+    """A named test on a model's output text. Call it with the text."""
+
+    def __init__(self, name: str, fn: Callable[[str], tuple[bool, str]], spec: Any = None):
+        self.name, self._fn, self.spec = name, fn, spec
+
+    def __call__(self, text: str) -> CheckResult:
+        if not isinstance(text, str):
+            raise TypeError(f"a check takes the output text (str), got {type(text).__name__}")
+        passed, reason = self._fn(text)
+        return CheckResult(bool(passed), reason, self.name)
+
+    def __repr__(self) -> str:
+        return f"Check({self.name})"
+
+
+def _short(text: str, n: int = 40) -> str:
+    return repr(text if len(text) <= n else text[: n - 1] + "…")
+
+
+def contains(needle: str, *, case: bool = True) -> Check:
+    """The output contains ``needle`` (``case=False``: ignoring case)."""
+    if not isinstance(needle, str) or not needle:
+        raise ValueError("contains() needs a non-empty string")
+
+    def run(text):
+        hay, key = (text, needle) if case else (text.lower(), needle.lower())
+        return (True, f"contains {_short(needle)}") if key in hay else (
+            False, f"does not contain {_short(needle)}; got {_short(text)}")
+
+    return Check(f"contains({needle!r})", run, {"contains": needle} if case else
+                 {"contains": needle, "case": False})
+
+
+def equals(expected: str, *, strip: bool = True) -> Check:
+    """The output equals ``expected`` (surrounding whitespace ignored unless ``strip=False``)."""
+
+    def run(text):
+        got = text.strip() if strip else text
+        want = expected.strip() if strip else expected
+        return (True, f"equals {_short(want)}") if got == want else (
+            False, f"expected {_short(want)}, got {_short(got)}")
+
+    return Check(f"equals({expected!r})", run, {"equals": expected})
+
+
+def regex(pattern: str, flags: int = 0) -> Check:
+    """``re.search(pattern, output)`` finds a match."""
+    try:
+        compiled = re.compile(pattern, flags)
+    except re.error as err:
+        raise ValueError(f"bad regex {pattern!r}: {err}") from None
+
+    def run(text):
+        m = compiled.search(text)
+        return (True, f"matches /{pattern}/ at {_short(m.group(0))}") if m else (
+            False, f"no match for /{pattern}/ in {_short(text)}")
+
+    return Check(f"regex({pattern!r})", run, {"regex": pattern})
+
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def find_json(text: str) -> tuple[Any, str] | None:
+    """The first JSON value in ``text`` (inside a ``` fence if there is one) and its source."""
+    decoder = json.JSONDecoder()
+    blocks = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    for block in blocks:
+        for m in re.finditer(r"[\[{]", block):
+            try:
+                value, end = decoder.raw_decode(block, m.start())
+            except json.JSONDecodeError:
+                continue
+            return value, block[m.start() : end]
+    return None
+
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+          "number": (int, float), "integer": int}
+
+
+def schema_errors(value: Any, schema: dict, where: str = "$") -> list[str]:
+    """A small JSON-Schema subset: type, required, properties, items, enum."""
+    errors = []
+    kind = schema.get("type")
+    if kind is not None:
+        ok = isinstance(value, _TYPES[kind]) and not (kind in ("number", "integer") and isinstance(value, bool))
+        if not ok:
+            return [f"{where} should be {kind}, got {type(value).__name__}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{where} should be one of {schema['enum']!r}")
+    if isinstance(value, dict):
+        errors += [f"{where} lacks required key {k!r}" for k in schema.get("required", []) if k not in value]
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                errors += schema_errors(value[key], sub, f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors += schema_errors(item, schema["items"], f"{where}[{i}]")
+    return errors
+
+
+def json_valid(schema: dict | None = None) -> Check:
+    """The output holds a JSON object or array (fenced or not), matching ``schema`` if given."""
+    if schema is not None:
+        bad = [k for k in _walk_types(schema) if k not in _TYPES]
+        if bad:
+            raise ValueError(f"unknown JSON schema type(s): {bad}")
+
+    def run(text):
+        found = find_json(text)
+        if found is None:
+            return False, f"no JSON object or array found in {_short(text)}"
+        value, source = found
+        if schema is not None:
+            errors = schema_errors(value, schema)
+            if errors:
+                return False, "JSON does not match the schema: " + "; ".join(errors[:3])
+        return True, f"valid JSON {_short(source)}"
+
+    return Check("json_valid" if schema is None else "json_valid(schema)", run,
+                 "json_valid" if schema is None else {"json_valid": schema})
+
+
+def _walk_types(schema: dict):
+    if "type" in schema:
+        yield schema["type"]
+    for sub in schema.get("properties", {}).values():
+        yield from _walk_types(sub)
+    if isinstance(schema.get("items"), dict):
+        yield from _walk_types(schema["items"])
+
+
+def from_callable(fn: Callable[[str], bool], name: str | None = None) -> Check:
+    label = name or getattr(fn, "__name__", "check")
+
+    def run(text):
+        result = fn(text)
+        if isinstance(result, CheckResult):
+            return result.passed, result.reason
+        return (True, f"{label} passed") if result else (False, f"{label} failed on {_short(text)}")
+
+    return Check(label, run, None)
+
+
+_FROM_SPEC = {"contains": contains, "equals": equals, "regex": regex}
+
+
+def as_check(obj) -> Check:
+    """A Check from a Check, ``json_valid`` itself, a callable ``str -> bool`` or a spec."""
+    if isinstance(obj, Check):
+        return obj
+    if obj is json_valid or obj == "json_valid":
+        return json_valid()
+    if isinstance(obj, dict):
+        if len(obj) == 1 and "json_valid" in obj:
+            return json_valid(obj["json_valid"])
+        kinds = [k for k in obj if k in _FROM_SPEC]
+        if len(kinds) != 1:
+            raise ValueError(f"a check spec needs exactly one of {sorted(_FROM_SPEC) + ['json_valid']}, got {obj!r}")
+        kind = kinds[0]
+        if not isinstance(obj[kind], str):
+            raise ValueError(f"check {kind!r} needs a string, got {obj[kind]!r}")
+        if kind == "contains" and obj.get("case") is False:
+            return contains(obj[kind], case=False)
+        return _FROM_SPEC[kind](obj[kind])
+    if callable(obj):
+        return from_callable(obj)
+    raise TypeError(f"not a check: {obj!r} (use probe.checks.contains/equals/regex/json_valid or a callable)")

@@ -1,0 +1,199 @@
+"""Lost, never had, or not triggered? Four runs and a verdict.
+
+    >>> d = probe.diagnose(base, tuned, "What is the capital of France?", expected="Paris",
+    ...                    force="The capital of France is", base_prompt="The capital of France is")
+    >>> d.verdict, d.explanation
+
+| tuned, free | tuned, forced | base (free or forced) | verdict                                   |
+|-------------|---------------|-----------------------|-------------------------------------------|
+| right       | -             | -                     | ok                                        |
+| wrong       | right         | -                     | not_triggered: has the skill, not the cue |
+| wrong       | wrong         | right                 | lost: fine-tuning removed it              |
+| wrong       | wrong         | wrong                 | never_had: the base lacks it too          |
+
+The tuned model's free and forced runs go through one batch, and so do the base's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .checks import Check, as_check, contains
+from .divergence import divergence_from_trace
+from .generation import generate_many
+from .results import Divergence, TokenTrace
+from .scoring import score
+
+VERDICTS = ("ok", "not_triggered", "lost", "never_had")
+
+EXPLANATIONS = {
+    "ok": "The tuned model answers right on its own.",
+    "not_triggered": "The tuned model answers wrong, but right once the start of the answer is "
+    "forced: it has the skill and does not know it should use it here.",
+    "lost": "The tuned model answers wrong even when forced, while the base model gets it "
+    "right: fine-tuning removed it.",
+    "never_had": "Neither the tuned nor the base model gets it right, forced or not: the "
+    "pretrained model never had it.",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One generation of the diagnosis and what the check said of it."""
+
+    name: str  # "tuned", "tuned_forced", "base", "base_forced"
+    model: str  # "tuned" | "base"
+    force: str  # the forced prefix ("" for a free run)
+    trace: TokenTrace
+    passed: bool
+    reason: str
+
+    @property
+    def text(self) -> str:
+        return self.trace.text
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Run":
+        return cls(str(d["name"]), str(d["model"]), str(d["force"]), TokenTrace.from_dict(d["trace"]),
+                   bool(d["passed"]), str(d["reason"]))
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The verdict and all its evidence."""
+
+    verdict: str  # one of VERDICTS
+    prompt: Any  # str or list of messages, as given
+    base_prompt: str | None  # raw text the base continued (None: the prompt in its format)
+    expected: str | None
+    force: str | None
+    check: str  # the check's name
+    runs: tuple[Run, ...]
+    # Teacher-forced ``expected`` under each model: P(expected), ranks, first divergence.
+    expected_traces: dict[str, TokenTrace] = field(default_factory=dict)
+    case_id: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def explanation(self) -> str:
+        return EXPLANATIONS[self.verdict]
+
+    def run(self, name: str) -> Run | None:
+        return next((r for r in self.runs if r.name == name), None)
+
+    def p_expected(self, model: str) -> float | None:
+        """P(expected answer | prompt) under "base" or "tuned" (product over its tokens)."""
+        trace = self.expected_traces.get(model)
+        return None if trace is None else math.exp(trace.total_logprob)
+
+    def rank_expected(self, model: str) -> int | None:
+        """Rank of the expected answer's first token under "base" or "tuned"."""
+        trace = self.expected_traces.get(model)
+        return None if trace is None else trace.steps[0].rank
+
+    def divergence(self, model: str) -> Divergence | None:
+        """Where ``model`` first leaves the expected answer (teacher-forced)."""
+        trace = self.expected_traces.get(model)
+        return None if trace is None else divergence_from_trace(trace)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Diagnosis":
+        return cls(
+            verdict=str(d["verdict"]),
+            prompt=d["prompt"],
+            base_prompt=d.get("base_prompt"),
+            expected=d.get("expected"),
+            force=d.get("force"),
+            check=str(d["check"]),
+            runs=tuple(Run.from_dict(r) for r in d["runs"]),
+            expected_traces={k: TokenTrace.from_dict(v) for k, v in d.get("expected_traces", {}).items()},
+            case_id=d.get("case_id"),
+            tags=tuple(d.get("tags", ())),
+        )
+
+    def __str__(self) -> str:
+        from .render.text import diagnosis_text
+
+        return diagnosis_text(self)
+
+    def _repr_html_(self) -> str:
+        from .render.card import diagnosis_html
+
+        return diagnosis_html(self)
+
+
+def verdict_of(passed: dict[str, bool]) -> str:
+    """The verdict from which runs passed (missing runs count as failed)."""
+    if passed.get("tuned"):
+        return "ok"
+    if passed.get("tuned_forced"):
+        return "not_triggered"
+    if passed.get("base") or passed.get("base_forced"):
+        return "lost"
+    return "never_had"
+
+
+def resolve_check(check, expected: str | None) -> Check:
+    if check is not None:
+        return as_check(check)
+    if expected is None:
+        raise ValueError("diagnose needs check= or expected= to tell right from wrong")
+    return contains(expected)
+
+
+def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
+             force: str | None = None, base_prompt: str | None = None, max_new_tokens: int = 48,
+             top_k: int = 5, system: str | None = None, case_id: str | None = None,
+             tags: tuple[str, ...] = ()) -> Diagnosis:
+    """Run the four runs and return the verdict with its evidence.
+
+    Args:
+        base, tuned: LMs (``probe.load_pair``).
+        prompt: what the tuned model is asked (chat-rendered on a chat model).
+        check: what "right" means (a ``probe.checks`` check, a callable ``str -> bool``, or a
+            spec such as ``{"contains": "Paris"}``). Default: contains ``expected``.
+        expected: the right answer; also scored teacher-forced under both models.
+        force: the start of the answer to force (e.g. "```json\\n"). Without it the forced
+            runs are skipped and ``not_triggered`` cannot be concluded.
+        base_prompt: raw text for the base to continue (e.g. "The capital of France is");
+            default: the prompt in the base's own format.
+        max_new_tokens: length of each generation.
+
+    Raises:
+        ValueError: no check and no expected answer; TypeError/ValueError from bad inputs.
+        Whatever the check raises (``diagnose_many`` records it as that case's error).
+    """
+    the_check = resolve_check(check, expected)
+    forces = [""] + ([force] if force else [])
+    base_raw = True if base_prompt is not None else None
+    base_in = base_prompt if base_prompt is not None else prompt
+    traces = {}
+    for model, lm, p, raw in (("tuned", tuned, prompt, None), ("base", base, base_in, base_raw)):
+        got = generate_many(lm, [p] * len(forces), max_new_tokens=max_new_tokens, force=forces,
+                            top_k=top_k, batch_size=len(forces), progress=False, raw=raw,
+                            system=system if raw is None else None)
+        for f, trace in zip(forces, got):
+            traces[(model, f)] = trace
+    runs = []
+    for model in ("tuned", "base"):
+        for f in forces:
+            trace = traces[(model, f)]
+            result = the_check(trace.text)
+            name = model + ("_forced" if f else "")
+            runs.append(Run(name, model, f, trace, result.passed, result.reason))
+    expected_traces = {}
+    if expected:
+        expected_traces["tuned"] = score(tuned, prompt, expected, top_k=top_k, system=system)
+        expected_traces["base"] = score(base, base_in, expected, top_k=top_k, raw=base_raw,
+                                        system=system if base_raw is None else None)
+    return Diagnosis(
+        verdict=verdict_of({r.name: r.passed for r in runs}),
+        prompt=prompt, base_prompt=base_prompt, expected=expected, force=force,
+        check=the_check.name, runs=tuple(runs), expected_traces=expected_traces,
+        case_id=case_id, tags=tuple(tags),
+    )

@@ -1,0 +1,44 @@
+"""The diagnosis card: the four runs, their check reasons, and the verdict in words."""
+
+from __future__ import annotations
+
+from html import escape
+
+from .strip import _STYLE, strip_html
+
+COLORS = {"ok": "#2e7d32", "not_triggered": "#ef6c00", "lost": "#c62828", "never_had": "#6a1b9a"}
+
+
+def _prompt_text(prompt) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt)
+
+
+def diagnosis_html(d) -> str:
+    color = COLORS.get(d.verdict, "#333")
+    parts = [
+        _STYLE,
+        f'<div class="probe-card" style="border-left:6px solid {color};padding:4px 10px;font-family:sans-serif">',
+        f'<div><b style="color:{color}">{escape(d.verdict.upper())}</b> '
+        f'{escape(d.case_id or "")} &middot; {escape(d.explanation)}</div>',
+        f'<div class="probe-head">prompt: <code>{escape(_prompt_text(d.prompt))}</code>'
+        + (f' &middot; base continues: <code>{escape(d.base_prompt)}</code>' if d.base_prompt else "")
+        + f' &middot; check: <code>{escape(d.check)}</code></div>',
+    ]
+    for r in d.runs:
+        mark = "&#10004;" if r.passed else "&#10008;"
+        force = f" forced <code>{escape(r.force)}</code>" if r.force else ""
+        parts.append(f'<div class="probe-head">{mark} <b>{escape(r.name)}</b>{force}: {escape(r.reason)}</div>')
+        parts.append(strip_html(r.trace))
+    for model in ("tuned", "base"):
+        p = d.p_expected(model)
+        if p is None:
+            continue
+        div = d.divergence(model)
+        where = (f"leaves it at <code>{escape(div.step.text)}</code> (rank {div.rank}), preferring "
+                 f"<code>{escape(div.preferred.text)}</code>" if div.diverged else "would write it greedily")
+        parts.append(f'<div class="probe-head">{model}: P(expected)={p:.3g}, first-token rank '
+                     f'{d.rank_expected(model)}; {where}</div>')
+    parts.append("</div>")
+    return "".join(parts)
