@@ -122,6 +122,26 @@ def bench_generate(lm, n_prompts: int, new_tokens: int, repeats: int) -> dict:
                 note=f"{same}/{n_prompts} outputs identical to model.generate")
 
 
+def bench_diagnose(lm, n_cases: int, new_tokens: int, repeats: int) -> dict:
+    """diagnose (4 runs + expected scored under both) vs one plain generate, per case."""
+    prompts = [p for p, _ in make_pairs(n_cases, seed=2)]
+
+    def bare():
+        return [lm.model.generate(input_ids=torch.tensor([encode_prompt(lm, render(lm, p))]),
+                                  max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                  do_sample=False, pad_token_id=lm.pad_id) for p in prompts]
+
+    def ours():
+        return [probe.diagnose(lm, lm, p, expected=" the capital", force=" json",
+                               max_new_tokens=new_tokens) for p in prompts]
+
+    bare_s, _ = timed(bare, repeats)
+    probe_s, _ = timed(ours, repeats)
+    return dict(workload=f"diagnose {n_cases} cases, 4 runs x {new_tokens} tokens + expected scored",
+                baseline="one model.generate per case", probe_s=probe_s, base_s=bare_s,
+                ratio=probe_s / bare_s, max_abs_diff=float("nan"))
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| workload | baseline | probe s | baseline s | ratio | max abs logprob diff | note |",
              "|---|---|---|---|---|---|---|"]
@@ -138,6 +158,7 @@ def run(size: str = "135m", pairs: int = 64, prompts: int = 16, new_tokens: int 
         bench_score(lm, pairs, repeats),
         bench_generate(lm, 1, new_tokens, repeats),
         bench_generate(lm, prompts, new_tokens, repeats),
+        bench_diagnose(lm, 4, new_tokens, repeats),
     ]
 
 
