@@ -122,22 +122,40 @@ def bench_generate(lm, n_prompts: int, new_tokens: int, repeats: int) -> dict:
                 note=f"{same}/{n_prompts} outputs identical to model.generate")
 
 
+def lora_pair(lm, rank: int = 8):
+    """(base, tuned) sharing one copy of ``lm``'s weights, with a random LoRA adapter."""
+    import copy
+    import tempfile
+
+    from peft import LoraConfig, get_peft_model
+
+    folder = tempfile.mkdtemp(prefix="probe-bench-lora-")
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "o_proj"],
+                        init_lora_weights=False)
+    get_peft_model(copy.deepcopy(lm.model), config).save_pretrained(folder)
+    return probe.load_pair((copy.deepcopy(lm.model), lm.tokenizer), adapter=folder)
+
+
 def bench_diagnose(lm, n_cases: int, new_tokens: int, repeats: int) -> dict:
-    """diagnose (4 runs + expected scored under both) vs one plain generate, per case."""
+    """diagnose on a LoRA pair (4 runs + expected scored under both) vs one plain generate
+    of the tuned model per case, same length."""
+    base, tuned = lora_pair(lm)
     prompts = [p for p, _ in make_pairs(n_cases, seed=2)]
 
     def bare():
-        return [lm.model.generate(input_ids=torch.tensor([encode_prompt(lm, render(lm, p))]),
-                                  max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                  do_sample=False, pad_token_id=lm.pad_id) for p in prompts]
+        return [tuned.model.generate(input_ids=torch.tensor([encode_prompt(tuned, render(tuned, p))]),
+                                     max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                     do_sample=False, pad_token_id=tuned.pad_id) for p in prompts]
 
     def ours():
-        return [probe.diagnose(lm, lm, p, expected=" the capital", force=" json",
-                               max_new_tokens=new_tokens) for p in prompts]
+        return [probe.diagnose(base, tuned, p, expected=" the capital", force=" json",
+                               base_prompt=p + " The capital of", max_new_tokens=new_tokens)
+                for p in prompts]
 
     bare_s, _ = timed(bare, repeats)
     probe_s, _ = timed(ours, repeats)
-    return dict(workload=f"diagnose {n_cases} cases, 4 runs x {new_tokens} tokens + expected scored",
+    return dict(workload=f"diagnose {n_cases} cases on a LoRA pair, 4 runs x {new_tokens} tokens "
+                         "+ expected scored under both",
                 baseline="one model.generate per case", probe_s=probe_s, base_s=bare_s,
                 ratio=probe_s / bare_s, max_abs_diff=float("nan"))
 
@@ -151,15 +169,19 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+WORKLOADS = ("score", "generate1", "generate", "diagnose")
+
+
 def run(size: str = "135m", pairs: int = 64, prompts: int = 16, new_tokens: int = 32,
-        repeats: int = 3) -> list[dict]:
+        repeats: int = 3, only: tuple[str, ...] = WORKLOADS) -> list[dict]:
     lm = build(size)
-    return [
-        bench_score(lm, pairs, repeats),
-        bench_generate(lm, 1, new_tokens, repeats),
-        bench_generate(lm, prompts, new_tokens, repeats),
-        bench_diagnose(lm, 4, new_tokens, repeats),
-    ]
+    jobs = {
+        "score": lambda: bench_score(lm, pairs, repeats),
+        "generate1": lambda: bench_generate(lm, 1, new_tokens, repeats),
+        "generate": lambda: bench_generate(lm, prompts, new_tokens, repeats),
+        "diagnose": lambda: bench_diagnose(lm, 4, new_tokens, repeats),
+    }
+    return [jobs[name]() for name in WORKLOADS if name in only]
 
 
 def main(argv=None) -> int:
@@ -170,9 +192,10 @@ def main(argv=None) -> int:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = run(args.size, args.pairs, args.prompts, args.new_tokens, args.repeats)
+    rows = run(args.size, args.pairs, args.prompts, args.new_tokens, args.repeats, tuple(args.only))
     print(f"model: random llama {args.size}, fp32, {args.threads} threads, median of {args.repeats}")
     print(table(rows))
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 
 from .checks import Check, as_check, contains
 from .divergence import divergence_from_trace
-from .generation import generate_many
+from .generation import RowSpec, generate_rows
 from .results import Divergence, TokenTrace
 from .scoring import score
 
@@ -146,6 +146,17 @@ def resolve_check(check, expected: str | None) -> Check:
     return contains(expected)
 
 
+def _one_batch(base, tuned):
+    """(lm, (tuned adapter, base adapter)) when both can share one batch, else None."""
+    if base is tuned or (base.model is tuned.model and base.adapter_enabled == tuned.adapter_enabled):
+        return tuned, (None, None)
+    if base.model is tuned.model and tuned.adapter_enabled and base.adapter_enabled is False:
+        active = getattr(tuned.model, "active_adapter", None)
+        if isinstance(active, str):
+            return tuned, (active, "__base__")
+    return None
+
+
 def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
              force: str | None = None, base_prompt: str | None = None, max_new_tokens: int = 48,
              top_k: int = 5, system: str | None = None, case_id: str | None = None,
@@ -172,13 +183,19 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
     forces = [""] + ([force] if force else [])
     base_raw = True if base_prompt is not None else None
     base_in = base_prompt if base_prompt is not None else prompt
-    traces = {}
-    for model, lm, p, raw in (("tuned", tuned, prompt, None), ("base", base, base_in, base_raw)):
-        got = generate_many(lm, [p] * len(forces), max_new_tokens=max_new_tokens, force=forces,
-                            top_k=top_k, batch_size=len(forces), progress=False, raw=raw,
-                            system=system if raw is None else None)
-        for f, trace in zip(forces, got):
-            traces[(model, f)] = trace
+    base_system = system if base_raw is None else None
+    keys = [(m, f) for m in ("tuned", "base") for f in forces]
+    shared = _one_batch(base, tuned)
+    if shared is not None:  # all runs in one batch (same weights; PEFT picks the adapter per row)
+        lm, names = shared
+        specs = [RowSpec(prompt, f, None, system, names[0]) if m == "tuned"
+                 else RowSpec(base_in, f, base_raw, base_system, names[1]) for m, f in keys]
+        got = generate_rows(lm, specs, max_new_tokens=max_new_tokens, top_k=top_k, batch_size=len(specs))
+    else:
+        got = [t for lm, p, raw, sys_ in ((tuned, prompt, None, system), (base, base_in, base_raw, base_system))
+               for t in generate_rows(lm, [RowSpec(p, f, raw, sys_) for f in forces],
+                                      max_new_tokens=max_new_tokens, top_k=top_k, batch_size=len(forces))]
+    traces = dict(zip(keys, got))
     runs = []
     for model in ("tuned", "base"):
         for f in forces:

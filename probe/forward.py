@@ -48,7 +48,7 @@ def accepts_logits_to_keep(model) -> bool:
 
 
 @torch.no_grad()
-def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = False):
+def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = False, **extra):
     """Run the model and return (logits of the last ``keep`` positions, cache).
 
     Args:
@@ -57,6 +57,8 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
         past: a cache from a previous call (its positions come first in ``mask``).
         pos: position ids of the new tokens (default: computed from ``mask``).
         cache: return a KV cache (implied when ``past`` is given).
+        extra: more model arguments (``adapter_names`` for a PEFT mixed batch; the handle's
+            own adapter switch is then left alone).
     Returns:
         logits (batch, keep, vocab) in the model's dtype, and the updated cache.
     """
@@ -67,6 +69,9 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
         kwargs["past_key_values"] = past
     if accepts_logits_to_keep(lm.model):
         kwargs["logits_to_keep"] = keep
-    with lm.active():
-        out = lm.model(**kwargs)
+    if "adapter_names" in extra:
+        out = lm.model(**kwargs, **extra)  # per-row adapters: the batch says who is who
+    else:
+        with lm.active():
+            out = lm.model(**kwargs, **extra)
     return out.logits[:, -keep:], getattr(out, "past_key_values", None)

@@ -69,7 +69,7 @@ def _processed(logits: torch.Tensor, temperature: float, top_p: float) -> torch.
 
 
 @torch.no_grad()
-def _watch_probs(lm, rows, logits, past, mask, pos) -> list[dict[str, float]]:
+def _watch_probs(lm, rows, logits, past, mask, pos, extra) -> list[dict[str, float]]:
     """P(each watched string comes next) for every row, from the current state.
 
     A one-token string is read off ``logits``; a longer one needs its tokens fed on top of
@@ -89,7 +89,7 @@ def _watch_probs(lm, rows, logits, past, mask, pos) -> list[dict[str, float]]:
             ids = torch.tensor(feed, device=logp.device)
             ext = torch.cat([mask, torch.tensor(real, device=mask.device)], dim=1)
             step_pos = pos[:, None] + 1 + torch.arange(longest - 1, device=pos.device)
-            more, _ = forward(lm, ids, ext, keep=longest - 1, past=past, pos=step_pos)
+            more, _ = forward(lm, ids, ext, keep=longest - 1, past=past, pos=step_pos, **extra)
             past.crop(-(longest - 1))  # negative: remove these tokens (transformers 4.x and 5.x)
             more = torch.log_softmax(more.float(), dim=-1)  # (batch, longest-1, vocab)
             for row, s in enumerate(seqs):
@@ -110,11 +110,12 @@ def _append_text(lm, row: _Row, token: int) -> str:
 
 
 def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sample,
-               temperature, top_p, generator, special_ids) -> None:
+               temperature, top_p, generator, special_ids, extra) -> None:
+    """Generate for ``rows`` in one left-padded batch; ``extra`` goes to every forward."""
     n_forced = [0 if e is None else len(e.answer_ids) for e in encs]
     keep = max(n_forced) + 1
     ids, mask = left_pad([r.ids for r in rows], lm.pad_id, lm.device)
-    logits, past = forward(lm, ids, mask, keep=keep, cache=True)  # (batch, keep, vocab)
+    logits, past = forward(lm, ids, mask, keep=keep, cache=True, **extra)  # (batch, keep, vocab)
     for b, (row, enc, n) in enumerate(zip(rows, encs, n_forced)):
         if n:
             stats = row_stats(logits[b, keep - 1 - n : keep - 1], torch.tensor(enc.answer_ids), top_k)
@@ -125,7 +126,7 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
     eos = lm.eos_ids
     stops = [stop] if isinstance(stop, str) else list(stop or [])
     for _ in range(max_new_tokens):
-        watch = _watch_probs(lm, rows, last, past, mask, pos) if rows[0].watch_ids else None
+        watch = _watch_probs(lm, rows, last, past, mask, pos, extra) if rows[0].watch_ids else None
         sampled = None
         if do_sample:
             probs = _processed(last, temperature, top_p)
@@ -160,7 +161,7 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
         feed = torch.tensor([[r.free[-1]] for r in rows], device=lm.device)  # done rows: ignored
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         pos = pos + 1
-        logits, past = forward(lm, feed, mask, keep=1, past=past, pos=pos[:, None])
+        logits, past = forward(lm, feed, mask, keep=1, past=past, pos=pos[:, None], **extra)
         last = logits[:, -1]
     for row in rows:
         if not row.done:
@@ -207,6 +208,54 @@ def _check_args(max_new_tokens, force, watch, temperature, top_p):
     return watch
 
 
+@dataclass(frozen=True)
+class RowSpec:
+    """One generation of a batch: its prompt, forced prefix and prompt format."""
+
+    prompt: Prompt
+    force: str = ""
+    raw: bool | None = None
+    system: str | None = None
+    adapter: str | None = None  # per-row PEFT adapter name ("__base__": none), mixed batches
+
+
+def generate_rows(lm, specs: Sequence[RowSpec], *, max_new_tokens: int = 64,
+                  watch: Sequence[str] | str = (), stop=None, do_sample: bool = False,
+                  temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
+                  top_k: int = 5, batch_size: int = 8, progress: bool = False) -> list[TokenTrace]:
+    """The engine behind :func:`generate_many`: rows that may differ in prompt format, forced
+    prefix and (on a PEFT model) adapter, generated in left-padded batches."""
+    top_k = _check_top_k(top_k)
+    watch = _check_args(max_new_tokens, [s.force for s in specs], watch, temperature, top_p)
+    adapters = [s.adapter for s in specs]
+    if any(a is not None for a in adapters) and not all(a is not None for a in adapters):
+        raise ValueError("give an adapter name for every row or for none")
+    prepared = [_prepare(lm, s.prompt, s.force, watch, s.raw, s.system) for s in specs]
+    generator = None
+    if do_sample:
+        generator = torch.Generator(device=lm.device)
+        generator.manual_seed(seed if seed is not None else torch.seed())
+    special_ids = set(lm.tokenizer.all_special_ids)
+    settings = {"top_k": top_k, "max_new_tokens": max_new_tokens,
+                "watch": list(watch), "stop": stop, "do_sample": do_sample,
+                "temperature": temperature, "top_p": top_p, "seed": seed}
+    bar = _progress(len(prepared), progress and len(prepared) > 1, "generate")
+    traces = []
+    for lo in range(0, len(prepared), batch_size):
+        chunk = prepared[lo : lo + batch_size]
+        rows = [r for r, _ in chunk]
+        extra = {} if adapters[0] is None else {"adapter_names": adapters[lo : lo + batch_size]}
+        _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
+                   stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
+                   generator=generator, special_ids=special_ids, extra=extra)
+        traces.extend(_finish(lm, r, special_ids, {**settings, "force": r.force_text}) for r in rows)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return traces
+
+
 def generate_many(
     lm,
     prompts: Iterable[Prompt],
@@ -230,37 +279,16 @@ def generate_many(
     ``force`` may also be a list with one forced prefix per prompt ("" for none), so free and
     forced runs of the same prompt share a batch.
     """
-    top_k = _check_top_k(top_k)
     prompts = list(prompts)
     if not isinstance(force, (str, list, tuple)):
         raise TypeError(f"force must be a str (or one str per prompt), got {type(force).__name__}")
     forces = [force] * len(prompts) if isinstance(force, str) else list(force)
     if len(forces) != len(prompts):
         raise ValueError(f"got {len(forces)} forced prefixes for {len(prompts)} prompts")
-    watch = _check_args(max_new_tokens, forces, watch, temperature, top_p)
-    prepared = [_prepare(lm, p, f, watch, raw, system) for p, f in zip(prompts, forces)]
-    generator = None
-    if do_sample:
-        generator = torch.Generator(device=lm.device)
-        generator.manual_seed(seed if seed is not None else torch.seed())
-    special_ids = set(lm.tokenizer.all_special_ids)
-    settings = {"top_k": top_k, "max_new_tokens": max_new_tokens,
-                "watch": list(watch), "stop": stop, "do_sample": do_sample,
-                "temperature": temperature, "top_p": top_p, "seed": seed}
-    bar = _progress(len(prepared), progress and len(prepared) > 1, "generate")
-    traces = []
-    for lo in range(0, len(prepared), batch_size):
-        chunk = prepared[lo : lo + batch_size]
-        rows = [r for r, _ in chunk]
-        _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
-                   stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
-                   generator=generator, special_ids=special_ids)
-        traces.extend(_finish(lm, r, special_ids, {**settings, "force": r.force_text}) for r in rows)
-        if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
-    return traces
+    specs = [RowSpec(p, f, raw, system) for p, f in zip(prompts, forces)]
+    return generate_rows(lm, specs, max_new_tokens=max_new_tokens, watch=watch, stop=stop,
+                         do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed,
+                         top_k=top_k, batch_size=batch_size, progress=progress)
 
 
 def generate(

@@ -146,3 +146,32 @@ def test_compare_aligns_different_tokenizers_by_characters(tiny_dirs):
     assert sum(s.tuned_logprob for s in c.segments) == pytest.approx(c.tuned.total_logprob)
     for s in c.segments:
         assert s.base_steps and s.tuned_steps
+
+
+def test_lora_pair_runs_in_one_mixed_batch_with_the_same_results(tiny_dirs, tmp_path):
+    from test_models import _make_adapter
+
+    base_dir = tiny_dirs[("llama", "unigram", True)]
+    base, tuned = probe.load_pair(base_dir, adapter=_make_adapter(base_dir, tmp_path / "a"))
+    calls = []
+    hook = tuned.model.register_forward_pre_hook(lambda m, a, kw: calls.append(kw.get("adapter_names")),
+                                                 with_kwargs=True)
+    try:
+        d = probe.diagnose(base, tuned, "What is the capital of France?", expected="Paris",
+                           force="The capital", base_prompt="The capital of France is", max_new_tokens=5)
+    finally:
+        hook.remove()
+    assert ["default", "default", "__base__", "__base__"] in calls  # one batch, per-row adapters
+    apart = {
+        "tuned": probe.generate(tuned, "What is the capital of France?", max_new_tokens=5),
+        "tuned_forced": probe.generate(tuned, "What is the capital of France?", max_new_tokens=5, force="The capital"),
+        "base": probe.generate(base, "The capital of France is", max_new_tokens=5, raw=True),
+        "base_forced": probe.generate(base, "The capital of France is", max_new_tokens=5, raw=True, force="The capital"),
+    }
+    for name, alone in apart.items():
+        run = d.run(name)
+        assert run.trace.ids == alone.ids, name
+        for x, y in zip(run.trace.steps, alone.steps):
+            assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
+    assert apart["base"].ids != apart["tuned"].ids or apart["base"].total_logprob != pytest.approx(
+        apart["tuned"].total_logprob)
