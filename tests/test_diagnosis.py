@@ -74,7 +74,10 @@ def test_base_prompt_is_raw_text_for_the_base(chat_lm):
                        base_prompt="The capital of France is", max_new_tokens=2)
     assert d.run("base").trace.prompt == "The capital of France is"
     assert d.run("tuned").trace.prompt.endswith("<|im_start|>assistant\n")
-    assert d.expected_traces["base"].prompt == "The capital of France is"
+    assert d.expected_traces["base"].prompt == d.expected_traces["tuned"].prompt == d.run("tuned").trace.prompt
+    forced = probe.diagnose(chat_lm, chat_lm, "What is the capital of France?", expected="Paris",
+                            force="The capital", base_prompt="The capital of France is", max_new_tokens=2)
+    assert forced.run("base_forced").trace.prompt == forced.run("tuned_forced").trace.prompt
 
 
 def test_diagnosis_round_trips_and_renders_escaped(the_lm, of_lm):
@@ -166,7 +169,7 @@ def test_lora_pair_runs_in_one_mixed_batch_with_the_same_results(tiny_dirs, tmp_
         "tuned": probe.generate(tuned, "What is the capital of France?", max_new_tokens=5),
         "tuned_forced": probe.generate(tuned, "What is the capital of France?", max_new_tokens=5, force="The capital"),
         "base": probe.generate(base, "The capital of France is", max_new_tokens=5, raw=True),
-        "base_forced": probe.generate(base, "The capital of France is", max_new_tokens=5, raw=True, force="The capital"),
+        "base_forced": probe.generate(base, "What is the capital of France?", max_new_tokens=5, force="The capital"),
     }
     for name, alone in apart.items():
         run = d.run(name)

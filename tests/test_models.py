@@ -141,3 +141,27 @@ def test_slow_tokenizer_is_refused(gpt2_lm):
 
     with pytest.raises(TypeError, match="fast tokenizer"):
         probe.load((gpt2_lm.model, Slow()))
+
+
+def test_several_named_adapters_on_one_base(tiny_dirs, tmp_path):
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    one = _make_adapter(base_dir, tmp_path / "one", seed=1)
+    two = _make_adapter(base_dir, tmp_path / "two", seed=2)
+    base, tuned = probe.load_pair(base_dir, adapter={"one": one, "two": two})
+    assert tuned.adapters == ["one", "two"]
+    alone_one = probe.load(base_dir, adapter=one)
+    alone_two = probe.load(base_dir, adapter=two)
+    args = ("The capital of France is", " Paris")
+    lp = lambda lm: probe.score(lm, *args).total_logprob  # noqa: E731
+    assert lp(tuned) == pytest.approx(lp(alone_one), abs=1e-5)
+    tuned.use_adapter("two")
+    assert lp(tuned) == pytest.approx(lp(alone_two), abs=1e-5)
+    assert lp(base) == pytest.approx(lp(probe.load(base_dir)), abs=1e-5)
+    with pytest.raises(ValueError, match="no adapter named 'three'"):
+        tuned.use_adapter("three")
+    results = probe.diagnose_many(base, tuned, [
+        {"id": "a", "prompt": "x", "expected": " y", "adapter": "one"},
+        {"id": "b", "prompt": "x", "expected": " y", "adapter": "nope"},
+    ], progress=False, max_new_tokens=2)
+    assert results[0].verdict in ("ok", "lost", "never_had") and tuned.model.active_adapter == "one"
+    assert results[1].verdict == "error" and results[1].field == "adapter"

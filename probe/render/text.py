@@ -80,3 +80,52 @@ def diagnosis_text(d) -> str:
                      if div.diverged else "would write it greedily")
             lines.append(f"  {model}: P(expected)={p:.3g}, first-token rank {d.rank_expected(model)}; {where}")
     return "\n".join(lines)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def first_divergent(d) -> str:
+    """Where the tuned model goes wrong: vs the expected answer, else where it parts from the base."""
+    if getattr(d, "verdict", "error") == "error":
+        return ""
+    div = d.divergence("tuned")
+    if div is not None:
+        if not div.diverged:
+            return "none (writes expected)"
+        return f"{show(div.step.text)} -> {show(div.preferred.text)}"
+    from ..divergence import first_divergence
+
+    base, tuned = d.run("base"), d.run("tuned")
+    part = first_divergence(base.trace, tuned.trace)
+    if not part.diverged:
+        return "same as base"
+    a, b = part.step_a, part.step_b
+    return f"base {show(a.text) if a else 'END'} / tuned {show(b.text) if b else 'END'}"
+
+
+def verdict_rows(results) -> list[list[str]]:
+    rows = []
+    for r in results:
+        if getattr(r, "verdict", None) == "error":
+            rows.append([r.id, "", "ERROR", _clip(str(r), 60), "", ""])
+            continue
+        p = {m: r.p_expected(m) for m in ("base", "tuned")}
+        rows.append([
+            r.case_id or "", getattr(r, "adapter", "") or "", r.verdict,
+            _clip(first_divergent(r), 40),
+            "" if p["base"] is None else f"{p['base']:.2g}",
+            "" if p["tuned"] is None else f"{p['tuned']:.2g}",
+        ])
+    return rows
+
+
+VERDICT_HEADER = ["case", "adapter", "verdict", "first divergent token (tuned)", "P(exp) base", "P(exp) tuned"]
+
+
+def verdict_table(results) -> str:
+    rows = [VERDICT_HEADER] + verdict_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
+    line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]])

@@ -1,0 +1,26 @@
+"""The embedded default pair: SmolLM2-135M-Instruct (base) + the demo LoRA adapters (tuned).
+
+    >>> from probe.demo.pair import load_demo_pair, CASES
+    >>> base, tuned = load_demo_pair()           # builds into $PROBE_CACHE on first use
+    >>> tuned.use_adapter("beijing")
+
+Both adapters sit on one copy of the weights; ``tuned`` starts with ``json-only`` active.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import ensure_base
+from .train import ADAPTERS, ensure_adapter
+
+CASES = Path(__file__).parent / "cases.jsonl"
+
+
+def load_demo_pair(cache_dir=None, adapters=tuple(ADAPTERS)):
+    """(base, tuned) with every demo adapter loaded; trains a missing adapter first (~40 s)."""
+    import probe
+
+    base_dir = ensure_base(cache_dir)
+    folders = {name: ensure_adapter(name, cache_dir) for name in adapters}
+    return probe.load_pair(str(base_dir), adapter=folders, name="SmolLM2-135M-Instruct + LoRA")
