@@ -32,7 +32,7 @@ test: $(VENV)/.test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.base
-	$(BIN)/python -m bench.core
+	$(BIN)/python -m bench.core --write bench/results.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

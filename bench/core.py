@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import time
 
 import torch
@@ -193,11 +194,22 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
+    parser.add_argument("--write", default=None, help="also write the table to this Markdown file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = run(args.size, args.pairs, args.prompts, args.new_tokens, args.repeats, tuple(args.only))
-    print(f"model: random llama {args.size}, fp32, {args.threads} threads, median of {args.repeats}")
+    head = (f"model: random llama {args.size} (SmolLM2-135M shape), fp32, {args.threads} threads, "
+            f"median of {args.repeats} after a warm-up; torch {torch.__version__}")
+    print(head)
     print(table(rows))
+    if args.write:
+        import platform
+        from pathlib import Path
+
+        Path(args.write).write_text(
+            f"# probe core benchmark\n\n`python -m bench.core {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n{head}; "
+            f"{platform.processor() or platform.machine()}\n\n{table(rows)}\n\nRatios are probe's time "
+            "over the baseline's, measured in the same process (lower is better).\n", encoding="utf-8")
     return 0
 
 

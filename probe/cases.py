@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from .checks import as_check
 from .diagnosis import Diagnosis, diagnose
+from .progress import progress as progress_bar
 
 FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note", "adapter"}
 
@@ -164,15 +165,9 @@ def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress:
     """
     items = read_cases(cases)
     results: list[Diagnosis | CaseError] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), desc="diagnose", unit="case")
-    for spec in items:
-        results.append(spec if isinstance(spec, CaseError) else _diagnose_one(base, tuned, spec, max_new_tokens, top_k))
-        if bar is not None:
+    with progress_bar(len(items), progress, "diagnose", "case") as bar:
+        for spec in items:
+            results.append(spec if isinstance(spec, CaseError)
+                           else _diagnose_one(base, tuned, spec, max_new_tokens, top_k))
             bar.update(1)
-    if bar is not None:
-        bar.close()
     return results

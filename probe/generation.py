@@ -19,7 +19,8 @@ import torch
 from .forward import forward, left_pad
 from .prompts import Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
-from .scoring import _check_top_k, _progress
+from .progress import progress as progress_bar
+from .scoring import _check_top_k
 from .stats import alternatives, make_steps, row_stats
 
 
@@ -239,20 +240,17 @@ def generate_rows(lm, specs: Sequence[RowSpec], *, max_new_tokens: int = 64,
     settings = {"top_k": top_k, "max_new_tokens": max_new_tokens,
                 "watch": list(watch), "stop": stop, "do_sample": do_sample,
                 "temperature": temperature, "top_p": top_p, "seed": seed}
-    bar = _progress(len(prepared), progress and len(prepared) > 1, "generate")
     traces = []
-    for lo in range(0, len(prepared), batch_size):
-        chunk = prepared[lo : lo + batch_size]
-        rows = [r for r, _ in chunk]
-        extra = {} if adapters[0] is None else {"adapter_names": adapters[lo : lo + batch_size]}
-        _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
-                   stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
-                   generator=generator, special_ids=special_ids, extra=extra)
-        traces.extend(_finish(lm, r, special_ids, {**settings, "force": r.force_text}) for r in rows)
-        if bar is not None:
+    with progress_bar(len(prepared), progress and len(prepared) > 1, "generate", "prompt") as bar:
+        for lo in range(0, len(prepared), batch_size):
+            chunk = prepared[lo : lo + batch_size]
+            rows = [r for r, _ in chunk]
+            extra = {} if adapters[0] is None else {"adapter_names": adapters[lo : lo + batch_size]}
+            _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
+                       stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
+                       generator=generator, special_ids=special_ids, extra=extra)
+            traces.extend(_finish(lm, r, special_ids, {**settings, "force": r.force_text}) for r in rows)
             bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
     return traces
 
 

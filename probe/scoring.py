@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import torch
 
 from .forward import forward, left_pad
+from .progress import progress as progress_bar
 from .prompts import Encoded, Prompt, encode, render
 from .results import TokenTrace
 from .stats import make_steps, row_stats
@@ -97,16 +98,6 @@ def score(
     return _score_encoded(lm, [enc], top_k, {"top_k": top_k})[0]
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm comes with transformers
-        return None
-    return tqdm(total=total, desc=desc, unit="pair")
-
-
 def score_many(
     lm,
     pairs: Iterable[tuple[Prompt, str]],
@@ -134,13 +125,10 @@ def score_many(
         except (TypeError, ValueError) as err:
             raise type(err)(f"pair {i}: {err}") from None
     results: list[TokenTrace | None] = [None] * len(encoded)
-    bar = _progress(len(encoded), progress, "score")
     settings = {"top_k": top_k}
-    for chunk in _batches(encoded, batch_size, _vocab_size(lm)):
-        for i, trace in zip(chunk, _score_encoded(lm, [encoded[i] for i in chunk], top_k, settings)):
-            results[i] = trace
-        if bar is not None:
+    with progress_bar(len(encoded), progress, "score", "pair") as bar:
+        for chunk in _batches(encoded, batch_size, _vocab_size(lm)):
+            for i, trace in zip(chunk, _score_encoded(lm, [encoded[i] for i in chunk], top_k, settings)):
+                results[i] = trace
             bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
     return results  # type: ignore[return-value]
