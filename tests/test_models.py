@@ -165,3 +165,22 @@ def test_several_named_adapters_on_one_base(tiny_dirs, tmp_path):
     ], progress=False, max_new_tokens=2)
     assert results[0].verdict in ("ok", "lost", "never_had") and tuned.model.active_adapter == "one"
     assert results[1].verdict == "error" and results[1].field == "adapter"
+
+
+def test_device_map_goes_through_to_transformers(tiny_dirs, monkeypatch):
+    import transformers
+
+    seen = {}
+    original = transformers.AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.update(kwargs)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    lm = probe.load(tiny_dirs[("llama", "unigram", False)], device_map="auto")
+    assert seen.get("device_map") == "auto" and lm.device.type == "cpu"
+    monkeypatch.undo()
+    ref = probe.load(tiny_dirs[("llama", "unigram", False)])
+    a = probe.score(lm, "The capital", " of France")
+    assert a.total_logprob == pytest.approx(probe.score(ref, "The capital", " of France").total_logprob, abs=1e-5)
