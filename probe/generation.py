@@ -126,7 +126,7 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
     pos = mask.sum(-1) - 1  # position of each row's last real token
     eos = lm.eos_ids
     stops = [stop] if isinstance(stop, str) else list(stop or [])
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         watch = _watch_probs(lm, rows, last, past, mask, pos, extra) if rows[0].watch_ids else None
         sampled = None
         if do_sample:
@@ -155,10 +155,8 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
                 row.done, row.stop_reason = True, "eos"
             elif stops and any(s in row.decoded[-(len(s) + len(text)) :] for s in stops):
                 row.done, row.stop_reason = True, "stop"
-        if all(r.done for r in rows):
-            break
-        if len(rows[0].free) == max_new_tokens:
-            break
+        if all(r.done for r in rows) or step == max_new_tokens - 1:
+            break  # no forward for a token that will not be used
         feed = torch.tensor([[r.free[-1]] for r in rows], device=lm.device)  # done rows: ignored
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         pos = pos + 1
