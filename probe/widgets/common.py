@@ -1,0 +1,59 @@
+"""Pieces the widget apps share: running work off the UI thread, errors shown as messages."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from html import escape
+
+
+def _ipywidgets():
+    try:
+        import ipywidgets
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("widgets need ipywidgets and plotly: pip install 'token-probe[notebook]'") from err
+    return ipywidgets
+
+
+def message(kind: str, text: str) -> str:
+    colors = {"info": "#555", "busy": "#1565c0", "error": "#c62828", "ok": "#2e7d32"}
+    return f'<div style="color:{colors.get(kind, "#333")};font-family:sans-serif">{escape(text)}</div>'
+
+
+class Runner:
+    """Runs a job in a thread (so the notebook stays responsive) and reports into ``status``.
+
+    An exception becomes an error message in the widget, never a dead widget.
+    """
+
+    def __init__(self, status, buttons, background: bool = True):
+        self.status, self.buttons, self.background = status, buttons, background
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, label: str, job) -> None:
+        def work():
+            self.error = None
+            try:
+                job()
+                self.status.value = message("ok", f"{label}: done")
+            except Exception as err:  # shown to the user; kept for tests and debugging
+                self.error = err
+                last = traceback.format_exception_only(type(err), err)[-1].strip()
+                self.status.value = message("error", f"{label} failed: {last}")
+            finally:
+                for b in self.buttons:
+                    b.disabled = False
+
+        for b in self.buttons:
+            b.disabled = True
+        self.status.value = message("busy", f"{label}: running...")
+        if self.background:
+            self.thread = threading.Thread(target=work, daemon=True)
+            self.thread.start()
+        else:
+            work()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)

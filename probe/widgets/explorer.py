@@ -1,0 +1,181 @@
+"""Explorer: score, generate or find the first divergence, and see it token by token.
+
+    >>> ex = Explorer(base, tuned)
+    >>> ex.prompt.value, ex.answer.value = "What is the capital of France?", "Paris."
+    >>> ex.run_button.click()
+
+Token strips (hover a token: rank, probability, entropy, top-k), a per-token chart (click a
+point: its top-k table), and "save as bad case" (a JSON file in ``save_dir``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from html import escape
+from pathlib import Path
+
+from ..divergence import first_divergence
+from ..files import write_atomically
+from ..generation import generate
+from ..render.chart import trace_figure
+from ..render.strip import _STYLE, strip_html
+from ..results import Divergence
+from ..scoring import score
+from .common import Runner, _ipywidgets, message
+
+MODES = ("score", "generate", "first divergence")
+
+
+def explore(models: dict, mode: str, prompt: str, answer: str, *, force: str = "", watch=(),
+            top_k: int = 5, max_new_tokens: int = 32) -> dict:
+    """The computation behind the Explorer: {model label: TokenTrace or Divergence}."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode != "generate" and not answer:
+        raise ValueError(f"{mode} needs a target/reference answer")
+    out = {}
+    for label, lm in models.items():
+        if mode == "score":
+            out[label] = score(lm, prompt, answer, top_k=top_k)
+        elif mode == "generate":
+            out[label] = generate(lm, prompt, max_new_tokens=max_new_tokens, force=force,
+                                  watch=list(watch), top_k=top_k)
+        else:
+            out[label] = first_divergence(lm, prompt, answer, top_k=top_k)
+    return out
+
+
+def typed(text: str) -> str:
+    """A one-line text box's value with \\n and \\t typed as escapes turned into the characters."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def top_k_table(step) -> str:
+    rows = "".join(
+        f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{a.prob:.4f}</td></tr>"
+        for i, a in enumerate(step.top))
+    return (f"<div style='font-family:sans-serif'><b>token {step.index}</b> "
+            f"<code>{escape(repr(step.text))}</code>: p={step.prob:.4f}, rank {step.rank}, "
+            f"entropy {step.entropy:.2f}<table><tr><th>#</th><th>alternative</th><th>p</th></tr>"
+            f"{rows}</table></div>")
+
+
+class Explorer:
+    """Interactive token-level view of one or two models (see the module docstring)."""
+
+    def __init__(self, base, tuned=None, *, save_dir="bad-cases", background: bool = True):
+        w = _ipywidgets()
+        import plotly.graph_objects as go
+
+        self.models = {"base": base} if tuned is None else {"base": base, "tuned": tuned}
+        self.save_dir = Path(save_dir)
+        self.results: dict = {}
+        self.prompt = w.Textarea(description="prompt", layout={"width": "100%"})
+        self.answer = w.Textarea(description="target", placeholder="target / reference answer",
+                                 layout={"width": "100%"})
+        self.mode = w.ToggleButtons(options=MODES, value="score", description="mode")
+        self.force = w.Text(description="force", placeholder='e.g. ```json\\n (generate)')
+        self.watch = w.Text(description="watch", placeholder="comma-separated strings (generate)")
+        self.top_k = w.IntSlider(value=5, min=1, max=20, description="top-k")
+        self.max_new_tokens = w.IntSlider(value=32, min=1, max=256, description="new tokens")
+        choices = ["base"] if tuned is None else ["tuned", "base", "both"]
+        self.which = w.ToggleButtons(options=choices, value=choices[0], description="model")
+        self.run_button = w.Button(description="Run", button_style="primary")
+        self.save_button = w.Button(description="save as bad case", disabled=True)
+        self.status = w.HTML(message("info", "Enter a prompt and press Run."))
+        self.strips = w.HTML()
+        self.token = w.Dropdown(description="token", options=[])
+        self.detail = w.HTML()
+        self.chart = go.FigureWidget()
+        self.runner = Runner(self.status, [self.run_button], background)
+        self.run_button.on_click(lambda _: self.run())
+        self.save_button.on_click(lambda _: self.save())
+        self.token.observe(lambda change: self._show_token(change["new"]), names="value")
+        self.widget = w.VBox([
+            self.prompt, self.answer, self.mode, w.HBox([self.force, self.watch]),
+            w.HBox([self.top_k, self.max_new_tokens]), self.which,
+            w.HBox([self.run_button, self.save_button]), self.status, self.strips,
+            self.chart, w.HBox([self.token]), self.detail,
+        ])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _chosen(self) -> dict:
+        if self.which.value == "both":
+            return {"tuned": self.models["tuned"], "base": self.models["base"]}
+        return {self.which.value: self.models[self.which.value]}
+
+    def run(self) -> None:
+        """Compute with the current settings and show the result (in a thread by default)."""
+        watch = [x for x in (s.strip() for s in self.watch.value.split(",")) if x]
+        args = dict(mode=self.mode.value, prompt=self.prompt.value, answer=self.answer.value,
+                    force=typed(self.force.value), watch=watch, top_k=self.top_k.value,
+                    max_new_tokens=self.max_new_tokens.value)
+        models = self._chosen()
+
+        def job():
+            self.results = explore(models, **args)
+            self._render()
+            self.save_button.disabled = False
+
+        self.runner.start(self.mode.value, job)
+
+    def _traces(self) -> dict:
+        return {k: (r.trace if isinstance(r, Divergence) else r) for k, r in self.results.items()}
+
+    def _render(self) -> None:
+        parts = [_STYLE]
+        for label, result in self.results.items():
+            trace = result.trace if isinstance(result, Divergence) else result
+            mark = result.index if isinstance(result, Divergence) else None
+            head = escape(str(result).splitlines()[0]) if isinstance(result, Divergence) else (
+                f"{len(trace)} tokens, total log p {trace.total_logprob:.3f}")
+            parts.append(f"<div class='probe-head'><b>{escape(label)}</b>: {head}</div>")
+            parts.append(strip_html(trace, mark=mark))
+        self.strips.value = "".join(parts)
+        traces = self._traces()
+        first = next(iter(self.results.values()))
+        mark = first.index if isinstance(first, Divergence) else None
+        fig = trace_figure(list(traces.values()), labels=list(traces), mark=mark)
+        with self.chart.batch_update():
+            self.chart.data = []
+            self.chart.layout = fig.layout
+            for t in fig.data:
+                self.chart.add_trace(t)
+        for scatter in self.chart.data:
+            scatter.on_click(self._on_chart_click)
+        label = next(iter(traces))
+        self.token.options = [(f"{label} {s.index}: {s.text!r}", (label, s.index)) for s in traces[label].steps] + [
+            (f"{other} {s.index}: {s.text!r}", (other, s.index)) for other in list(traces)[1:]
+            for s in traces[other].steps]
+        if self.token.options:
+            self.token.value = self.token.options[0][1]
+            self._show_token(self.token.value)
+
+    def _on_chart_click(self, trace, points, _state) -> None:
+        if points.point_inds and trace.customdata is not None:
+            label = trace.name.split(":")[0]
+            self.token.value = (label, int(trace.customdata[points.point_inds[0]]))
+
+    def _show_token(self, key) -> None:
+        if not key:
+            return
+        label, index = key
+        self.detail.value = top_k_table(self._traces()[label].steps[index])
+
+    def save(self) -> Path:
+        """Save the current inputs and results as a bad case (JSON, atomic write)."""
+        if not self.results:
+            raise ValueError("nothing to save yet: run first")
+        case = {"kind": "probe.explorer", "mode": self.mode.value, "prompt": self.prompt.value,
+                "answer": self.answer.value, "force": typed(self.force.value),
+                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "results": {k: r.to_dict() for k, r in self.results.items()}}
+        path = self.save_dir / f"case-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.json"
+        write_atomically(path, json.dumps(case, ensure_ascii=False, indent=1))
+        self.status.value = message("ok", f"saved {path}")
+        return path

@@ -1,0 +1,78 @@
+"""DiagnoseLab: enter a case, see the four runs and the verdict.
+
+    >>> lab = DiagnoseLab(base, tuned)
+    >>> lab.prompt.value, lab.expected.value = "What is the capital of France?", "Paris"
+    >>> lab.run_button.click()
+"""
+
+from __future__ import annotations
+
+from ..checks import contains, json_valid, regex
+from ..diagnosis import diagnose
+from ..render.card import diagnosis_html
+from .common import Runner, _ipywidgets, message
+from .explorer import typed
+
+CHECKS = ("contains expected", "json_valid", "regex")
+
+
+def make_check(kind: str, expected: str, pattern: str):
+    if kind == "contains expected":
+        if not expected:
+            raise ValueError("'contains expected' needs an expected answer")
+        return contains(expected)
+    if kind == "json_valid":
+        return json_valid()
+    if kind == "regex":
+        return regex(pattern)
+    raise ValueError(f"unknown check {kind!r}")
+
+
+class DiagnoseLab:
+    """Lost, never had, or not triggered, for one case typed in by hand."""
+
+    def __init__(self, base, tuned, *, background: bool = True):
+        w = _ipywidgets()
+        self.base, self.tuned = base, tuned
+        self.diagnosis = None
+        self.prompt = w.Textarea(description="prompt", layout={"width": "100%"})
+        self.expected = w.Text(description="expected")
+        self.check = w.Dropdown(options=CHECKS, value=CHECKS[0], description="check")
+        self.pattern = w.Text(description="regex")
+        self.force = w.Text(description="force", placeholder='e.g. ```json\\n')
+        self.base_prompt = w.Text(description="base cont.", placeholder="e.g. The capital of France is")
+        adapters = list(getattr(tuned, "adapters", []) or [])
+        self.adapter = w.Dropdown(options=adapters, description="adapter") if len(adapters) > 1 else None
+        self.max_new_tokens = w.IntSlider(value=32, min=1, max=256, description="new tokens")
+        self.run_button = w.Button(description="Diagnose", button_style="primary")
+        self.status = w.HTML(message("info", "Enter a case and press Diagnose."))
+        self.card = w.HTML()
+        self.runner = Runner(self.status, [self.run_button], background)
+        self.run_button.on_click(lambda _: self.run())
+        rows = [self.prompt, w.HBox([self.expected, self.check, self.pattern]),
+                w.HBox([self.force, self.base_prompt]), self.max_new_tokens]
+        if self.adapter is not None:
+            rows.append(self.adapter)
+        self.widget = w.VBox(rows + [self.run_button, self.status, self.card])
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def run(self) -> None:
+        expected = self.expected.value or None
+        force = typed(self.force.value) or None
+        base_prompt = self.base_prompt.value or None
+        kind, pattern, prompt, n = self.check.value, self.pattern.value, self.prompt.value, self.max_new_tokens.value
+        adapter = self.adapter.value if self.adapter is not None else None
+
+        def job():
+            check = make_check(kind, expected or "", pattern)
+            if adapter is not None:
+                self.tuned.use_adapter(adapter)
+            self.diagnosis = diagnose(self.base, self.tuned, prompt, check=check, expected=expected,
+                                      force=force, base_prompt=base_prompt, max_new_tokens=n)
+            self.card.value = diagnosis_html(self.diagnosis)
+
+        self.runner.start("diagnose", job)
