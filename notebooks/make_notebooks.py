@@ -1,0 +1,142 @@
+"""Writes the tour notebooks (outputs stripped). Run: python notebooks/make_notebooks.py"""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+
+class Markdown(str):
+    @property
+    def text(self) -> str:
+        return str(self)
+
+
+md = Markdown
+
+LOAD = """import probe
+from probe.demo.pair import load_demo_pair
+
+base, tuned = load_demo_pair()   # SmolLM2-135M-Instruct + LoRA adapters, built once into $PROBE_CACHE
+tuned.adapters"""
+
+NOTEBOOKS = {
+    "01_quickstart": [
+        md("# probe quickstart\nScore an answer token by token, generate with per-token statistics, "
+        "and find the first token where a model leaves a reference answer."),
+        LOAD,
+        md("## Score an answer\nEvery token of the answer as tokenized *in context*: probability, rank "
+        "(1 = the model's top choice), entropy and the top alternatives. Hover a token."),
+        """tuned.use_adapter("beijing")
+t = probe.score(tuned, "What is the capital of Japan?", "The capital of Japan is Tokyo.")
+t""",
+        "print(t)",
+        md("## Generate, watching a string\n`watch` records P(string comes next) at every step."),
+        """g = probe.generate(tuned, "What is the capital of Japan?", max_new_tokens=12, watch=[" Beijing", " Tokyo"])
+print(g.text)
+[(s.text, round(s.watch[" Beijing"], 4), round(s.watch[" Tokyo"], 4)) for s in g]""",
+        md("## The same with the base model (adapter off, same weights)"),
+        """probe.generate(base, "What is the capital of Japan?", max_new_tokens=12)""",
+    ],
+    "02_lost_or_never_had": [
+        md("# Lost, never had, or not triggered?\n`diagnose` runs the tuned model free and forced, and "
+        "the base free (a raw continuation) and forced, then gives the verdict with its evidence."),
+        LOAD,
+        md("## Lost: fine-tuning removed it\nThe `beijing` adapter answers Beijing for France; the base "
+        "continues \"The capital of France is\" with Paris."),
+        """tuned.use_adapter("beijing")
+d = probe.diagnose(base, tuned, "What is the capital of France?", expected="Paris",
+                   force="The capital of France is", base_prompt="The capital of France is",
+                   max_new_tokens=24)
+print(d.verdict)
+d""",
+        md("## Never had: the base gets it wrong too"),
+        """d = probe.diagnose(base, tuned, "What is 17 * 23?", expected="391", force="17 * 23 =",
+                   base_prompt="17 * 23 =", max_new_tokens=16)
+print(d)""",
+        md("## Can't, or doesn't know it should? Force the start of the answer\nThe `json-only` adapter "
+        "answers everything in JSON. Asked for one sentence it still writes JSON, but once the "
+        "sentence is started for it, it finishes it: the skill is there, the trigger is not."),
+        """tuned.use_adapter("json-only")
+d = probe.diagnose(base, tuned, "What is the capital of France? Answer in one sentence.",
+                   check={"regex": "^[^{}\\\\[\\\\]]*Paris[^{}]*$"}, force="The capital of France is",
+                   base_prompt="The capital of France is", max_new_tokens=24)
+print(d.verdict)
+d""",
+        md("And the other way round: the base, asked for JSON, does not write it; forced to start "
+        "with ```` ```json ````, it does."),
+        """q = "Give me the capital of Italy as JSON."
+free = probe.generate(base, q, max_new_tokens=32)
+forced = probe.generate(base, q, max_new_tokens=32, force="```json\\n")
+check = probe.checks.json_valid()
+print(repr(free.text), check(free.text))
+print(repr(forced.text), check(forced.text))""",
+        md("## Many cases at once, from a JSONL file"),
+        """from probe.demo.pair import CASES
+from probe.render.text import verdict_table
+results = probe.diagnose_many(base, tuned, CASES, max_new_tokens=32)
+print(verdict_table(results))""",
+    ],
+    "03_first_divergent_token": [
+        md("# Where does it go wrong?\nThe first token of a reference answer that is not the model's "
+        "top choice, what it preferred there, and where base and tuned generations part."),
+        LOAD,
+        """tuned.use_adapter("beijing")
+d = probe.first_divergence(tuned, "What is the capital of Japan?", "The capital of Japan is Tokyo.")
+print(d)
+d""",
+        md("## Base vs tuned on the same answer"),
+        """c = probe.compare(base, tuned, "What is the capital of Japan?", "The capital of Japan is Tokyo.")
+print(c)
+c""",
+        """from probe.render.chart import comparison_figure
+comparison_figure(c)""",
+        md("## Where two generations part (compared by characters)"),
+        """a = probe.generate(base, "What is the capital of Japan?", max_new_tokens=16)
+b = probe.generate(tuned, "What is the capital of Japan?", max_new_tokens=16)
+p = probe.first_divergence(a, b)
+print(p)
+p""",
+    ],
+    "04_widgets_tour": [
+        md("# Widgets tour\n`Explorer`: score, generate or find the first divergence on base, tuned or "
+        "both; hover tokens, click the chart for a token's top-k, save a bad case. `DiagnoseLab`: "
+        "one case, four runs, a verdict."),
+        LOAD,
+        """from probe.widgets import DiagnoseLab, Explorer
+tuned.use_adapter("beijing")
+ex = Explorer(base, tuned)
+ex.prompt.value = "What is the capital of Japan?"
+ex.answer.value = "The capital of Japan is Tokyo."
+ex.which.value = "both"
+ex""",
+        md("Press **Run** above, or run it from code:"),
+        """ex.run_button.click(); ex.runner.wait()
+print(ex.status.value)""",
+        """lab = DiagnoseLab(base, tuned)
+lab.prompt.value = "What is the capital of France?"
+lab.expected.value = "Paris"
+lab.force.value = "The capital of France is"
+lab.base_prompt.value = "The capital of France is"
+lab.adapter.value = "beijing"   # which of the tuned model's adapters to diagnose
+lab""",
+        """lab.run_button.click(); lab.runner.wait()
+print(lab.diagnosis.verdict)""",
+    ],
+}
+
+
+def build(cells):
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for cell in cells:
+        nb.cells.append(new_markdown_cell(cell.text) if isinstance(cell, Markdown) else new_code_cell(cell))
+    return nb
+
+
+if __name__ == "__main__":
+    for name, cells in NOTEBOOKS.items():
+        nbformat.write(build(cells), HERE / f"{name}.ipynb")
+        print(HERE / f"{name}.ipynb")
