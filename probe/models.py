@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,9 +231,11 @@ def _attach_adapter(model, adapter):
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("loading an adapter needs peft: pip install 'token-probe[lora]'") from err
     (first, first_path), *rest = paths.items()
-    wrapped = PeftModel.from_pretrained(model, str(first_path), adapter_name=first)
-    for name, path in rest:
-        wrapped.load_adapter(str(path), adapter_name=name)
+    with warnings.catch_warnings():  # transformers 5 deprecation that peft triggers; not the user's
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        wrapped = PeftModel.from_pretrained(model, str(first_path), adapter_name=first)
+        for name, path in rest:
+            wrapped.load_adapter(str(path), adapter_name=name)
     wrapped.set_adapter(first)
     return wrapped
 

@@ -9,7 +9,11 @@ from html import escape
 
 _STYLE = (
     "<style>.probe-strip{font-family:ui-monospace,monospace;line-height:2;white-space:normal}"
-    ".probe-tok{padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre}"
+    ".probe-tok{padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre;position:relative}"
+    ".probe-tip{display:none;position:absolute;left:0;top:1.8em;z-index:10;background:#fff;"
+    "border:1px solid #999;border-radius:4px;padding:4px 6px;white-space:pre;font-size:85%;"
+    "line-height:1.3;box-shadow:0 2px 6px rgba(0,0,0,.2);color:#000}"
+    ".probe-tok:hover .probe-tip{display:block}"
     ".probe-forced{border-bottom:2px dashed #555}.probe-div{outline:2px solid #d00}"
     ".probe-ws{color:#888}.probe-head{font-family:sans-serif;font-size:90%;color:#333}</style>"
 )
@@ -30,6 +34,7 @@ def color(prob: float) -> str:
 
 
 def tooltip(step) -> str:
+    """The hover card's text: rank, probability, entropy, flags and the top-k (escaped)."""
     lines = [f"rank {step.rank}   p={step.prob:.4f}   logp={step.logprob:.3f}   H={step.entropy:.2f}"]
     if step.forced:
         lines.append("forced (fed by the caller)")
@@ -41,7 +46,7 @@ def tooltip(step) -> str:
         lines.append(f"{a.text!r}  {a.prob:.4f}")
     for name, value in step.watch.items():
         lines.append(f"watch {name!r}: {value:.4f}")
-    return escape("\n".join(lines), quote=True)
+    return escape("\n".join(lines))
 
 
 def token_span(step, *, mark: bool = False) -> str:
@@ -52,7 +57,8 @@ def token_span(step, *, mark: bool = False) -> str:
         classes.append("probe-div")
     return (
         f'<span class="{" ".join(classes)}" data-index="{step.index}" data-rank="{step.rank}" '
-        f'style="background:{color(step.prob)}" title="{tooltip(step)}">{visible(step.text)}</span>'
+        f'style="background:{color(step.prob)}">{visible(step.text)}'
+        f'<span class="probe-tip">{tooltip(step)}</span></span>'
     )
 
 
