@@ -41,5 +41,14 @@ def test_notebook_runs_headless(name, tmp_path):
     text = _text_of(nb)
     assert EXPECT[name] in text
     assert "Traceback" not in text
+    if name == "01_quickstart":  # the static views survive saving and nbconvert --to html
+        from nbconvert import HTMLExporter
+
+        saved = tmp_path / "saved.ipynb"
+        nbformat.write(nb, saved)
+        html, _ = HTMLExporter().from_notebook_node(nbformat.read(saved, as_version=4))
+        assert html.count('class="probe-strip"') >= 2 and "probe-tip" in html
+        strip = html[html.index('class="probe-strip"'):]
+        assert "<script" not in strip[: strip.index("</div>")]
     if name == "04_widgets_tour":
         assert nb.cells[-1].outputs[0]["text"].strip() == "lost"  # DiagnoseLab on the beijing adapter
