@@ -96,11 +96,15 @@ def jupyterlab(tmp_path_factory):
     nbformat.write(nb, root / "explorer.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     log = open(root / "jupyter.log", "w")
+    env = dict(os.environ)  # hermetic: no settings or state from earlier runs, as on a new machine
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
+        env[var] = str(tmp_path_factory.mktemp(var.lower()))
+    env.pop("JUPYTER_PATH", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -112,7 +116,7 @@ def jupyterlab(tmp_path_factory):
                 server.kill()
                 pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-2000:])
             time.sleep(0.5)
-    yield url, token
+    yield url, token, root / "jupyter.log"
     server.terminate()
     try:
         server.wait(20)
@@ -121,24 +125,44 @@ def jupyterlab(tmp_path_factory):
     log.close()
 
 
+def _run_first_cell(page, tries: int = 4) -> None:
+    """Shift+Enter in the first cell until its prompt shows it ran ([*] or [1])."""
+    ran = ("() => { const p = document.querySelector('.jp-Cell .jp-InputPrompt');"
+           " return !!p && /\\[(\\*|\\d+)\\]/.test(p.textContent); }")
+    for _ in range(tries):
+        page.locator(".jp-Cell .cm-content").first.click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            page.wait_for_function(ran, timeout=15_000)
+            return
+        except Exception:
+            page.keyboard.press("Escape")  # close whatever dialog took the keys, then retry
+    raise AssertionError("the notebook cell never started running")
+
+
 def test_explorer_in_jupyterlab_shows_the_token_strip_and_alternatives(browser, jupyterlab):
     import re
 
     from probe.demo.pair import load_demo_pair
 
-    url, token = jupyterlab
+    url, token, server_log = jupyterlab
     prompt, target = "What is the capital of France?", "The capital of France is Paris."
     _, tuned = load_demo_pair()  # the same pair the kernel loads: json-only adapter active
     expected = probe.score(tuned, prompt, target)
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/lab/tree/explorer.ipynb?token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-    page.locator(".jp-Cell .cm-content").first.click()
-    page.keyboard.press("Shift+Enter")
-    boxes = page.locator(".jp-OutputArea .widget-textarea textarea")
-    boxes.first.wait_for(timeout=180_000)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page.goto(f"{url}/lab/tree/explorer.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        _run_first_cell(page)
+        boxes = page.locator(".jp-OutputArea .widget-textarea textarea")
+        boxes.first.wait_for(timeout=300_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "explorer-jupyterlab-failure.png"), full_page=True)
+        raise AssertionError("the Explorer did not appear; JupyterLab log tail:\n"
+                             + server_log.read_text()[-3000:]) from None
     boxes.nth(0).fill(prompt)
     boxes.nth(1).fill(target)
     page.locator(".jp-OutputArea button", has_text=re.compile(r"^\s*Run\s*$")).click()
@@ -151,6 +175,5 @@ def test_explorer_in_jupyterlab_shows_the_token_strip_and_alternatives(browser, 
     assert tip.is_visible()
     text = tip.inner_text()
     assert "rank" in text and repr(expected.steps[2].top[0].text) in text
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "explorer-jupyterlab.png"), full_page=True)
     page.close()
