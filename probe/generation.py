@@ -21,7 +21,7 @@ from .prompts import Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
 from .scoring import _check_top_k
-from .stats import alternatives, make_steps, row_stats
+from .stats import make_steps, row_stats, step_at
 
 
 @dataclass
@@ -143,14 +143,8 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
             row.free.append(token)
             special = token in special_ids
             text = lm.token_text(token) if special else _append_text(lm, row, token)
-            lp = stats.logprob[b]
-            row.steps.append(TokenStep(
-                index=0, id=token, text=text, start=0, end=0, logprob=lp, prob=math.exp(lp),
-                rank=int(stats.rank[b]), entropy=max(stats.entropy[b], 0.0),
-                top=alternatives(lm, stats.top_ids[b], stats.top_logprobs[b]),
-                watch=watch[b] if watch else {},
-                sampled_prob=None if sampled is None else sampled[b],
-            ))
+            row.steps.append(step_at(lm, stats, b, token, text, watch=watch[b] if watch else {},
+                                     sampled_prob=None if sampled is None else sampled[b]))
             if token in eos:
                 row.done, row.stop_reason = True, "eos"
             elif stops and any(s in row.decoded[-(len(s) + len(text)) :] for s in stops):

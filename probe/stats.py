@@ -6,6 +6,7 @@ stays at one chunk of ``rows x vocab`` float32 whatever the number of rows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -68,11 +69,20 @@ def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int,
 
 
 def alternatives(lm, ids: list[int], logprobs: list[float]) -> tuple[Alternative, ...]:
-    import math
-
     return tuple(
         Alternative(id=i, text=lm.token_text(i), prob=math.exp(lp), logprob=lp)
         for i, lp in zip(ids, logprobs)
+    )
+
+
+def step_at(lm, stats: RowStats, row: int, token: int, text: str, start: int = 0, end: int = 0,
+            index: int = 0, **flags) -> TokenStep:
+    """The TokenStep of ``token`` from row ``row`` of ``stats`` (flags: forced, watch, ...)."""
+    lp = stats.logprob[row]
+    return TokenStep(
+        index=index, id=int(token), text=text, start=start, end=end, logprob=lp,
+        prob=math.exp(lp), rank=int(stats.rank[row]), entropy=max(stats.entropy[row], 0.0),
+        top=alternatives(lm, stats.top_ids[row], stats.top_logprobs[row]), **flags,
     )
 
 
@@ -83,32 +93,13 @@ def make_steps(
     texts: list[str],
     spans: list[tuple[int, int]],
     *,
-    start_index: int = 0,
     offset: int = 0,
     forced: bool = False,
     straddles_first: bool = False,
 ) -> list[TokenStep]:
     """Zip row statistics (from row ``offset`` on) with token ids, texts and spans into steps."""
-    import math
-
-    steps = []
-    for j, (tid, text, (a, b)) in enumerate(zip(ids, texts, spans)):
-        r = offset + j
-        lp = stats.logprob[r]
-        steps.append(
-            TokenStep(
-                index=start_index + j,
-                id=int(tid),
-                text=text,
-                start=a,
-                end=b,
-                logprob=lp,
-                prob=math.exp(lp),
-                rank=int(stats.rank[r]),
-                entropy=max(stats.entropy[r], 0.0),
-                top=alternatives(lm, stats.top_ids[r], stats.top_logprobs[r]),
-                forced=forced,
-                straddles=straddles_first and j == 0,
-            )
-        )
-    return steps
+    return [
+        step_at(lm, stats, offset + j, tid, text, a, b, index=j, forced=forced,
+                straddles=straddles_first and j == 0)
+        for j, (tid, text, (a, b)) in enumerate(zip(ids, texts, spans))
+    ]

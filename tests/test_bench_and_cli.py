@@ -1,6 +1,5 @@
 import math
 
-import probe
 from bench import core as bench_core
 from probe import cli
 

@@ -6,7 +6,6 @@ which turns the skip into a failure so CI cannot pass by skipping.
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys

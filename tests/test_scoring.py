@@ -1,5 +1,4 @@
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 
 import probe

@@ -148,10 +148,8 @@ class Explorer:
                 self.chart.add_trace(t)
         for scatter in self.chart.data:
             scatter.on_click(self._on_chart_click)
-        label = next(iter(traces))
-        self.token.options = [(f"{label} {s.index}: {s.text!r}", (label, s.index)) for s in traces[label].steps] + [
-            (f"{other} {s.index}: {s.text!r}", (other, s.index)) for other in list(traces)[1:]
-            for s in traces[other].steps]
+        self.token.options = [(f"{label} {s.index}: {s.text!r}", (label, s.index))
+                              for label, trace in traces.items() for s in trace.steps]
         if self.token.options:
             self.token.value = self.token.options[0][1]
             self._show_token(self.token.value)
