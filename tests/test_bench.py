@@ -1,7 +1,6 @@
 import math
 
 from bench import core as bench_core
-from probe import cli
 
 
 def test_bench_runs_and_agrees_with_the_bare_forward():
@@ -13,12 +12,3 @@ def test_bench_runs_and_agrees_with_the_bare_forward():
     assert gen_one["note"].startswith("1/1 ") and gen_many["note"].startswith("3/3 ")
     assert "| score_many 8 pairs" in bench_core.table(rows)
     assert diag["workload"].startswith("diagnose 4 cases")
-
-
-def test_help_documents_the_commands(capsys):
-    import pytest
-
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["--help"])
-    assert exit_info.value.code == 0
-    assert "demo" in capsys.readouterr().out
