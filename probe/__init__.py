@@ -5,9 +5,12 @@
     >>> probe.score(lm, "What is the capital of Japan?", "Tokyo")
     >>> probe.generate(lm, "List three colors.", force="```json\\n", watch=["{"])
     >>> probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
+    >>> probe.Casebook("bad-cases/").add(probe.Case.from_result(diagnosis, models=(base, tuned)))
 """
 
 from . import checks
+from .case import Case, CaseFileError, ModelInfo
+from .casebook import Casebook
 from .cases import CaseError, CaseSpec, diagnose_many, read_cases
 from .comparison import Comparison, Segment, compare
 from .diagnosis import Diagnosis, Run, diagnose
@@ -21,6 +24,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LM",
+    "Case",
+    "Casebook",
+    "CaseFileError",
+    "ModelInfo",
     "CaseError",
     "CaseSpec",
     "Comparison",

@@ -41,6 +41,7 @@ class LM:
     source: str = ""
     adapter: str | None = None
     adapter_enabled: bool | None = None
+    adapter_paths: dict[str, str] = field(default_factory=dict)  # adapter name -> its folder
     _text_cache: dict = field(default_factory=dict, repr=False)
     _aux: dict = field(default_factory=dict, repr=False)  # per-tokenizer helpers (prompts.py)
 
@@ -217,6 +218,13 @@ def _check_adapter_folder(adapter) -> Path:
     return path
 
 
+def _adapter_paths(adapter) -> dict[str, str]:
+    if adapter is None:
+        return {}
+    named = dict(adapter) if isinstance(adapter, dict) else {"default": adapter}
+    return {str(name): str(path) for name, path in named.items()}
+
+
 def _attach_adapter(model, adapter):
     """Wrap ``model`` with one PEFT adapter, or several named ones ({name: folder}).
 
@@ -302,6 +310,7 @@ def load(
         source=str(source) if isinstance(source, (str, os.PathLike)) else label,
         adapter=None if adapter is None else str(adapter),
         adapter_enabled=None if adapter is None else True,
+        adapter_paths=_adapter_paths(adapter),
     )
 
 
@@ -331,6 +340,7 @@ def load_pair(
         source=tuned.source,
         adapter=tuned.adapter,
         adapter_enabled=False,
+        adapter_paths=tuned.adapter_paths,
         _text_cache=tuned._text_cache,
         _aux=tuned._aux,
     )

@@ -1,4 +1,3 @@
-import json
 import re
 
 import pytest
@@ -16,7 +15,7 @@ def _tokens_in(html: str) -> int:
 def test_explorer_scores_both_models_and_shows_a_strip_per_model(tiny_dirs, tmp_path):
     base = probe.load(tiny_dirs[("gpt2", "bpe", False)])
     tuned = probe.load(tiny_dirs[("gpt2", "bpe", False)], name="tuned copy")
-    ex = Explorer(base, tuned, save_dir=tmp_path, background=False)
+    ex = Explorer(base, tuned, book=tmp_path / "book", background=False)
     ex.prompt.value, ex.answer.value, ex.which.value = "The capital of France is", " Paris. Tokyo.", "both"
     ex.run_button.click()
     assert ex.runner.error is None, ex.runner.error
@@ -29,10 +28,13 @@ def test_explorer_scores_both_models_and_shows_a_strip_per_model(tiny_dirs, tmp_
     assert "token 1" in ex.detail.value and ex.detail.value.count("<tr>") == 1 + 5
     ex._on_chart_click(ex.chart.data[0], type("P", (), {"point_inds": [2]})(), None)
     assert ex.token.value == ("tuned", 2) and "token 2" in ex.detail.value
+    ex.note.value, ex.tags.value = "tuned drops Paris", "capitals, <b>x</b>"
     saved = ex.save()
-    data = json.loads(saved.read_text(encoding="utf-8"))
-    assert data["mode"] == "score" and set(data["results"]) == {"tuned", "base"}
-    assert probe.TokenTrace.from_dict(data["results"]["base"]) == ex.results["base"]
+    again = probe.Casebook(tmp_path / "book").get(saved.id)
+    assert again == saved and again.results == ex.results
+    assert again.prompt == "The capital of France is" and again.expected == " Paris. Tokyo."
+    assert again.tags == ("capitals", "<b>x</b>") and again.note == "tuned drops Paris"
+    assert [m.role for m in again.models] == ["tuned", "base"]
 
 
 def test_explorer_generate_with_force_and_watch(tiny_dirs):

@@ -1,35 +1,123 @@
-"""A self-contained HTML report of diagnoses: opens offline from file://, no CDN, no script
-from elsewhere. Every piece of model or user text is escaped."""
+"""One self-contained HTML page of saved cases: opens offline from file://.
+
+No CDN, no script from elsewhere: the charts are inline SVG and the filters (by verdict, by
+tag, by text) are a few lines of plain JavaScript that only show and hide sections. Every
+piece of model or user text is escaped; none of it reaches the script.
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
 from html import escape
 
+from .case import badge, case_html
 from .card import COLORS
-from .text import VERDICT_HEADER, verdict_rows
+from .text import _clip, first_divergent, show
 
 PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;max-width:70em;margin:1em auto;padding:0 1em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}
-section{{margin:1.5em 0}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;max-width:78em;margin:1em auto;padding:0 1em;color:#222}}
+table.probe-summary{{border-collapse:collapse;font-size:90%}}
+.probe-summary td,.probe-summary th{{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}}
+.probe-filters{{position:sticky;top:0;background:#fafafa;border-bottom:1px solid #ddd;padding:6px 0;z-index:20}}
+.probe-filters label{{margin-right:10px}} .probe-errors{{color:#b00020}}
+.probe-hidden{{display:none}}</style></head>
+<body><h1>{title}</h1>{body}
+<script>
+(function () {{
+  var boxes = document.querySelectorAll('.probe-filters input[type=checkbox]');
+  var tagSel = document.getElementById('probe-tag');
+  var text = document.getElementById('probe-text');
+  var shown = document.getElementById('probe-shown');
+  function apply() {{
+    var verdicts = {{}};
+    boxes.forEach(function (b) {{ verdicts[b.value] = b.checked; }});
+    var tag = tagSel.value, q = text.value.toLowerCase(), n = 0;
+    document.querySelectorAll('[data-verdict]').forEach(function (el) {{
+      var tags = JSON.parse(el.getAttribute('data-tags'));
+      var ok = verdicts[el.getAttribute('data-verdict')] !== false
+        && (tag === '' || tags.indexOf(tag) >= 0)
+        && (q === '' || el.textContent.toLowerCase().indexOf(q) >= 0);
+      el.classList.toggle('probe-hidden', !ok);
+      if (ok && el.tagName === 'SECTION') n += 1;
+    }});
+    shown.textContent = n;
+  }}
+  boxes.forEach(function (b) {{ b.addEventListener('change', apply); }});
+  tagSel.addEventListener('change', apply);
+  text.addEventListener('input', apply);
+  apply();
+}})();
+</script></body></html>
 """
 
 
-def diagnoses_html(results, title: str = "probe report", intro: str = "") -> str:
-    counts = Counter(getattr(r, "verdict", "error") for r in results)
-    summary = " &middot; ".join(
-        f'<b style="color:{COLORS.get(v, "#333")}">{escape(v)}</b>: {n}' for v, n in sorted(counts.items()))
-    head = "".join(f"<th>{escape(h)}</th>" for h in VERDICT_HEADER)
-    rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
-                   for row in verdict_rows(results))
-    cards = []
-    for r in results:
-        if getattr(r, "verdict", None) == "error":
-            cards.append(f"<section><b>ERROR</b> {escape(str(r))}</section>")
-        else:
-            cards.append(f'<section id="case-{escape(r.case_id or "", quote=True)}">{r._repr_html_()}</section>')
-    body = (f"<p>{escape(intro)}</p><p>{summary}</p><table><tr>{head}</tr>{rows}</table>{''.join(cards)}")
-    return PAGE.format(title=escape(title), body=body)
+def _attrs(case) -> str:
+    verdict = case.verdict or "none"
+    return (f'data-verdict="{escape(verdict, quote=True)}" '
+            f'data-tags="{escape(json.dumps(list(case.tags)), quote=True)}"')
+
+
+def case_row(case) -> list[str]:
+    """The summary-table cells of a case: where it goes wrong and P(expected) per model."""
+    where, p_base, p_tuned = "", "", ""
+    for r in case.results.values():
+        kind = type(r).__name__
+        if kind == "Diagnosis":
+            where = first_divergent(r)
+            p = {m: r.p_expected(m) for m in ("base", "tuned")}
+            p_base = "" if p["base"] is None else f"{p['base']:.2g}"
+            p_tuned = "" if p["tuned"] is None else f"{p['tuned']:.2g}"
+            break
+        if kind == "Divergence" and not where:
+            where = (f"{show(r.step.text)} -> {show(r.preferred.text)}" if r.diverged
+                     else "none (writes expected)")
+    return [_clip(where, 50), p_base, p_tuned, _clip(case.note, 80)]
+
+
+def _summary(cases) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("case", "verdict", "tags", "first divergent token (tuned)",
+                                             "P(exp) base", "P(exp) tuned", "note"))
+    rows = []
+    for case in cases:
+        where, p_base, p_tuned, note = (escape(c) for c in case_row(case))
+        tags = escape(", ".join(case.tags))
+        rows.append(f'<tr {_attrs(case)}><td><a href="#case-{escape(case.id, quote=True)}">'
+                    f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td><td>{tags}</td>'
+                    f'<td><code>{where}</code></td><td>{p_base}</td><td>{p_tuned}</td><td>{note}</td></tr>')
+    return f'<table class="probe-summary"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def _filters(cases) -> str:
+    verdicts = Counter(c.verdict or "none" for c in cases)
+    order = [v for v in COLORS if v in verdicts] + sorted(v for v in verdicts if v not in COLORS)
+    boxes = "".join(f'<label><input type="checkbox" value="{escape(v, quote=True)}" checked> '
+                    f'{badge(v) if v != "none" else "no verdict"} {verdicts[v]}</label>' for v in order)
+    tags = Counter(t for c in cases for t in c.tags)
+    options = "".join(f'<option value="{escape(t, quote=True)}">{escape(t)} ({n})</option>'
+                      for t, n in sorted(tags.items()))
+    return (f'<div class="probe-filters">{boxes}<label>tag <select id="probe-tag"><option value="">'
+            f'any</option>{options}</select></label><label>text <input id="probe-text" type="search" '
+            f'placeholder="filter by any text"></label> showing <b id="probe-shown">{len(cases)}</b> '
+            f'of {len(cases)}</div>')
+
+
+def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors=()) -> str:
+    """The whole page for ``cases`` (probe.Case objects). ``errors``: unreadable files, listed."""
+    cases = list(cases)
+    tag_counts = Counter(t for c in cases for t in c.tags)
+    by_tag = ", ".join(f"{escape(t)}: {n}" for t, n in sorted(tag_counts.items())) or "none"
+    parts = [f"<p>{escape(intro)}</p>" if intro else "",
+             f"<p>{len(cases)} cases &middot; by tag: {by_tag} &middot; made "
+             f"{escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>"]
+    if errors:
+        items = "".join(f"<li>{escape(str(e))}</li>" for e in errors)
+        parts.append(f'<div class="probe-errors"><b>{len(errors)} case file(s) could not be read:</b>'
+                     f'<ul>{items}</ul></div>')
+    parts += [_filters(cases), _summary(cases)]
+    parts += [f'<section id="case-{escape(c.id, quote=True)}" {_attrs(c)}>{case_html(c)}</section>'
+              for c in cases]
+    return PAGE.format(title=escape(title), body="".join(parts))

@@ -129,3 +129,26 @@ def verdict_table(results) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
     line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
     return "\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]])
+
+
+def case_text(case) -> str:
+    head = f"Case {case.id}" + (f" [{case.title}]" if case.title and case.title != case.id else "")
+    lines = [head + (f": {case.verdict.upper()}" if case.verdict else "")]
+    if case.prompt is not None:
+        prompt = case.prompt if isinstance(case.prompt, str) else " / ".join(
+            f"{m.get('role', '?')}: {m.get('content', '')}" for m in case.prompt)
+        lines.append(f"  prompt: {show(_clip(prompt, 100))}")
+    for key in ("expected", "force", "base_prompt", "check"):
+        value = getattr(case, key)
+        if value is not None:
+            lines.append(f"  {key}: {show(_clip(value, 80))}")
+    if case.tags:
+        lines.append(f"  tags: {', '.join(case.tags)}")
+    if case.note:
+        lines.append(f"  note: {case.note}")
+    for m in case.models:
+        adapter = f" + {m.adapter}" if m.adapter else ""
+        lines.append(f"  {m.role}: {m.name}{adapter} [{m.dtype or '?'}, {m.fingerprint or 'no fingerprint'}]")
+    lines.append(f"  results: {', '.join(f'{k} ({type(v).__name__})' for k, v in case.results.items())}")
+    lines.append(f"  made {case.created} with " + ", ".join(f"{k} {v}" for k, v in case.versions.items()))
+    return "\n".join(lines)

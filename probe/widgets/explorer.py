@@ -5,18 +5,17 @@
     >>> ex.run_button.click()
 
 Token strips (hover a token: rank, probability, entropy, top-k), a per-token chart (click a
-point: its top-k table), and "save as bad case" (a JSON file in ``save_dir``).
+point: its top-k table), and "save as bad case" (into a :class:`probe.Casebook`, with a note
+and tags).
 """
 
 from __future__ import annotations
 
-import json
-import time
 from html import escape
-from pathlib import Path
 
+from ..case import Case
+from ..casebook import open_casebook
 from ..divergence import first_divergence
-from ..files import write_atomically
 from ..generation import generate
 from ..render.chart import trace_figure
 from ..render.strip import _STYLE, strip_html
@@ -64,12 +63,12 @@ def top_k_table(step) -> str:
 class Explorer:
     """Interactive token-level view of one or two models (see the module docstring)."""
 
-    def __init__(self, base, tuned=None, *, save_dir="bad-cases", background: bool = True):
+    def __init__(self, base, tuned=None, *, book="bad-cases", background: bool = True):
         w = _ipywidgets()
         import plotly.graph_objects as go
 
         self.models = {"base": base} if tuned is None else {"base": base, "tuned": tuned}
-        self.save_dir = Path(save_dir)
+        self.book = open_casebook(book)
         self.results: dict = {}
         self.prompt = w.Textarea(description="prompt", layout={"width": "100%"})
         self.answer = w.Textarea(description="target", placeholder="target / reference answer",
@@ -83,6 +82,8 @@ class Explorer:
         self.which = w.ToggleButtons(options=choices, value=choices[0], description="model")
         self.run_button = w.Button(description="Run", button_style="primary")
         self.save_button = w.Button(description="save as bad case", disabled=True)
+        self.note = w.Text(description="note", placeholder="why this case is bad (saved with it)")
+        self.tags = w.Text(description="tags", placeholder="comma-separated")
         self.status = w.HTML(message("info", "Enter a prompt and press Run."))
         self.strips = w.HTML()
         self.token = w.Dropdown(description="token", options=[])
@@ -95,7 +96,7 @@ class Explorer:
         self.widget = w.VBox([
             self.prompt, self.answer, self.mode, w.HBox([self.force, self.watch]),
             w.HBox([self.top_k, self.max_new_tokens]), self.which,
-            w.HBox([self.run_button, self.save_button]), self.status, self.strips,
+            w.HBox([self.run_button, self.save_button, self.note, self.tags]), self.status, self.strips,
             self.chart, w.HBox([self.token]), self.detail,
         ])
 
@@ -165,15 +166,19 @@ class Explorer:
         label, index = key
         self.detail.value = top_k_table(self._traces()[label].steps[index])
 
-    def save(self) -> Path:
-        """Save the current inputs and results as a bad case (JSON, atomic write)."""
+    def save(self) -> Case:
+        """Save the current inputs and results as a bad case in the casebook."""
         if not self.results:
             raise ValueError("nothing to save yet: run first")
-        case = {"kind": "probe.explorer", "mode": self.mode.value, "prompt": self.prompt.value,
-                "answer": self.answer.value, "force": typed(self.force.value),
-                "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "results": {k: r.to_dict() for k, r in self.results.items()}}
-        path = self.save_dir / f"case-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}.json"
-        write_atomically(path, json.dumps(case, ensure_ascii=False, indent=1))
-        self.status.value = message("ok", f"saved {path}")
-        return path
+        answer = self.answer.value or None
+        inputs = {"expected": answer} if self.mode.value != "generate" else {"force": typed(self.force.value) or None}
+        case = Case.from_result(dict(self.results), models=self._chosen(), prompt=self.prompt.value,
+                                note=self.note.value, tags=split_tags(self.tags.value),
+                                title=f"{self.mode.value}: {self.prompt.value[:40]}", **inputs)
+        self.book.add(case)
+        self.status.value = message("ok", f"saved case {case.id} in {self.book.folder}")
+        return case
+
+
+def split_tags(text: str) -> list[str]:
+    return [t for t in (x.strip() for x in text.split(",")) if t]

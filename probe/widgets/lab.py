@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
+from ..case import Case
+from ..casebook import open_casebook
 from ..checks import contains, json_valid, regex
 from ..diagnosis import diagnose
 from ..render.card import diagnosis_html
 from .common import Runner, _ipywidgets, message
-from .explorer import typed
+from .explorer import split_tags, typed
 
 CHECKS = ("contains expected", "json_valid", "regex")
 
@@ -31,10 +33,11 @@ def make_check(kind: str, expected: str, pattern: str):
 class DiagnoseLab:
     """Lost, never had, or not triggered, for one case typed in by hand."""
 
-    def __init__(self, base, tuned, *, background: bool = True):
+    def __init__(self, base, tuned, *, book="bad-cases", background: bool = True):
         w = _ipywidgets()
         self.base, self.tuned = base, tuned
         self.diagnosis = None
+        self.book = open_casebook(book)
         self.prompt = w.Textarea(description="prompt", layout={"width": "100%"})
         self.expected = w.Text(description="expected")
         self.check = w.Dropdown(options=CHECKS, value=CHECKS[0], description="check")
@@ -45,6 +48,10 @@ class DiagnoseLab:
         self.adapter = w.Dropdown(options=adapters, description="adapter") if len(adapters) > 1 else None
         self.max_new_tokens = w.IntSlider(value=32, min=1, max=256, description="new tokens")
         self.run_button = w.Button(description="Diagnose", button_style="primary")
+        self.save_button = w.Button(description="save as bad case", disabled=True)
+        self.note = w.Text(description="note", placeholder="why this case is bad (saved with it)")
+        self.tags = w.Text(description="tags", placeholder="comma-separated")
+        self.save_button.on_click(lambda _: self.save())
         self.status = w.HTML(message("info", "Enter a case and press Diagnose."))
         self.card = w.HTML()
         self.runner = Runner(self.status, [self.run_button], background)
@@ -53,7 +60,8 @@ class DiagnoseLab:
                 w.HBox([self.force, self.base_prompt]), self.max_new_tokens]
         if self.adapter is not None:
             rows.append(self.adapter)
-        self.widget = w.VBox(rows + [self.run_button, self.status, self.card])
+        self.widget = w.VBox(rows + [w.HBox([self.run_button, self.save_button, self.note, self.tags]),
+                                     self.status, self.card])
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -74,5 +82,16 @@ class DiagnoseLab:
             self.diagnosis = diagnose(self.base, self.tuned, prompt, check=check, expected=expected,
                                       force=force, base_prompt=base_prompt, max_new_tokens=n)
             self.card.value = diagnosis_html(self.diagnosis)
+            self.save_button.disabled = False
 
         self.runner.start("diagnose", job)
+
+    def save(self) -> Case:
+        """Save the diagnosis (with both models' identities) as a bad case in the casebook."""
+        if self.diagnosis is None:
+            raise ValueError("nothing to save yet: diagnose first")
+        case = Case.from_result(self.diagnosis, models=(self.base, self.tuned), note=self.note.value,
+                                tags=split_tags(self.tags.value))
+        self.book.add(case)
+        self.status.value = message("ok", f"saved case {case.id} in {self.book.folder}")
+        return case
