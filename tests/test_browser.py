@@ -77,6 +77,40 @@ def test_hostile_token_text_shows_as_text_and_runs_nothing(browser, tmp_path):
     page.close()
 
 
+def test_report_opens_offline_and_its_filters_work(browser, tmp_path):
+    from builders import fake_case
+
+    book = probe.Casebook(tmp_path / "book")
+    for i, (verdict, tag) in enumerate([("lost", "capitals"), ("lost", "json"), ("ok", "capitals"),
+                                        ("never_had", "math")]):
+        book.add(fake_case(f"case-{i}", verdict, tags=(tag,), note=f"note {i} {HOSTILE}"))
+    report = book.to_html(tmp_path / "report.html")
+    page = browser.new_page()
+    requests, dialogs = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(report.as_uri())
+    visible = lambda: sorted(page.locator("section:visible").evaluate_all(  # noqa: E731
+        "els => els.map(e => e.id)"))
+    assert visible() == [f"case-case-{i}" for i in range(4)]
+    page.locator('input[type=checkbox][value="lost"]').uncheck()
+    assert visible() == ["case-case-2", "case-case-3"] and page.locator("#probe-shown").inner_text() == "2"
+    page.select_option("#probe-tag", "capitals")
+    assert visible() == ["case-case-2"]
+    page.locator('input[type=checkbox][value="lost"]').check()
+    assert visible() == ["case-case-0", "case-case-2"]
+    page.fill("#probe-text", "note 0")
+    assert visible() == ["case-case-0"]
+    assert page.locator("tr[data-verdict]:visible").count() == 1  # the summary table follows
+    page.locator("section:visible .probe-tok").first.hover()
+    assert page.locator("section:visible .probe-tip:visible").count() == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "casebook-report.png"), full_page=False)
+    assert all(u.startswith("file://") for u in requests), requests  # nothing fetched from anywhere
+    assert page.locator("img").count() == 0 and dialogs == []
+    page.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -114,3 +114,40 @@ def test_typed_escapes():
 def test_explore_rejects_unknown_mode(gpt2_lm):
     with pytest.raises(ValueError, match="mode"):
         explore({"m": gpt2_lm}, "nope", "a", "b")
+
+
+def test_diagnose_lab_saves_the_diagnosis_into_the_casebook(tiny_dirs, tmp_path):
+    lm = probe.load(tiny_dirs[("gpt2", "bpe", False)])
+    lab = DiagnoseLab(lm, lm, book=tmp_path / "book", background=False)
+    assert lab.save_button.disabled
+    lab.prompt.value, lab.expected.value, lab.force.value = "Hello", " the", " the"
+    lab.run_button.click()
+    lab.note.value, lab.tags.value = "seen in eval", "greetings"
+    case = lab.save()
+    assert probe.Casebook(tmp_path / "book").get(case.id).results["diagnosis"] == lab.diagnosis
+    assert case.verdict == lab.diagnosis.verdict and case.tags == ("greetings",) and "saved case" in lab.status.value
+
+
+def test_casebook_browser_lists_filters_and_opens_cases(tmp_path):
+    from builders import fake_case
+
+    from probe.widgets import CasebookBrowser
+
+    book = probe.Casebook(tmp_path)
+    book.add(fake_case("a", "lost", tags=("capitals",), note="<img src=x onerror=alert(1)>"))
+    book.add(fake_case("b", "ok", tags=("json",)))
+    (tmp_path / "cases" / "broken.json").write_text("{")
+    ui = CasebookBrowser(tmp_path)
+    assert [v for _, v in ui.cases.options] == ["a", "b"] and "2 of 2" in ui.status.value
+    assert "broken.json" in ui.status.value  # unreadable files are shown, not fatal
+    assert list(ui.verdict.options) == ["(any)", "lost", "ok"] and "json" in ui.tag.options
+    ui.verdict.value = "ok"
+    assert [v for _, v in ui.cases.options] == ["b"]
+    ui.verdict.value, ui.text.value = "(any)", "img"
+    assert [v for _, v in ui.cases.options] == ["a"]
+    ui.cases.value = "a"
+    assert 'class="probe-case"' in ui.view.value and "<img" not in ui.view.value
+    book.add(fake_case("c", "never_had"))
+    ui.text.value = ""
+    ui.refresh()
+    assert len(ui.cases.options) == 3 and "never_had" in ui.verdict.options

@@ -9,7 +9,7 @@ from html import escape
 
 _STYLE = (
     "<style>.probe-strip{font-family:ui-monospace,monospace;line-height:2;white-space:normal}"
-    ".probe-tok{padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre;position:relative}"
+    ".probe-tok{display:inline-block;padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre;position:relative}"
     ".probe-tip{display:none;position:absolute;left:0;top:1.8em;z-index:10;background:#fff;"
     "border:1px solid #999;border-radius:4px;padding:4px 6px;white-space:pre;font-size:85%;"
     "line-height:1.3;box-shadow:0 2px 6px rgba(0,0,0,.2);color:#000}"
