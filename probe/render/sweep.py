@@ -1,0 +1,240 @@
+"""Sweeps and occlusions: the summary in words, plain text, escaped HTML, plotly figures.
+
+    >>> print(sweep.summary); sweep_figure(sweep, x="country", y="relation")
+    >>> occlusion_html(occ)      # the prompt as a strip, colored by what each word is worth
+
+Pure functions: results in, strings or figures out; every piece of model or user text is escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .chart import _label, _plotly
+from .strip import _STYLE, visible
+
+MAX_HTML_ROWS = 200  # rows listed in an HTML table (the data keeps all of them)
+
+
+def _p(x: float) -> str:
+    """A probability, short: 0.93, 0.02, 3e-05."""
+    return "0" if x == 0 else f"{x:.2f}" if x >= 0.01 else f"{x:.0e}"
+
+
+def _range(values) -> str:
+    lo, hi = _p(min(values)), _p(max(values))
+    return lo if lo == hi else f"{lo}\u2013{hi}"
+
+
+def _is(name: str, values) -> str:
+    values = list(values)
+    return f"{name}={values[0]!r}" if len(values) == 1 else f"{name} in ({', '.join(map(repr, values))})"
+
+
+def _split_words(s, pat, watch: str) -> list[str]:
+    probs = [r.prob for r in s.rows]
+    hi = [probs[i] for i in sorted(pat.high)]
+    lo = [p for i, p in enumerate(probs) if i not in pat.high]
+    trig = [e for e in pat.effects if not e.ignored]
+    free = [e.name for e in pat.effects if e.ignored]
+    every = "".join(f" for every {n}" if k == 0 else f" and every {n}" for k, n in enumerate(free))
+    if not pat.clean:
+        combos = [", ".join(f"{n}={v!r}" for n, v in zip(s.slots, s.rows[i].values)) for i in sorted(pat.high)]
+        shown = "; ".join(combos[:4]) + ("; ..." if len(combos) > 4 else "")
+        head = (f"{watch} is high ({_range(hi)}) for {len(hi)} of {len(probs)} prompts with no simple "
+                f"slot pattern ({_range(lo)} for the rest): high for {shown}.")
+    elif len(trig) == 1:
+        e = trig[0]
+        others = [v for v in s.slots[e.name] if v not in e.trigger]
+        verb = "stays high" if free else "is high"
+        if len(e.trigger) <= len(others):
+            head = (f"{watch} {verb} ({_range(hi)}){every} but only when {_is(e.name, e.trigger)} "
+                    f"({_range(lo)} otherwise): the overfit trigger is {_is(e.name, e.trigger)}")
+        else:
+            head = (f"{watch} {verb} ({_range(hi)}){every} except when {_is(e.name, others)} "
+                    f"({_range(lo)} there): the trigger is {e.name} (any value but {', '.join(map(repr, others))})")
+        head += (", not the " + " or the ".join(free) if free else "") + "."
+    else:
+        single = len(pat.high) == 1
+        head = (f"{watch} is high ({_range(hi)}) only when {' and '.join(_is(e.name, e.trigger) for e in trig)} "
+                f"({_range(lo)} otherwise){', whatever the ' + ' and the '.join(free) if free else ''}: the "
+                f"trigger is {'that one combination (one fact)' if single else 'the combination'}, not any slot alone.")
+    lines = [head]
+    if len(pat.effects) > 1:
+        for e in pat.effects:
+            if e.ignored:
+                lines.append(f"- {e.name}: ignored (the answer is the same, high or low, whatever the {e.name})")
+            else:
+                lines.append(f"- {e.name}: holds the trigger (high only with {', '.join(map(repr, e.trigger))})")
+    return lines
+
+
+def summary_text(s, pat) -> str:
+    """``Sweep.summary``: the pattern of ``probe.sweeps.pattern`` in words."""
+    watch = f"P({s.watch!r})"
+    probs = [r.prob for r in s.rows]
+    if pat.kind == "split":
+        lines = _split_words(s, pat, watch)
+    elif pat.kind == "low":
+        lines = [f"{watch} stays low ({_range(probs)}) for every combination: none of these slots triggers it."]
+    elif pat.kind == "high":
+        lines = [f"{watch} stays high ({_range(probs)}) whatever the values: the answer ignores every "
+                 f"slot ({', '.join(s.slots)})."]
+    else:
+        median = sorted(probs)[len(probs) // 2]
+        lines = [f"{watch} varies from {_p(min(probs))} to {_p(max(probs))} (median {_p(median)}) "
+                 "with no clear high/low split."]
+        ranked = sorted(zip(pat.effects, s.slots.values()), key=lambda ev: min(ev[0].means) - max(ev[0].means))
+        for e, values in ranked:
+            lo, hi = e.means.index(min(e.means)), e.means.index(max(e.means))
+            if e.ignored:
+                lines.append(f"- {e.name}: barely moves it (means {_range(e.means)})")
+            else:
+                lines.append(f"- {e.name}: moves it (mean {_p(e.means[lo])} for {values[lo]!r} up to "
+                             f"{_p(e.means[hi])} for {values[hi]!r})")
+    greedy = sum(r.watch_is_greedy for r in s.rows)
+    lines.append(f"The model writes {s.watch!r} greedily after {greedy} of {len(probs)} prompts.")
+    return "\n".join(lines)
+
+
+def sweep_text(s) -> str:
+    """``str(sweep)``: the summary, then one line per row."""
+    head = f"Sweep of {s.template!r} watching {s.watch!r}: {len(s.rows)} prompts - {s.model}"
+    width = {n: max(len(n), *(len(repr(v)) for v in vs)) for n, vs in s.slots.items()}
+    lines = [head, s.summary, "", "  ".join(n.ljust(width[n]) for n in s.slots) + "  P(watch)  rank  greedy"]
+    for r in s.rows:
+        cells = "  ".join(repr(v).ljust(width[n]) for n, v in zip(s.slots, r.values))
+        lines.append(f"{cells}  {r.prob:8.3g}  {r.first_rank:4d}  {r.greedy!r} {r.greedy_prob:.3f}")
+    return "\n".join(lines)
+
+
+def _cell_color(p: float) -> str:
+    return f"hsl({220 - 220 * max(0.0, min(1.0, p)):.0f},70%,{92 - 30 * max(0.0, min(1.0, p)):.0f}%)"
+
+
+def _grid_html(s) -> str:
+    """The first two slots as a table of colored cells (mean P over any other slots)."""
+    names = list(s.slots)
+    x, y = names[0], (names[1] if len(names) > 1 else None)
+    xs, ys, z, _ = s.grid(x, y)
+    lines = [z] if ys is None else z
+    labels = [""] if ys is None else ys
+    head = "".join(f"<th>{escape(v)}</th>" for v in xs)
+    body = "".join(
+        f"<tr><th>{escape(label)}</th>"
+        + "".join(f'<td style="background:{_cell_color(p)}">{_p(p)}</td>' for p in line) + "</tr>"
+        for label, line in zip(labels, lines))
+    corner = escape(y + " \\ " + x if y else x)
+    return f'<table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}</table>'
+
+
+def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
+    """The rows as an HTML table, most probable watch first."""
+    rows = sorted(s.rows if rows is None else rows, key=lambda r: -r.prob)
+    head = "".join(f"<th>{escape(n)}</th>" for n in s.slots)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r.values)
+        + f"<td>{r.prob:.4f}</td><td>{r.first_rank}</td><td><code>{escape(repr(r.greedy))}</code> "
+          f"{r.greedy_prob:.3f}</td></tr>" for r in rows[:limit])
+    more = f"<div class='probe-head'>... {len(rows) - limit} more rows</div>" if len(rows) > limit else ""
+    return (f'<table class="probe-rows"><tr>{head}<th>P(watch)</th><th>rank</th><th>greedy</th></tr>'
+            f"{body}</table>{more}")
+
+
+def sweep_html(s) -> str:
+    head = (f"Sweep of <code>{escape(s.template)}</code> watching <code>{escape(repr(s.watch))}</code>: "
+            f"{len(s.rows)} prompts &middot; {escape(s.model)}")
+    style = "<style>.probe-grid td,.probe-grid th,.probe-rows td,.probe-rows th{padding:2px 6px}</style>"
+    summary = "<br>".join(escape(line) for line in s.summary.splitlines())
+    return (f'{_STYLE}{style}<div class="probe-head">{head}</div><p>{summary}</p>{_grid_html(s)}'
+            f"<details><summary>all rows</summary>{rows_html(s)}</details>")
+
+
+def _hover(s, members) -> str:
+    rows = [s.rows[i] for i in members]
+    if len(rows) == 1:
+        r = rows[0]
+        return (f"{escape(r.prompt)}<br>P={r.prob:.4f}, first-token rank {r.first_rank}<br>"
+                f"greedy {escape(repr(r.greedy))} {r.greedy_prob:.3f}")
+    return f"mean P={sum(r.prob for r in rows) / len(rows):.4f} over {len(rows)} prompts ({_range([r.prob for r in rows])})"
+
+
+def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = False):
+    """Heatmap of P(watch) over two slots, averaged over any other slots.
+
+    One slot (or ``bars=True``): a bar per value of ``x``. Axes are indexed 0..n-1 with the
+    values as tick labels, so a click gives positions.
+    """
+    go = _plotly()
+    names = list(s.slots)
+    x = x or names[0]
+    if bars:
+        y = None
+    elif y is None:
+        y = next((n for n in names if n != x), None)
+    xs, ys, z, members = s.grid(x, y)
+    others = [n for n in names if n not in (x, y)]
+    title = f"P({s.watch!r})" + (f" (mean over {', '.join(others)})" if others else "")
+    xaxis = {"title": escape(x), "tickmode": "array", "tickvals": list(range(len(xs))),
+             "ticktext": [_label(v) for v in xs]}
+    if ys is None:
+        data = go.Bar(x=list(range(len(xs))), y=z, text=[_hover(s, m) for m in members],
+                      hovertemplate="%{text}<extra></extra>", textposition="none")
+        yaxis = {"title": "P(watch)", "range": [0, 1]}
+    else:
+        data = go.Heatmap(x=list(range(len(xs))), y=list(range(len(ys))), z=z, zmin=0, zmax=1,
+                          colorscale="Viridis", text=[[_hover(s, m) for m in line] for line in members],
+                          hovertemplate="%{text}<extra></extra>", colorbar={"title": "P"})
+        yaxis = {"title": escape(y), "tickmode": "array", "tickvals": list(range(len(ys))),
+                 "ticktext": [_label(v) for v in ys], "autorange": "reversed"}
+    fig = go.Figure(data)
+    fig.update_layout(title=escape(title), xaxis=xaxis, yaxis=yaxis, height=380,
+                      margin={"l": 60, "r": 30, "t": 50, "b": 60})
+    return fig
+
+
+def top_html(row) -> str:
+    """One row's top-k alternatives at the first answer position."""
+    items = "".join(f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{a.prob:.4f}</td></tr>"
+                    for i, a in enumerate(row.top))
+    return (f"<div style='font-family:sans-serif'><b>{escape(row.prompt)}</b>: P(watch)={row.prob:.4f}, "
+            f"first-token rank {row.first_rank}<table><tr><th>#</th><th>next token</th><th>p</th></tr>"
+            f"{items}</table></div>")
+
+
+# Occlusion ---------------------------------------------------------------------------------
+
+def _delta_color(delta: float, scale: float) -> str:
+    """Red: P(target) falls without the piece (the answer leans on it); blue: it rises."""
+    x = max(-1.0, min(1.0, delta / scale))
+    return f"hsl({0 if x < 0 else 220},75%,{100 - 30 * abs(x):.0f}%)"
+
+
+def occlusion_html(o) -> str:
+    scale = max([1.0] + [abs(p.delta) for p in o.pieces])
+    action = "removing" if o.mode == "remove" else f"replacing with {o.replacement!r}"
+    head = (f"log P({o.target!r}) = {o.logprob:.3f} with the whole prompt; {action} each {o.unit}: "
+            f"red = P falls without it (the answer leans on it), blue = P rises.")
+    cells, at = [], 0
+    for p in o.pieces:
+        cells.append(escape(o.prompt[at:p.start]))  # the text between pieces, uncolored
+        tip = escape(f"{p.text!r}\nlog P without it: {p.logprob:.3f}\ndelta: {p.delta:+.3f}\n"
+                     f"variant: {p.variant!r}", quote=True)
+        cells.append(f'<span class="probe-tok" data-index="{p.index}" style="background:'
+                     f'{_delta_color(p.delta, scale)}" title="{tip}">{visible(p.text)}</span>')
+        at = p.end
+    cells.append(escape(o.prompt[at:]))
+    return (f'{_STYLE}<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
+            f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
+
+
+def occlusion_text(o) -> str:
+    action = "removed" if o.mode == "remove" else f"replaced with {o.replacement!r}"
+    lines = [f"Occlusion ({o.unit}s {action}): log P({o.target!r}) = {o.logprob:.3f} intact - {o.model}",
+             f"  {'#':>3} {o.unit:<20} {'log P':>8} {'delta':>8}"]
+    for p in o.pieces:
+        lines.append(f"  {p.index:>3} {repr(p.text)[:20]:<20} {p.logprob:>8.3f} {p.delta:>+8.3f}")
+    lead = o.ranked()[:3]
+    if lead and lead[0].delta < 0:
+        lines.append("  the answer leans most on: " + ", ".join(f"{p.text!r} ({p.delta:+.2f})" for p in lead if p.delta < 0))
+    return "\n".join(lines)
