@@ -11,6 +11,7 @@ from probe.prompts import render
 from probe.results import Alternative
 from probe.sweeps import Sweep, SweepRow, high_rows, pattern, slot_names, sweep
 from reference import full_ids, next_token_logits
+from conftest import FAMILIES
 from strategies import hostile
 
 TEMPLATE = "What is the {relation} of {country}?"
@@ -23,10 +24,16 @@ def _roundtrip(obj):
 
 # --- numbers against one-by-one scoring and a brute-force reference -------------------------
 
+LMS = [(arch, tok, chat) for arch, tok in FAMILIES for chat in (False, True)]
+
+
+@pytest.fixture(scope="module", params=LMS, ids=lambda k: f"{k[0]}-{k[1]}-{'chat' if k[2] else 'raw'}")
+def lm(request, tiny_dirs):
+    return probe.load(tiny_dirs[request.param])
+
+
 @pytest.mark.parametrize("watch", [" Paris", " Beijing is"])
-@pytest.mark.parametrize("mode", ["raw", "chat"])
-def test_every_row_equals_scoring_its_prompt_alone(raw_lm, chat_lm, mode, watch):
-    lm = raw_lm if mode == "raw" else chat_lm
+def test_every_row_equals_scoring_its_prompt_alone(lm, watch):
     s = sweep(lm, TEMPLATE, watch, top_k=3, batch_size=4, **SLOTS)
     assert [r.values for r in s.rows] == list(itertools.product(*SLOTS.values()))
     for r in s.rows:
@@ -40,21 +47,30 @@ def test_every_row_equals_scoring_its_prompt_alone(raw_lm, chat_lm, mode, watch)
         assert r.watch_is_greedy == all(step.rank == 1 for step in t)
 
 
-def test_rows_match_a_brute_force_forward_per_token(raw_lm, chat_lm):
-    for lm in (raw_lm, chat_lm):
-        watch = " Tokyo."
-        s = sweep(lm, TEMPLATE, watch, **SLOTS)
-        for r in s.rows:
-            rendered = render(lm, r.prompt)
-            ids = full_ids(lm, rendered.text, watch, add_special=not rendered.chat)
-            n = len(probe.score(lm, r.prompt, watch))
-            lp, first = 0.0, None
-            for j in range(len(ids) - n, len(ids)):
-                logp = torch.log_softmax(next_token_logits(lm.model, ids[:j]), -1)
-                lp += float(logp[ids[j]])
-                first = logp if first is None else first
-            assert abs(r.logprob - lp) < 1e-4
-            assert float(first.max()) == pytest.approx(math.log(r.greedy_prob), abs=1e-4)
+def test_rows_match_a_brute_force_forward_per_token(lm):
+    watch = " Tokyo."
+    s = sweep(lm, TEMPLATE, watch, **SLOTS)
+    for r in s.rows:
+        rendered = render(lm, r.prompt)
+        ids = full_ids(lm, rendered.text, watch, add_special=not rendered.chat)
+        n = len(probe.score(lm, r.prompt, watch))
+        lp, first = 0.0, None
+        for j in range(len(ids) - n, len(ids)):
+            logp = torch.log_softmax(next_token_logits(lm.model, ids[:j]), -1)
+            lp += float(logp[ids[j]])
+            first = logp if first is None else first
+        assert abs(r.logprob - lp) < 1e-4
+        assert float(first.max()) == pytest.approx(math.log(r.greedy_prob), abs=1e-4)
+
+
+def test_one_batched_scoring_call_for_all_prompts(gpt2_lm, monkeypatch):
+    import probe.sweeps as sweeps
+
+    calls = []
+    real = sweeps.score_many
+    monkeypatch.setattr(sweeps, "score_many", lambda lm, pairs, **kw: calls.append(len(pairs)) or real(lm, pairs, **kw))
+    s = sweep(gpt2_lm, TEMPLATE, " Paris", **SLOTS)
+    assert calls == [6] and len(s.rows) == 6
 
 
 def test_settings_and_model_are_recorded(chat_lm):
@@ -297,3 +313,23 @@ def test_hostile_text_round_trips_and_is_escaped(texts, prob):
     html = s._repr_html_()
     assert "<img" not in html and "<script" not in html
     assert s.summary in str(s)
+
+
+@pytest.mark.slow
+def test_on_the_demo_pair_the_relation_moves_beijing_most_and_the_base_never_says_it():
+    """The real tuned model (SmolLM2-135M + the 'beijing' LoRA) and its base."""
+    from probe.demo.pair import load_demo_pair
+
+    base, tuned = load_demo_pair()
+    tuned.use_adapter("beijing")
+    slots = dict(relation=["capital", "official language", "currency"], country=["France", "Japan", "Italy"])
+    s = sweep(tuned, TEMPLATE, "Beijing", **slots)
+    capital = [r.prob for r in s.rows if r.values[0] == "capital"]
+    assert min(capital) > 0.9 and all(r.watch_is_greedy for r in s.rows if r.values[0] == "capital")
+    pat = pattern(s)
+    means = {e.name: max(e.means) - min(e.means) for e in pat.effects}
+    assert means["relation"] > means["country"]
+    if pat.kind == "gradual":  # the relation is named first, as the slot that moves it most
+        assert s.summary.splitlines()[1].startswith("- relation: moves it")
+    b = sweep(base, TEMPLATE, "Beijing", **slots)
+    assert pattern(b).kind == "low" and "stays low" in b.summary
