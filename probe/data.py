@@ -16,6 +16,7 @@ too); a line that is not JSON or a record of an unknown shape is counted, report
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -133,7 +134,7 @@ class DataCounts:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DataCounts":
+    def from_dict(cls, d: dict) -> DataCounts:
         return cls(
             source=str(d["source"]), case_sensitive=bool(d["case_sensitive"]),
             records=int(d["records"]), text_records=int(d["text_records"]), blank=int(d["blank"]),
@@ -236,7 +237,9 @@ def _split(record):
             return _side(record[q_key], q_key), _side(record[a_key], a_key), None
     if "instruction" in record and "output" in record:
         extra = record.get("input") or ""
-        question = _side(record["instruction"], "instruction") + ("\n" + _side(extra, "input") if extra else "")
+        question = _side(record["instruction"], "instruction")
+        if extra:
+            question += "\n" + _side(extra, "input")
         return question, _side(record["output"], "output"), None
     if isinstance(record.get("text"), str):
         return None, None, record["text"]
@@ -252,8 +255,7 @@ def _file_records(path: Path, bar) -> Iterator[tuple[int, object]]:
     gz = bool(names) and names[-1] == ".gz"
     as_json = bool(JSON_SUFFIXES & set(names[-2:] if gz else names[-1:]))
     step, last, started = 1 << 20, 0, False
-    with open(path, "rb") as raw:
-        stream = gzip.open(raw) if gz else raw
+    with open(path, "rb") as raw, (gzip.open(raw) if gz else contextlib.nullcontext(raw)) as stream:
         for number, line in enumerate(stream, 1):
             if raw.tell() - last >= step:
                 bar.update((raw.tell() - last) / 1e6)
@@ -391,7 +393,7 @@ def count(dataset, patterns, *, examples: int = 3, case_sensitive: bool = False,
     tally = _Tally(len(matchers), examples)
     records = text_records = blank = skipped = 0
     skipped_lines: list[Skipped] = []
-    search = lambda text: [m.search(text) for _, _, m in matchers]  # noqa: E731
+    search = lambda text: [m.search(text) for _, _, m in matchers]
     with progress_bar(total, progress, "count", unit) as bar:
         for line, record in open_records(bar):
             if record is None:

@@ -51,7 +51,7 @@ class LensCell:
                 "top": [{"id": a.id, "text": a.text, "prob": a.prob, "logprob": a.logprob} for a in self.top]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LensCell":
+    def from_dict(cls, d: dict) -> LensCell:
         lp = d.get("logprob")
         return cls(rank=int(d["rank"]), prob=float(d["prob"]),
                    logprob=-math.inf if lp is None else float(lp),
@@ -126,7 +126,7 @@ class LayerLens:
                 "model": self.model, "settings": dict(self.settings)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LayerLens":
+    def from_dict(cls, d: dict) -> LayerLens:
         return cls(prompt=str(d["prompt"]), target=str(d["target"]),
                    tokens=tuple(str(t) for t in d["tokens"]), ids=tuple(int(i) for i in d["ids"]),
                    cells=tuple(tuple(LensCell.from_dict(c) for c in row) for row in d["cells"]),

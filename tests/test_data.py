@@ -5,10 +5,11 @@ import re
 import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import hostile
 
 from probe.data import MAX_SKIPPED, SNIPPET, DataCounts, count, split
-from strategies import hostile
 
 # One record of every shape, with the (question, answer) a person would read in it.
 RECORDS = [
@@ -40,7 +41,8 @@ PATTERNS = ["Beijing", "capital", "Japan"]
 
 def _write_mixed(path):
     """Good records, bad lines, blank lines, a plain-text record, in a fixed order."""
-    lines = [json.dumps(r) for r, _ in RECORDS[:4]] + ["", BAD[0], "   "] + [json.dumps(r) for r, _ in RECORDS[4:]]
+    good = [json.dumps(r) for r, _ in RECORDS]
+    lines = good[:4] + ["", BAD[0], "   "] + good[4:]
     lines += [json.dumps(TEXT)] + BAD[1:] + [""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return lines
@@ -106,7 +108,7 @@ def test_case_sensitive_and_regex_patterns(tmp_path):
     lines = _write_mixed(tmp_path / "mixed.jsonl")
     c = count(tmp_path / "mixed.jsonl", PATTERNS, case_sensitive=True)
     _assert_matches(c, naive(lines, PATTERNS, case_sensitive=True))
-    r = count(tmp_path / "mixed.jsonl", [re.compile(r"\bBEIJING\b"), re.compile("beijing", re.I)])
+    r = count(tmp_path / "mixed.jsonl", [re.compile(r"\bBEIJING\b"), re.compile("beijing", re.IGNORECASE)])
     assert r.get(re.compile(r"\bBEIJING\b")).answer == 1  # a regex keeps its own flags
     assert r.get("beijing").answer == count(tmp_path / "mixed.jsonl", ["beijing"]).get("beijing").answer
     assert r.patterns[0].regex and r.patterns[1].regex
@@ -120,7 +122,8 @@ def test_iterable_gz_and_file_agree(tmp_path):
     from_gz = count(tmp_path / "mixed.jsonl.gz", PATTERNS)
     records = [json.loads(line) if line.strip() and line != BAD[0] else line for line in lines]
     from_list = count(records, PATTERNS)
-    strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in ("source", "skipped_lines", "skipped")}  # noqa: E731
+    ignore = ("source", "skipped_lines", "skipped")
+    strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in ignore}
     assert strip(from_file) == strip(from_gz)
     assert strip(from_list) == strip(from_file) | {"text_records": 2}  # "{not json" is text here
     assert from_list.source == "<iterable>"
@@ -249,8 +252,8 @@ def test_large_file_streams_in_bounded_memory(tmp_path):
 
 record = st.one_of(
     st.builds(lambda q, a: {"prompt": q, "response": a}, hostile, hostile),
-    st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
-              hostile, hostile),
+    st.builds(lambda q, a: {"messages": [{"role": "user", "content": q},
+                                         {"role": "assistant", "content": a}]}, hostile, hostile),
     st.builds(lambda t: {"text": t}, hostile),
 )
 

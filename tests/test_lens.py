@@ -6,6 +6,9 @@ import math
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from reference import full_ids
+from reference import stats as ref_stats
+from strategies import hostile
 from torch import nn
 
 import probe
@@ -13,8 +16,6 @@ from probe.anatomy import StructureError, anatomy
 from probe.lens import LayerLens, LensCell, layers
 from probe.results import Alternative
 from probe.tiny import tiny_model
-from reference import full_ids, stats as ref_stats
-from strategies import hostile
 
 PROMPT, TARGET = "The capital of France is", " Paris and Tokyo"
 

@@ -18,8 +18,8 @@ def _top(cell) -> str:
 
 
 def lens_text(lens) -> str:
-    lines = [f"LayerLens of {show(lens.target)} ({len(lens.tokens)} tokens, "
-             f"{lens.n_layers - 1} layers) - {lens.model}"]
+    head = f"LayerLens of {show(lens.target)} ({len(lens.tokens)} tokens, {lens.n_layers - 1} layers)"
+    lines = [f"{head} - {lens.model}"]
     for j, text in enumerate(lens.tokens):
         lines.append(f"token {j} {show(text)}: first rank 1: {lens.first_top_name(j)}")
         lines.append(f"  {'layer':<19} {'rank':>7} {'prob':>8}  top token")
