@@ -192,7 +192,7 @@ def _check_output(parts: Anatomy, last: torch.Tensor, real: torch.Tensor) -> Non
     if mine.shape != real.shape:
         raise StructureError(f"the LM head gives {mine.shape[-1]} logits, the model {real.shape[-1]}")
     scale = float(real.abs().max().clamp(min=1.0))
-    tol = (1e-4 if last.dtype == torch.float32 else 3e-2) * scale
+    tol = (2e-3 if last.dtype == torch.float32 else 5e-2) * scale  # kernels, TF32; a wrong piece is far off
     diff = float((mine - real).abs().max())
     if not diff <= tol:
         norm = parts.norm_name or "no final norm"
