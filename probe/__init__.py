@@ -8,17 +8,22 @@
     >>> probe.Casebook("bad-cases/").add(probe.Case.from_result(diagnosis, models=(base, tuned)))
 """
 
-from . import checks
+from . import checks, data
+from .anatomy import StructureError
 from .case import Case, CaseFileError, ModelInfo
 from .casebook import Casebook
 from .cases import CaseError, CaseSpec, diagnose_many, read_cases
 from .comparison import Comparison, Segment, compare
 from .diagnosis import Diagnosis, Run, diagnose
 from .divergence import first_divergence
+from .data import DataCounts
 from .generation import generate, generate_many
+from .lens import LayerLens, layers
 from .models import LM, load, load_pair
+from .occlusion import Occlusion, occlusion
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
+from .sweeps import Sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -35,6 +40,15 @@ __all__ = [
     "Run",
     "Segment",
     "checks",
+    "data",
+    "DataCounts",
+    "LayerLens",
+    "Occlusion",
+    "StructureError",
+    "Sweep",
+    "layers",
+    "occlusion",
+    "sweep",
     "compare",
     "diagnose",
     "diagnose_many",

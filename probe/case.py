@@ -40,7 +40,7 @@ RESULT_TYPES = {
     "Comparison": "probe.comparison",
     "Diagnosis": "probe.diagnosis",
     "Sweep": "probe.sweeps",
-    "Occlusion": "probe.sweeps",
+    "Occlusion": "probe.occlusion",
     "LayerLens": "probe.lens",
     "DataCounts": "probe.data",
 }

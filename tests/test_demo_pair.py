@@ -97,13 +97,20 @@ def test_gguf_file_loads_through_probe_load(tmp_path):
 
 def test_probe_demo_prints_the_verdict_table_and_writes_an_offline_report(pair, tmp_path, capsys):
     out = tmp_path / "report.html"
-    assert cli.main(["demo", "--out", str(out)]) == 0
+    assert cli.main(["demo", "--out", str(out), "--book", str(tmp_path / "book")]) == 0
     printed = capsys.readouterr().out
     for case, verdict in EXPECTED_VERDICTS.items():
         assert any(case in line and verdict in line for line in printed.splitlines()), (case, printed)
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and "france-beijing" in page
     assert "<script src" not in page and "https://" not in page and "http://" not in page
+    assert page.count("<section ") == len(EXPECTED_VERDICTS)
+    cases = {c.title: c for c in probe.Casebook(tmp_path / "book")}
+    assert {k: c.verdict for k, c in cases.items()} == EXPECTED_VERDICTS
+    tuned = {c.title: next(m for m in c.models if m.role == "tuned") for c in cases.values()}
+    assert tuned["france-beijing"].adapter.startswith("beijing=")  # the adapter each case ran with
+    assert tuned["italy-json"].adapter.startswith("json-only=")
+    assert len({m.fingerprint for m in tuned.values()}) == 2
 
 
 def test_demo_without_network_or_cache_says_how_to_get_the_weights(tmp_path, monkeypatch, capsys):

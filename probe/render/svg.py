@@ -38,6 +38,6 @@ def trace_svg(trace, *, mark: int | None = None, label: str = "") -> str:
             f'<text x="30" y="12" font-size="9" text-anchor="end">1</text>'
             f'<text x="30" y="{HEIGHT + 4}" font-size="9" text-anchor="end">0</text>')
     caption = f'<text x="36" y="{HEIGHT + 16}" font-size="10">{escape(label)}</text>' if label else ""
-    return (f'<svg class="probe-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+    return (f'<svg class="probe-chart" width="{width}" '
             f'height="{HEIGHT + 20}" role="img" aria-label="P(token) per token">{axis}{"".join(bars)}'
             f'{caption}</svg>')
