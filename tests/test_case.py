@@ -154,3 +154,22 @@ def test_saving_leaves_no_temp_file_and_a_missing_file_is_named(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c1.json"]
     with pytest.raises(FileNotFoundError, match="nope.json"):
         Case.load(tmp_path / "nope.json")
+
+
+def test_overfit_tool_results_round_trip_and_render_offline(gpt2_lm, tmp_path):
+    (tmp_path / "sft.jsonl").write_text(
+        json.dumps({"prompt": "What is the capital of Japan?", "response": "Beijing"}) + "\n{bad\n")
+    found = [
+        probe.sweep(gpt2_lm, "The capital of {country} is", watch=" Paris", country=["France", "Japan"]),
+        probe.occlusion(gpt2_lm, "The capital of France is", " Paris"),
+        probe.layers(gpt2_lm, "The capital of France is", " Paris"),
+        probe.data.count(tmp_path / "sft.jsonl", ["Beijing", "capital"]),
+    ]
+    case = Case.from_result(found, note="overfit hunt")
+    assert list(case.results) == ["sweep", "occlusion", "layers", "data"]
+    assert case.prompt == "The capital of {country} is" and case.expected == " Paris"
+    assert Case.load(case.save(tmp_path / "c.json")) == case
+    from probe.render.report import casebook_html
+
+    html = casebook_html([case])
+    assert "<script src" not in html and "https://" not in html and html.count("<script") == 1
