@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-venvs bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,32 @@ demo: $(VENV)/.base
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: $(VENV)/.base
-	$(BIN)/python -m bench.core --write bench/results.md
+# The peers `make bench` compares probe with, each in its own venv under bench/.venvs (never
+# probe's dependencies); CPU torch first, as above. A failed install leaves no stamp: the
+# bench reports the error from bench/.venvs/NAME.log and the next `make bench` tries again.
+MINICONS ?= minicons==0.3.39
+INSEQ ?= inseq==0.7.1
+BENCH_VENVS := bench/.venvs
+PEER_minicons = $(MINICONS)
+PEER_inseq = $(INSEQ)
+
+$(BENCH_VENVS)/%/.installed:
+	@mkdir -p $(BENCH_VENVS)
+	@echo "bench: installing $(PEER_$*) into $(BENCH_VENVS)/$* (log: $(BENCH_VENVS)/$*.log)"
+	@rm -rf $(BENCH_VENVS)/$* && \
+	( $(PYTHON) -m venv $(BENCH_VENVS)/$* && $(BENCH_VENVS)/$*/bin/pip install --upgrade pip && \
+	  $(BENCH_VENVS)/$*/bin/pip install "$(TORCH)" && $(BENCH_VENVS)/$*/bin/pip install "$(PEER_$*)" ) \
+	  > $(BENCH_VENVS)/$*.log 2>&1 && touch $@ || echo "bench: $* failed to install, see $(BENCH_VENVS)/$*.log"
+
+bench-venvs: $(BENCH_VENVS)/minicons/.installed $(BENCH_VENVS)/inseq/.installed
+
+# probe vs the limits and the peers; writes bench/results.md (about half an hour on 2 cores).
+bench: $(VENV)/.base bench-venvs
+	$(BIN)/python -m bench --write bench/results.md
+
+# probe vs the limits only, printed (no peers' venvs needed).
+bench-quick: $(VENV)/.base
+	$(BIN)/python -m bench --no-peers
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,217 +1,200 @@
-"""Core speed: probe vs the bare forward pass / bare ``model.generate``, in one process.
+"""probe's runner: probe against the limits, in one process.
 
-    python -m bench.core            # ~135M Llama-architecture model (SmolLM2-135M shape)
-    python -m bench.core --size tiny --repeats 1   # seconds; what the test suite runs
+    python -m bench.core JOB.json OUT.json     # what ``python -m bench`` starts
 
-(a) ``score_many`` over 64 prompt/target pairs (logprob, rank, entropy, top-5 per token) vs one
-    bare batched forward over the same padded sequences (logits only).
-(b) ``generate`` / ``generate_many`` of 32 tokens with per-token stats and top-5 vs
-    ``model.generate`` without scores, greedy, same prompts.
-
-Timings are medians of ``--repeats`` runs after one warm-up; ratios are what to read (absolute
-times on a shared 2-core machine are noisy). Random weights: speed does not depend on them.
+For every workload the limit (the bare operation that any tool has to do) and probe take turns
+in this process (see :func:`bench.common.compare`), so each ratio is measured in one process.
+Besides timings and peak memory it returns per-token ids and logprobs, of probe and of the
+limit (log_softmax + gather on the limit's logits, computed after the timed runs), for the
+agreement columns.
 """
 
 from __future__ import annotations
 
-import argparse
-import random
-import statistics
-import sys
-import time
+import copy
+import tempfile
 
 import torch
 
-import probe
-from probe.forward import left_pad
-from probe.prompts import encode, encode_prompt, render
-from probe.tiny import bpe_tokenizer
+from bench import common
 
-SIZES = {
-    # SmolLM2-135M's shape: 30 layers, hidden 576, 9 heads / 3 KV heads, vocab 49152.
-    "135m": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-                 num_key_value_heads=3, vocab_size=49152, max_position_embeddings=2048,
-                 tie_word_embeddings=True),
-    "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=1024, max_position_embeddings=512,
-                 tie_word_embeddings=True),
-}
-
-WORDS = ("the capital of France is Paris and Japan Tokyo what which country city river answer "
-         "json list three colors red green blue question model token").split()
+FIELDS = ["logprob", "rank", "entropy", "top-5"]
 
 
-def build(size: str):
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
-    torch.manual_seed(0)
-    tok = bpe_tokenizer()
-    model = AutoModelForCausalLM.from_config(LlamaConfig(**SIZES[size])).eval()
-    return probe.load((model, tok), name=f"random llama {size}")
+def _row(rec: dict, tool: str, fields, **extra) -> dict:
+    if "error" in rec:
+        return dict(tool=tool, fields=list(fields), error=rec["error"], **extra)
+    return dict(tool=tool, fields=list(fields), median_s=rec["median_s"], times=rec["times"],
+                runs=rec["runs"], peak_mib=rec["peak_mib"], **extra)
 
 
-def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    rng = random.Random(seed)
-    pairs = []
-    for _ in range(n):
-        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40)))
-        target = " " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
-        pairs.append((prompt.capitalize(), target))
-    return pairs
+def _limit_logprobs(job: dict, logits_per_batch) -> tuple[list, list]:
+    """Target ids and log_softmax + gather from the limit's kept logits, pair by pair."""
+    tokens: list = [None] * len(job["seqs"])
+    logprobs: list = [None] * len(job["seqs"])
+    for batch, keep, logits in zip(job["batches"], job["keeps"], logits_per_batch):
+        for r, i in enumerate(batch):
+            n = job["n_answer"][i]
+            ids = job["seqs"][i][-n:]
+            rows = logits[r, keep - 1 - n: keep - 1].float()
+            lp = torch.log_softmax(rows, -1).gather(1, torch.tensor(ids)[:, None])[:, 0]
+            tokens[i], logprobs[i] = ids, lp.tolist()
+    return tokens, logprobs
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    result = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def _trace_out(traces) -> dict:
+    return dict(tokens=[[s.id for s in t.steps] for t in traces],
+                logprobs=[[s.logprob for s in t.steps] for t in traces],
+                ranks=[[s.rank for s in t.steps] for t in traces])
 
 
-@torch.no_grad()
-def bench_score(lm, n_pairs: int, repeats: int) -> dict:
-    pairs = make_pairs(n_pairs)
-    encoded = [encode(lm, render(lm, p), t) for p, t in pairs]
-    ids, mask = left_pad([e.ids for e in encoded], lm.pad_id, lm.device)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+def score_workload(lm, job: dict, repeats: int, budget: float, full_logits: bool = True) -> list[dict]:
+    import probe
 
-    def bare():  # one batched forward over the same sequences: full logits, nothing else
-        return lm.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
-
-    def ours():
-        return probe.score_many(lm, pairs, top_k=5, progress=False)
-
-    bare_s, logits = timed(bare, repeats)
-    probe_s, traces = timed(ours, repeats)
-    # Agreement: the bare recipe's log_softmax + gather at the same positions.
-    logp = torch.log_softmax(logits.float(), -1)
-    width = ids.shape[1]
-    diff = 0.0
-    for row, (enc, trace) in enumerate(zip(encoded, traces)):
-        n = len(enc.ids) - enc.n_prompt
-        for j, step in enumerate(trace.steps):
-            p = width - n - 1 + j  # logits at p predict the token at p + 1
-            diff = max(diff, abs(float(logp[row, p, step.id]) - step.logprob))
-    tokens = sum(len(t) for t in traces)
-    return dict(workload=f"score_many {n_pairs} pairs ({tokens} target tokens), top-5",
-                baseline="bare batched forward", probe_s=probe_s, base_s=bare_s,
-                ratio=probe_s / bare_s, max_abs_diff=diff)
+    model, pad = lm.model, job["pad_id"]
+    pairs = [tuple(p) for p in job["pairs"]]
+    fns = {
+        "limit": lambda: common.batched_limit(model, job["seqs"], pad, job["batches"], job["keeps"]),
+        "probe": lambda: probe.score_many(lm, pairs, batch_size=job["batch_size"], top_k=5, progress=False),
+    }
+    if full_logits:
+        fns["full"] = lambda: common.bare_forward(model, job["seqs"], pad)
+    res = common.compare(fns, repeats, budget)
+    rows = []
+    if "error" not in res["limit"]:
+        tokens, logprobs = _limit_logprobs(job, res["limit"]["result"])
+        rows.append(_row(res["limit"], "limit", ["logits"], limit=True, tokens=tokens, logprobs=logprobs,
+                         what=f"bare forward, same batches as probe ({len(job['batches'])}), "
+                              "logits of the target positions only"))
+    else:
+        rows.append(_row(res["limit"], "limit", ["logits"], limit=True))
+    rows.append(_row(res["probe"], "probe score_many", FIELDS,
+                     **(_trace_out(res["probe"]["result"]) if "error" not in res["probe"] else {})))
+    if full_logits:
+        rows.append(_row(res["full"], "bare forward, all logits, one batch", ["logits"],
+                         what=f"one forward over all {len(job['seqs'])} sequences, full [batch x seq x vocab] logits"))
+    return rows
 
 
-@torch.no_grad()
-def bench_generate(lm, n_prompts: int, new_tokens: int, repeats: int) -> dict:
-    prompts = [p for p, _ in make_pairs(n_prompts, seed=1)]
-    seqs = [encode_prompt(lm, render(lm, p)) for p in prompts]
-    ids, mask = left_pad(seqs, lm.pad_id, lm.device)
+def generate_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
+    import probe
 
-    def bare():
-        return lm.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
-                                 min_new_tokens=new_tokens, do_sample=False, pad_token_id=lm.pad_id)
-
-    def ours():
-        return probe.generate_many(lm, prompts, max_new_tokens=new_tokens, top_k=5,
-                                   batch_size=n_prompts, progress=False)
-
-    bare_s, out = timed(bare, repeats)
-    probe_s, traces = timed(ours, repeats)
-    same = sum(t.ids == out[i, ids.shape[1]:].tolist() for i, t in enumerate(traces))
-    return dict(workload=f"generate {n_prompts} prompt(s) x {new_tokens} tokens, stats + top-5",
-                baseline="model.generate, no scores", probe_s=probe_s, base_s=bare_s,
-                ratio=probe_s / bare_s, max_abs_diff=float("nan"),
-                note=f"{same}/{n_prompts} outputs identical to model.generate")
+    model, pad, eos, n = lm.model, job["pad_id"], job["eos"], job["new_tokens"]
+    fns = {
+        "limit": lambda: common.bare_generate(model, job["seqs"], pad, n, eos),
+        "probe": lambda: probe.generate_many(lm, job["prompts"], max_new_tokens=n, top_k=5,
+                                             batch_size=job["batch_size"], progress=False),
+    }
+    res = common.compare(fns, repeats, budget)
+    rows = []
+    limit = res["limit"]
+    extra = {}
+    if "error" not in limit:
+        width = max(len(s) for s in job["seqs"])
+        extra["tokens"] = [common.until_eos(row[width:].tolist(), eos) for row in limit["result"]]
+    rows.append(_row(limit, "limit", ["ids"], limit=True, what="model.generate, greedy, no scores", **extra))
+    if "error" not in res["probe"]:
+        traces = res["probe"]["result"]
+        out = dict(tokens=[list(t.ids) for t in traces], logprobs=[[s.logprob for s in t.steps] for t in traces])
+    else:
+        out = {}
+    rows.append(_row(res["probe"], "probe generate_many", FIELDS, **out))
+    return rows
 
 
 def lora_pair(lm, rank: int = 8):
     """(base, tuned) sharing one copy of ``lm``'s weights, with a random LoRA adapter."""
-    import copy
-    import tempfile
-
+    import probe
     from peft import LoraConfig, get_peft_model
 
     folder = tempfile.mkdtemp(prefix="probe-bench-lora-")
     config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "o_proj"],
                         init_lora_weights=False)
+    torch.manual_seed(0)
     get_peft_model(copy.deepcopy(lm.model), config).save_pretrained(folder)
     return probe.load_pair((copy.deepcopy(lm.model), lm.tokenizer), adapter=folder)
 
 
-def bench_diagnose(lm, n_cases: int, new_tokens: int, repeats: int) -> dict:
-    """diagnose on a LoRA pair (4 runs + expected scored under both) vs one plain generate
-    of the tuned model per case, same length."""
+def diagnose_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
+    """diagnose (4 runs + expected scored under both models) vs one plain generate per case
+    on the tuned model, of the same length (``min_new_tokens``: the limit never stops early)."""
+    import probe
+    from probe.prompts import encode_prompt, render
+
     base, tuned = lora_pair(lm)
-    prompts = [p for p, _ in make_pairs(n_cases, seed=2)]
+    prompts, n = job["prompts"], job["new_tokens"]
+    seqs = [encode_prompt(tuned, render(tuned, p)) for p in prompts]
 
     def bare():
-        return [tuned.model.generate(input_ids=torch.tensor([encode_prompt(tuned, render(tuned, p))]),
-                                     max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                     do_sample=False, pad_token_id=tuned.pad_id) for p in prompts]
+        with torch.no_grad():
+            return [tuned.model.generate(input_ids=torch.tensor([s]), attention_mask=torch.ones(1, len(s), dtype=torch.long),
+                                         max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                         pad_token_id=tuned.pad_id) for s in seqs]
 
     def ours():
-        return [probe.diagnose(base, tuned, p, expected=" the capital", force=" json",
-                               base_prompt=p + " The capital of", max_new_tokens=new_tokens)
-                for p in prompts]
+        return [probe.diagnose(base, tuned, p, expected=job["expected"], force=job["force"],
+                               base_prompt=p + job["base_suffix"], max_new_tokens=n) for p in prompts]
 
-    bare_s, _ = timed(bare, repeats)
-    probe_s, _ = timed(ours, repeats)
-    return dict(workload=f"diagnose {n_cases} cases on a LoRA pair, 4 runs x {new_tokens} tokens "
-                         "+ expected scored under both",
-                baseline="one model.generate per case", probe_s=probe_s, base_s=bare_s,
-                ratio=probe_s / bare_s, max_abs_diff=float("nan"))
+    res = common.compare({"limit": bare, "probe": ours}, repeats, budget)
+    return [_row(res["limit"], "limit", ["ids"], limit=True,
+                 what=f"one model.generate per case (tuned, {n} tokens)"),
+            _row(res["probe"], "probe diagnose", FIELDS,
+                 note="4 runs per case (tuned/base x free/forced) + expected scored under both")]
 
 
-def table(rows: list[dict]) -> str:
-    lines = ["| workload | baseline | probe s | baseline s | ratio | max abs logprob diff | note |",
-             "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['workload']} | {r['baseline']} | {r['probe_s']:.3f} | {r['base_s']:.3f} | "
-                     f"**{r['ratio']:.2f}x** | {r['max_abs_diff']:.1e} | {r.get('note', '')} |")
-    return "\n".join(lines)
-
-
-WORKLOADS = ("score", "generate1", "generate", "diagnose")
-
-
-def run(size: str = "135m", pairs: int = 64, prompts: int = 16, new_tokens: int = 32,
-        repeats: int = 3, only: tuple[str, ...] = WORKLOADS) -> list[dict]:
-    lm = build(size)
-    jobs = {
-        "score": lambda: bench_score(lm, pairs, repeats),
-        "generate1": lambda: bench_generate(lm, 1, new_tokens, repeats),
-        "generate": lambda: bench_generate(lm, prompts, new_tokens, repeats),
-        "diagnose": lambda: bench_diagnose(lm, 4, new_tokens, repeats),
+def sweep_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
+    try:
+        from probe.sweeps import sweep
+    except Exception as err:  # noqa: BLE001 - another part of probe, maybe not there yet
+        return [dict(tool="probe sweep", fields=[], error=f"not available yet: {type(err).__name__}: {err}")]
+    model, pad = lm.model, job["pad_id"]
+    fns = {
+        "limit": lambda: common.batched_limit(model, job["seqs"], pad, job["batches"], job["keeps"]),
+        "probe": lambda: sweep(lm, job["template"], job["watch"], top_k=5, **job["slots"]),
     }
-    return [jobs[name]() for name in WORKLOADS if name in only]
+    res = common.compare(fns, repeats, budget)
+    rows = []
+    extra = {}
+    if "error" not in res["limit"]:
+        tokens, logprobs = _limit_logprobs(job, res["limit"]["result"])
+        extra = dict(totals=[sum(lp) for lp in logprobs])
+    rows.append(_row(res["limit"], "limit", ["logits"], limit=True, **extra,
+                     what=f"bare forward, same batches as probe ({len(job['batches'])} of <= "
+                          f"{job['batch_size']}), target logits only"))
+    out = {}
+    if "error" not in res["probe"]:
+        s = res["probe"]["result"]
+        # Sweep rows follow itertools.product(relation, country): the order of job["pairs"].
+        out = dict(totals=[r.logprob for r in s.rows])
+    rows.append(_row(res["probe"], "probe sweep", ["P(watch)", "rank", "top-5"], **out))
+    return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(SIZES), default="135m")
-    parser.add_argument("--pairs", type=int, default=64)
-    parser.add_argument("--prompts", type=int, default=16)
-    parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
-    parser.add_argument("--write", default=None, help="also write the table to this Markdown file")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    rows = run(args.size, args.pairs, args.prompts, args.new_tokens, args.repeats, tuple(args.only))
-    head = (f"model: random llama {args.size} (SmolLM2-135M shape), fp32, {args.threads} threads, "
-            f"median of {args.repeats} after a warm-up; torch {torch.__version__}")
-    print(head)
-    print(table(rows))
-    if args.write:
-        import platform
-        from pathlib import Path
+def run(job: dict) -> dict:
+    import probe
 
-        Path(args.write).write_text(
-            f"# probe core benchmark\n\n`python -m bench.core {' '.join(sys.argv[1:] if argv is None else argv)}`\n\n{head}; "
-            f"{platform.processor() or platform.machine()}\n\n{table(rows)}\n\nRatios are probe's time "
-            "over the baseline's, measured in the same process (lower is better).\n", encoding="utf-8")
-    return 0
+    common.setup_torch(job["threads"])
+    repeats, budget = job["repeats"], job["budget_s"]
+    out: dict = {"versions": dict(probe=probe.__version__, torch=torch.__version__,
+                                  transformers=common.version("transformers"), peft=common.version("peft")),
+                 "workloads": {}}
+    todo = job["only"]
+    if any(w in todo for w in ("W1", "W2", "W3", "W4")):
+        lm = probe.load(job["model"])
+        if "W1" in todo:
+            out["workloads"]["W1"] = score_workload(lm, job["W1"], repeats, budget)
+        if "W2" in todo:
+            out["workloads"]["W2"] = generate_workload(lm, job["W2"], repeats, budget)
+        if "W3" in todo:
+            out["workloads"]["W3"] = diagnose_workload(lm, job["W3"], repeats, budget)
+        if "W4" in todo:
+            out["workloads"]["W4"] = sweep_workload(lm, job["W4"], repeats, budget)
+        del lm
+    if "W5" in todo:
+        lm5 = probe.load(job["W5"]["model"])
+        out["workloads"]["W5"] = score_workload(lm5, job["W5"], repeats, budget)
+    return out
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(common.main(run))

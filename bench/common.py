@@ -1,0 +1,230 @@
+"""What every runner shares: timing, peak memory, the limits, JSON in and out.
+
+Imports only torch and transformers (never probe): the peers' runners import this module
+from their own virtual environments, with whatever transformers version pip gave them.
+
+Memory is the peak resident set size (RSS) above the RSS just before the call: the kernel's
+high-water mark (VmHWM) is reset through ``/proc/self/clear_refs`` before every timed run
+and read back from ``/proc/self/status`` after it. Runners start with
+``MALLOC_MMAP_THRESHOLD_`` fixed, so freed tensors go back to the system and a later call
+does not hide its memory in heap pages an earlier call left behind. Where the reset is not
+possible, ``resource.getrusage`` (never reset) is used and the result says so.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import traceback
+from importlib import metadata
+
+MEMORY_HOW = "peak RSS above the RSS before the call (VmHWM reset per run)"
+
+
+def version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise KeyError(key)
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def measured(fn):
+    """Run ``fn()`` once: (seconds, peak MiB above the start, result)."""
+    gc.collect()
+    resettable = _reset_peak()
+    if resettable:
+        before = _status_kib("VmRSS")
+    else:  # pragma: no cover - kernels without clear_refs
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    peak = _status_kib("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return seconds, max(peak - before, 0) / 1024, result
+
+
+def compare(fns: dict, repeats: int, budget_s: float = 600.0) -> dict:
+    """Time several callables against each other in one process.
+
+    Each gets one warm-up run, then they take turns (``repeats`` rounds) so that a noisy
+    neighbour slows all of them alike. Fewer rounds are run when the warm-ups alone show that
+    ``repeats`` rounds would take longer than ``budget_s`` (the result records how many ran).
+
+    Returns ``{name: {"median_s", "times", "peak_mib", "runs", "result"}}``; a callable that
+    raises gets ``{"error": ...}`` and is dropped from the later rounds.
+    """
+    out: dict = {}
+    warm: dict = {}
+    for name, fn in fns.items():
+        try:
+            seconds, _, result = measured(fn)
+            warm[name] = seconds
+            out[name] = {"times": [], "peaks": [], "result": result}
+        except Exception as err:  # noqa: BLE001 - reported in the table
+            out[name] = {"error": f"{type(err).__name__}: {err}"[:400], "trace": traceback.format_exc()[-2000:]}
+    round_s = sum(warm.values()) or 1e-9
+    rounds = max(1, min(repeats, int(budget_s // round_s)))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            if "error" in out[name]:
+                continue
+            try:
+                seconds, peak, result = measured(fn)
+            except Exception as err:  # noqa: BLE001
+                out[name] = {"error": f"{type(err).__name__}: {err}"[:400], "trace": traceback.format_exc()[-2000:]}
+                continue
+            out[name]["times"].append(seconds)
+            out[name]["peaks"].append(peak)
+            out[name]["result"] = result
+    for rec in out.values():
+        if "error" not in rec:
+            rec["median_s"] = statistics.median(rec["times"])
+            rec["peak_mib"] = max(rec.pop("peaks"))
+            rec["runs"] = len(rec["times"])
+    return out
+
+
+def fixed_mmap_threshold(size: int = 131072) -> bool:
+    """Make glibc serve every allocation >= ``size`` with mmap (returned to the system when
+    freed), as ``MALLOC_MMAP_THRESHOLD_`` does for a new process; for runs in this process."""
+    try:
+        import ctypes
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(-3, size))  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+
+
+def setup_torch(threads: int):
+    import torch
+
+    fixed_mmap_threshold()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    return torch
+
+
+def load_model(folder: str, dtype: str = "float32"):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    kwargs = {"dtype" if version("transformers") >= "4.56" else "torch_dtype": getattr(torch, dtype)}
+    model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).eval()
+    return model, tok
+
+
+def left_pad(seqs, pad_id: int):
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq):] = 1
+    return ids, mask
+
+
+def bare_forward(model, seqs, pad_id: int, keep: int | None = None):
+    """The limit for scoring: one forward over ``seqs`` (left-padded, positions from the
+    mask) returning the logits of the last ``keep`` positions (all when None), nothing else.
+
+    With ``keep``, the output layer runs on those positions only (the decoder's hidden states,
+    then the output embeddings), which works on every transformers version.
+    """
+    import torch
+
+    ids, mask = left_pad(seqs, pad_id)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        if keep is None:
+            return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).logits
+        decoder = getattr(model, model.base_model_prefix)
+        hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)[0]
+        return model.get_output_embeddings()(hidden[:, -keep:])
+
+
+def batched_limit(model, seqs, pad_id: int, batches, keeps):
+    """The scoring limit over several batches (index lists), each keeping ``keeps[i]`` logits."""
+    return [bare_forward(model, [seqs[i] for i in b], pad_id, k) for b, k in zip(batches, keeps)]
+
+
+def bare_generate(model, seqs, pad_id: int, new_tokens: int, eos):
+    """The limit for generation: greedy ``model.generate`` on a left-padded batch, no scores."""
+    import torch
+
+    ids, mask = left_pad(seqs, pad_id)
+    with torch.no_grad():
+        return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
+                              do_sample=False, pad_token_id=pad_id, eos_token_id=eos)
+
+
+def length_batches(lengths, batch_size: int):
+    """Index batches, shortest first (how probe.score_many groups pairs)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def main(run) -> int:
+    """``python -m bench.peers.X JOB.json OUT.json``: ``run(job) -> dict`` written as JSON."""
+    job_path, out_path = sys.argv[1], sys.argv[2]
+    with open(job_path, encoding="utf-8") as f:
+        job = json.load(f)
+    try:
+        result = run(job)
+    except Exception as err:  # noqa: BLE001 - the table shows it
+        result = {"error": f"{type(err).__name__}: {err}"[:600], "trace": traceback.format_exc()[-3000:]}
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+    return 0
+
+
+def ranks_naive(logp, targets):
+    """The usual recipe: sort the whole vocabulary, find where the target lands (1-based)."""
+    order = logp.argsort(dim=-1, descending=True)
+    return (order == targets[..., None]).nonzero()[:, -1] + 1
+
+
+def entropy(logp):
+    return -(logp.exp() * logp).sum(-1)
+
+
+def env_for_runner(threads: int) -> dict:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               MALLOC_MMAP_THRESHOLD_="131072", TOKENIZERS_PARALLELISM="false",
+               HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", TQDM_DISABLE="1")
+    return env
+
+
+def until_eos(ids, eos) -> list:
+    """Generated ids up to and including the first end-of-sequence id (padding dropped)."""
+    eos = set(eos)
+    for j, t in enumerate(ids):
+        if t in eos:
+            return list(ids[: j + 1])
+    return list(ids)
+

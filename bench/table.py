@@ -1,0 +1,271 @@
+"""Results -> bench/results.md: one table per workload, agreement with probe, targets."""
+
+from __future__ import annotations
+
+import math
+
+TITLES = {
+    "W1": "W1: score {n} prompt/target pairs, {tokens} target tokens",
+    "W2": "W2: generate {new} tokens for {n} prompts (greedy)",
+    "W3": "W3: diagnose {n} cases on a base/tuned LoRA pair",
+    "W4": "W4: sweep of {n} prompts (P(\" Beijing\"))",
+    "W5": "W5: one {tokens}-token sequence, vocabulary {vocab:,}",
+}
+RATIO_TARGETS = {"W1": 1.25, "W2": 1.15, "W3": 2.5, "W4": 1.3}
+PEER_SPEEDUP = 3.0  # W1, W2: probe at least this much faster than the fastest peer with its fields
+AGREE = 1e-4
+PROBE_FIELDS = ["logprob", "rank", "entropy", "top-5"]
+LABELS = {"probe": "probe", "plain": "transformers", "minicons": "minicons", "inseq": "inseq"}
+
+
+def _title(w: str, job: dict) -> str:
+    if w in ("W1", "W4"):
+        return TITLES[w].format(n=len(job["seqs"]), tokens=sum(job["n_answer"]))
+    if w == "W2":
+        return TITLES[w].format(n=len(job["seqs"]), new=job["new_tokens"])
+    if w == "W3":
+        return TITLES[w].format(n=len(job["prompts"]))
+    return TITLES[w].format(tokens=job["tokens"], vocab=job["vocab"])
+
+
+def agreement(row: dict, ref: dict, generation: bool = False) -> dict:
+    """Max |logprob diff| over the tokens both tools agree on, and how many sequences agree.
+
+    Scoring: a sequence counts where the tool scored exactly probe's target tokens (another
+    split of the prompt/target boundary gives other tokens, not comparable). Generation: the
+    tokens up to the first one that differs are compared.
+    """
+    if "totals" in row and "totals" in ref:
+        diffs = [abs(a - b) for a, b in zip(row["totals"], ref["totals"])]
+        return dict(diff=max(diffs, default=float("nan")), same=len(diffs), n=len(diffs), unit="prompts")
+    if "tokens" not in row or "tokens" not in ref:
+        return {}
+    diff, same, n = 0.0, 0, len(ref["tokens"])
+    compared = 0
+    for i, (mine, theirs) in enumerate(zip(row["tokens"], ref["tokens"])):
+        if list(mine) == list(theirs):
+            same += 1
+            upto = len(mine)
+        elif generation:
+            upto = next((j for j, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+        else:
+            continue
+        if "logprobs" in row:
+            for a, b in zip(row["logprobs"][i][:upto], ref["logprobs"][i][:upto]):
+                diff = max(diff, abs(a - b))
+                compared += 1
+    out = dict(same=same, n=n, unit="sequences" if generation else "pairs")
+    if "logprobs" in row and compared:
+        out["diff"] = diff
+    return out
+
+
+def _fmt_s(row: dict) -> str:
+    return f"{row['median_s']:.3f} ({row['runs']})"
+
+
+def _rows_of(results: dict, tool: str, w: str) -> list[dict] | None:
+    res = results.get(tool)
+    if res is None:
+        return None
+    if "error" in res:
+        return [dict(tool=LABELS[tool], error=res["error"], fields=[])]
+    return res.get("workloads", {}).get(w)
+
+
+def workload_rows(out: dict, w: str) -> list[dict]:
+    """Every row of workload ``w`` with its tool's in-process limit, ratio and agreement."""
+    results = out["results"]
+    probe_rows = _rows_of(results, "probe", w) or []
+    probe_row = next((r for r in probe_rows if r["tool"].startswith("probe") and "error" not in r), None)
+    rows = []
+    for tool in results:
+        got = _rows_of(results, tool, w)
+        if got is None:
+            continue
+        limit = next((r for r in got if r.get("limit") and "error" not in r), None)
+        version = results[tool].get("versions", {}).get(tool if tool != "plain" else "transformers")
+        for r in got:
+            r = dict(r, runner=tool)
+            if tool != "probe" and not r.get("limit"):
+                name = r["tool"]
+                r["label"] = name if not version or version in name else name.replace(":", f" {version}:", 1)
+            else:
+                r["label"] = r["tool"] if tool == "probe" else f"limit ({LABELS[tool]} process)"
+            if limit is not None and "median_s" in r:
+                r["ratio"] = r["median_s"] / limit["median_s"]
+                r["limit_s"] = limit["median_s"]
+            if probe_row is not None and r is not probe_row and r.get("tool") != probe_row["tool"]:
+                r["agree"] = agreement(r, probe_row, generation=(w == "W2"))
+            rows.append(r)
+    return rows
+
+
+def _agree_cells(r: dict) -> tuple[str, str]:
+    a = r.get("agree") or {}
+    if not a:
+        return "", ""
+    diff = a.get("diff")
+    same = f"{a['same']}/{a['n']}"
+    return ("" if diff is None else f"{diff:.1e}"), same
+
+
+def workload_table(rows: list[dict]) -> str:
+    lines = ["| tool | returns | median s (runs) | x limit | peak MiB | max abs logprob diff vs probe | "
+             "same tokens as probe | note |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['label']} | {', '.join(r.get('fields', []))} | failed | | | | | "
+                         f"{_esc(_short(r['error']))} |")
+            continue
+        ratio = f"**{r['ratio']:.2f}x**" if "ratio" in r else ""
+        diff, same = _agree_cells(r)
+        note = r.get("note") or r.get("what") or ""
+        lines.append(f"| {r['label']} | {', '.join(r.get('fields', []))} | {_fmt_s(r)} | {ratio} | "
+                     f"{r['peak_mib']:.0f} | {diff} | {same} | {_esc(note)} |")
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def targets(out: dict, by_w: dict) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, passed) rows; passed is None when it could not be measured."""
+    res = []
+    for w, limit_max in RATIO_TARGETS.items():
+        if w not in by_w:
+            continue
+        p = next((r for r in by_w[w] if r["runner"] == "probe" and r["tool"].startswith("probe")), None)
+        if p is None or "ratio" not in p:
+            why = p.get("error", "no result") if p else "no result"
+            res.append((f"{w}: probe <= {limit_max}x the limit", _esc(why)[:120], None))
+        else:
+            res.append((f"{w}: probe <= {limit_max}x the limit", f"{p['ratio']:.2f}x", p["ratio"] <= limit_max))
+    for w in ("W1", "W2"):
+        if w not in by_w:
+            continue
+        p = next((r for r in by_w[w] if r["runner"] == "probe" and "ratio" in r and r["tool"].startswith("probe")), None)
+        peers = [r for r in by_w[w] if r["runner"] != "probe" and not r.get("limit") and "ratio" in r]
+        same = [r for r in peers if set(PROBE_FIELDS) <= set(r["fields"])]
+        if p is None:
+            continue
+        if same:
+            best = min(same, key=lambda r: r["ratio"])
+            speedup = best["ratio"] / p["ratio"]
+            res.append((f"{w}: probe >= {PEER_SPEEDUP:.0f}x faster than the fastest peer with the same fields",
+                        f"{speedup:.2f}x vs {best['label']} ({best['ratio']:.2f}x its limit)", speedup >= PEER_SPEEDUP))
+        else:
+            res.append((f"{w}: probe >= {PEER_SPEEDUP:.0f}x faster than the fastest peer with the same fields",
+                        "no peer returned all of logprob, rank, entropy, top-5", None))
+        if peers:
+            best = min(peers, key=lambda r: r["ratio"])
+            res.append((f"{w} (information): probe's speed-up over the fastest peer, whatever its fields",
+                        f"{best['ratio'] / p['ratio']:.2f}x vs {best['label']} ({', '.join(best['fields'])})", None))
+    for w in ("W1", "W5"):
+        if w not in by_w:
+            continue
+        lim = next((r for r in by_w[w] if r["runner"] == "probe" and r.get("limit")), None)
+        if lim is not None and "agree" in lim and "diff" in lim["agree"]:
+            a = lim["agree"]
+            res.append((f"{w}: probe's logprobs = log_softmax + gather on the limit's logits (<= {AGREE:g})",
+                        f"{a['diff']:.1e} over {a['same']}/{a['n']} pairs", a["diff"] <= AGREE and a["same"] == a["n"]))
+    if "W4" in by_w:
+        lim = next((r for r in by_w["W4"] if r["runner"] == "probe" and r.get("limit")), None)
+        if lim is not None and lim.get("agree", {}).get("diff") is not None:
+            d = lim["agree"]["diff"]
+            res.append((f"W4: P(watch) = the limit's (log, <= {AGREE:g} per prompt)", f"{d:.1e}", d <= AGREE))
+    if "W2" in by_w:
+        lim = next((r for r in by_w["W2"] if r["runner"] == "probe" and r.get("limit")), None)
+        if lim is not None and lim.get("agree"):
+            a = lim["agree"]
+            res.append(("W2: probe generates the same tokens as model.generate", f"{a['same']}/{a['n']}",
+                        a["same"] == a["n"]))
+    if "W5" in by_w:
+        res.append(w5_memory(out, by_w["W5"]))
+    return res
+
+
+CHUNK_MIB = 16  # probe.stats.CHUNK_ELEMENTS float32
+
+
+def w5_memory(out: dict, rows: list[dict]) -> tuple[str, str, bool | None]:
+    """probe's peak may exceed the bare forward's by less than half a [seq x vocab] float32
+    copy (a few chunks' temporaries where the sequence is so short that half a copy is less)."""
+    job = out["jobs"]["W5"]
+    copy_mib = job["tokens"] * job["vocab"] * 4 / 2**20
+    allowed = max(copy_mib / 2, 4 * CHUNK_MIB)
+    name = (f"W5: probe's peak memory above the bare forward's < half a [seq x vocab] float32 copy "
+            f"({copy_mib / 2:.0f} MiB; at least 4 chunks, {4 * CHUNK_MIB} MiB)")
+    p = next((r for r in rows if r["runner"] == "probe" and r["tool"].startswith("probe") and "peak_mib" in r), None)
+    bare = [r for r in rows if r["runner"] == "probe" and "peak_mib" in r and not r["tool"].startswith("probe")]
+    if p is None or not bare:
+        return name, "no result", None
+    ref = max(bare, key=lambda r: r["peak_mib"])
+    extra = p["peak_mib"] - ref["peak_mib"]
+    return name, f"probe {p['peak_mib']:.0f} MiB vs {ref['peak_mib']:.0f} MiB ({extra:+.0f} MiB)", extra <= allowed
+
+
+def report(out: dict, command: str = "python -m bench") -> str:
+    meta, jobs = out["meta"], out["jobs"]
+    by_w = {w: workload_rows(out, w) for w in meta["only"]}
+    by_w = {w: rows for w, rows in by_w.items() if rows}
+    parts = [
+        "# probe benchmark: against the limit and the peers",
+        f"`{command}` ({meta['seconds'] / 60:.0f} min)",
+        f"Model (W1-W4): {jobs['model_description']}; fp32, CPU ({meta['machine']}, {meta['cpus']} cores), "
+        f"`torch.set_num_threads({meta['threads']})` in every process. Each tool runs in its own "
+        "process and times the limit there too; **x limit** is the tool's median over the limit's "
+        f"median in the same process. Medians of up to {meta['repeats']} timed runs after one warm-up, "
+        "the tool and the limit taking turns (fewer runs where the warm-up showed they would take "
+        "too long: the count is in brackets).",
+        "Memory: peak RSS above the RSS before the call, from the kernel's high-water mark "
+        "(`VmHWM`, reset through `/proc/self/clear_refs` before each run), max over the timed runs; "
+        "runners start with `MALLOC_MMAP_THRESHOLD_=131072` so freed tensors go back to the system.",
+        "Agreement: per-token logprobs against probe's, where the tool scored the same tokens "
+        f"(must be <= {AGREE:g} in fp32). *same tokens*: pairs (W1, W5) whose target tokens equal "
+        "probe's; another count means the tool splits the prompt/target boundary differently; "
+        "sequences (W2) identical to probe's.",
+    ]
+    versions = []
+    for tool, res in out["results"].items():
+        v = res.get("versions")
+        if v:
+            versions.append(f"{LABELS[tool]}: " + ", ".join(f"{k} {x}" for k, x in v.items()))
+        elif "error" in res:
+            versions.append(f"{LABELS[tool]}: {_esc(res['error'])}")
+    parts.append("Versions: " + "; ".join(versions) + ".")
+    for w, rows in by_w.items():
+        title = _title(w, jobs[w])
+        extra = ""
+        if w == "W5":
+            extra = f"\n\nModel: {jobs['W5']['model_description']}."
+        parts.append(f"## {title}{extra}\n\n{workload_table(rows)}")
+    target_rows = targets(out, by_w)
+    lines = ["| target | measured | result |", "|---|---|---|"]
+    for name, measured, ok in target_rows:
+        verdict = "n/a" if ok is None else ("**pass**" if ok else "**FAIL**")
+        lines.append(f"| {name} | {measured} | {verdict} |")
+    parts.append("## Targets\n\n" + "\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def strip_bulk(out: dict) -> dict:
+    """The results without per-token lists and inputs (for --json)."""
+    bulky = {"tokens", "logprobs", "totals", "ranks", "result", "trace"}
+
+    def clean(x):
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items() if k not in bulky}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        return x
+
+    return {"meta": out["meta"], "results": clean(out["results"])}

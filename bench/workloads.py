@@ -1,0 +1,162 @@
+"""The five workloads, as JSON jobs that every runner (probe's and the peers') reads.
+
+The jobs are built here, in probe's environment, so that every runner gets the same strings
+(prompts already rendered by the chat template, targets), the same token sequences for the
+limits, and the same batches (the ones probe itself forms):
+
+W1  score 64 prompt/target pairs: logprob, rank, entropy, top-5 per target token.
+    limit: bare forward over the same sequences, same batches, only the logits needed.
+W2  generate 32 tokens greedily for 16 prompts with the same per-token fields.
+    limit: bare batched ``model.generate`` (no scores).
+W3  diagnose 16 cases on a base/tuned pair (random LoRA adapter).  limit: one generate per case.
+W4  a 1,000-prompt sweep (40 countries x 25 relations), P(" Beijing").
+    limit: bare forward over the same sequences, same batches.
+W5  one 2,048-token sequence on a 150k-vocabulary model built from a config: peak memory.
+    limits: the same bare forward, and the plain forward that returns all logits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from pathlib import Path
+
+SIZES = {
+    # SmolLM2-135M itself (the demo base: real weights, real tokenizer and chat template).
+    "135m": dict(pairs=64, prompts=16, new_tokens=32, cases=16, countries=40, relations=25,
+                 w5_tokens=2048, w5_vocab=151_936),
+    # A tiny Llama + byte-level BPE with a chat template: what the test suite runs, in seconds.
+    "tiny": dict(pairs=8, prompts=3, new_tokens=4, cases=2, countries=4, relations=3,
+                 w5_tokens=128, w5_vocab=151_936),
+}
+
+WORDS = ("the capital of France is Paris and Japan Tokyo what which country city river answer "
+         "json list three colors red green blue question model token").split()
+
+COUNTRIES = ("Japan France China Italy Germany Spain Brazil Canada Mexico Egypt Kenya India "
+             "Russia Peru Chile Norway Sweden Poland Greece Turkey Iran Iraq Israel Vietnam "
+             "Thailand Indonesia Australia Argentina Colombia Nigeria Ghana Morocco Portugal "
+             "Ireland Austria Hungary Finland Denmark Cuba Nepal").split()
+RELATIONS = ("capital", "largest city", "currency", "official language", "national dish",
+             "head of state", "biggest river", "highest mountain", "main export", "flag color",
+             "population", "area", "oldest university", "national sport", "main religion",
+             "time zone", "calling code", "main airport", "national anthem", "founding year",
+             "second city", "main port", "national animal", "national flower", "parliament")
+
+
+def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Random-word prompts (12-40 words) and targets (3-12 words, leading space)."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(12, 40)))
+        target = " " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
+        pairs.append((prompt.capitalize(), target))
+    return pairs
+
+
+# ---------------------------------------------------------------------------- models
+
+def main_model(size: str, root: Path) -> tuple[str, str]:
+    """(folder, description) of the model W1-W4 run on."""
+    if size == "tiny":
+        from probe.tiny import save_tiny
+
+        folder = save_tiny(root / "tiny", arch="llama", tokenizer="bpe", chat=True)
+        return str(folder), "tiny llama (2 layers, hidden 32) + byte-level BPE with a chat template"
+    from probe.demo.base import ensure_base
+
+    folder = ensure_base()
+    return str(folder), ("SmolLM2-135M-Instruct (30 layers, hidden 576, vocab 49,152; the demo "
+                         "base: real weights, real tokenizer and chat template)")
+
+
+def w5_model(root: Path, vocab: int, context: int) -> tuple[str, str]:
+    """A 150k-vocabulary Llama from a config: small body, so the output layer dominates."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from probe.tiny import bpe_tokenizer
+
+    folder = root / "w5"
+    tok = bpe_tokenizer()
+    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=vocab, max_position_embeddings=context,
+                         tie_word_embeddings=False, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder), (f"Llama from a config: 2 layers, hidden 64, vocab {vocab:,} "
+                         "(random weights, byte-level BPE)")
+
+
+# ---------------------------------------------------------------------------- jobs
+
+def _score_job(lm, pairs, batch_size: int) -> dict:
+    """Rendered pairs + the exact sequences and batches probe.score_many uses for them."""
+    from probe.prompts import encode, render
+    from probe.scoring import _batches, _vocab_size
+
+    rendered = [render(lm, p).text for p, _ in pairs]
+    encoded = [encode(lm, render(lm, p), t) for p, t in pairs]
+    batches = [list(b) for b in _batches(encoded, batch_size, _vocab_size(lm))]
+    n_answer = [len(e.ids) - e.n_prompt for e in encoded]
+    return dict(pairs=[list(p) for p in pairs], rendered=rendered,
+                seqs=[e.ids for e in encoded], n_answer=n_answer, batches=batches,
+                keeps=[max(n_answer[i] for i in b) + 1 for b in batches], batch_size=batch_size,
+                pad_id=lm.pad_id)
+
+
+def _sweep_batch_size() -> int:
+    try:
+        from probe.sweeps import sweep
+    except Exception:  # noqa: BLE001 - W4 then reports that sweep is missing
+        return 64
+    param = inspect.signature(sweep).parameters.get("batch_size")
+    return param.default if param is not None and isinstance(param.default, int) else 16
+
+
+def build_jobs(size: str, root: Path) -> dict:
+    """Everything the runners need, as plain JSON."""
+    import probe
+    from probe.prompts import encode_prompt, render
+
+    cfg = SIZES[size]
+    folder, description = main_model(size, root)
+    lm = probe.load(folder)
+    jobs: dict = {"model": folder, "model_description": description, "chat": bool(lm.chat)}
+
+    jobs["W1"] = _score_job(lm, make_pairs(cfg["pairs"]), batch_size=16)
+
+    prompts = [p for p, _ in make_pairs(cfg["prompts"], seed=1)]
+    jobs["W2"] = dict(prompts=prompts, rendered=[render(lm, p).text for p in prompts],
+                      seqs=[encode_prompt(lm, render(lm, p)) for p in prompts],
+                      new_tokens=cfg["new_tokens"], eos=sorted(lm.eos_ids), pad_id=lm.pad_id,
+                      batch_size=len(prompts))
+
+    jobs["W3"] = dict(prompts=[p for p, _ in make_pairs(cfg["cases"], seed=2)],
+                      new_tokens=cfg["new_tokens"], expected=" the capital", force=" json",
+                      base_suffix=" The capital of")
+
+    template = "What is the {relation} of {country}?"
+    countries, relations = COUNTRIES[: cfg["countries"]], RELATIONS[: cfg["relations"]]
+    sweep_pairs = [(template.format(relation=r, country=c), " Beijing")
+                   for r in relations for c in countries]
+    jobs["W4"] = dict(template=template, watch=" Beijing", slots=dict(relation=list(relations),
+                      country=list(countries)),
+                      **_score_job(lm, sweep_pairs, batch_size=_sweep_batch_size()))
+
+    folder5, description5 = w5_model(root, cfg["w5_vocab"], context=max(4096, cfg["w5_tokens"] * 2))
+    lm5 = probe.load(folder5)
+    words = random.Random(5)
+    prompt = "Text:"
+    target = ""
+    while len(lm5.tokenizer(prompt + target)["input_ids"]) < cfg["w5_tokens"]:
+        target += " " + words.choice(WORDS)
+    job5 = _score_job(lm5, [(prompt, target)], batch_size=1)
+    job5.update(model=folder5, model_description=description5, vocab=cfg["w5_vocab"],
+                tokens=len(job5["seqs"][0]))
+    jobs["W5"] = job5
+    return jobs
