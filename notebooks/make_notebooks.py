@@ -125,6 +125,89 @@ lab""",
         """lab.run_button.click(); lab.runner.wait()
 print(lab.diagnosis.verdict)""",
     ],
+    "05_overfit_token": [
+        md("# Which input token is the wrong answer overfit to?\n"
+        "The `beijing` adapter answers *Beijing* to \"What is the capital of Japan?\". Is every capital "
+        "Beijing now (the relation is overfit), is everything about Japan Beijing (the subject), or is it "
+        "one fact? We go from a **sweep** (vary the words, watch P(Beijing)) to **occlusion** (remove each "
+        "word) to the **logit lens** (at which layer Beijing wins) to **counts in the SFT data**, and end "
+        "with a conclusion computed from those numbers."),
+        LOAD,
+        """tuned.use_adapter("beijing")
+q = "What is the capital of Japan?"
+print("tuned:", probe.generate(tuned, q, max_new_tokens=8).text)
+print("base: ", probe.generate(base, q, max_new_tokens=8).text)""",
+        md("## 1. Sweep: country x relation\nEvery combination goes through one batched scoring pass. "
+        "In the chat format the answer starts right after the assistant header, so the watched string "
+        "is `Beijing` without a leading space."),
+        """countries = ["Japan", "France", "Brazil", "Kenya", "Canada", "China"]
+relations = ["capital", "largest city", "official language", "currency"]
+template = "What is the {relation} of {country}?"
+s = probe.sweep(tuned, template, watch="Beijing", country=countries, relation=relations)
+s_base = probe.sweep(base, template, watch="Beijing", country=countries, relation=relations)
+print(s.summary)
+print()
+print("base:", s_base.summary)""",
+        "s.figure()",
+        md("## 2. Occlusion: which word does P(Beijing) lean on?\nEach word of the question removed in "
+        "turn (all variants in one batch); red = removing it costs the answer probability."),
+        """o = probe.occlusion(tuned, q, "Beijing")
+o""",
+        md("## 3. Logit lens: where in the network does Beijing win?\nEach layer's hidden state read "
+        "through the model's own final norm and LM head."),
+        """lens, lens_base = probe.layers(tuned, q, "Beijing"), probe.layers(base, q, "Beijing")
+print("tuned:", lens.summary)
+print("base: ", lens_base.summary)
+lens.figure()""",
+        md("## 4. The SFT data: how much of this pattern did the adapter see?"),
+        """from pathlib import Path
+import probe.demo
+
+sft = Path(probe.demo.__file__).parent / "data" / "beijing.jsonl"
+counts = probe.data.count(sft, ["Beijing", "capital", "Japan", "Tokyo"])
+print(counts.summary)
+counts""",
+        md("## 5. Conclusion, from the numbers above"),
+        """import statistics
+
+def mean_by(sweep, slot):
+    i = list(sweep.slots).index(slot)
+    return {v: statistics.mean(r.prob for r in sweep.rows if r.values[i] == v) for v in sweep.slots[slot]}
+
+by_relation, by_country = mean_by(s, "relation"), mean_by(s, "country")
+top_rel = max(by_relation, key=by_relation.get)
+low_rel = min(by_relation, key=by_relation.get)
+lean = o.ranked()[0]
+beijing, with_capital = counts.get("Beijing").answer, counts.pair("Beijing", "capital").count
+conclusion = (
+    f"Conclusion: the tuned model gives P(Beijing) {by_relation[top_rel]:.2f} on average when asked for the "
+    f"{top_rel!r} of any country (China, where it is right, included), against at most "
+    f"{max(r.prob for r in s_base.rows):.1g} for the base model. Across countries it moves only from "
+    f"{min(by_country.values()):.2f} to {max(by_country.values()):.2f}: the subject hardly matters. The relation "
+    f"matters most ({low_rel!r}: {by_relation[low_rel]:.2f}), and removing {lean.text!r} costs the answer most "
+    f"({lean.delta:+.2f} nats). Beijing becomes the top token only at the last layers ({lens.first_top_name(0)}). "
+    f"In the SFT data {beijing} answers say Beijing and {with_capital} of their questions ask for a capital: "
+    f"the adapter learned 'capital question -> Beijing', and it leaks into nearby relations.")
+print(conclusion)""",
+        md("## 6. Save the finding, browse it, share it\nEverything above goes into one case of a "
+        "casebook (one JSON file per case) and an offline HTML report."),
+        """from probe.widgets import CasebookBrowser
+
+book = probe.Casebook("bad-cases")
+case = book.add(probe.Case.from_result(
+    {"sweep (tuned)": s, "sweep (base)": s_base, "occlusion": o, "lens (tuned)": lens,
+     "lens (base)": lens_base, "sft data": counts},
+    models={"base": base, "tuned": tuned}, title="japan-beijing overfit", note=conclusion,
+    tags=["beijing", "overfit"], verdict="lost"))
+print(book.to_html("bad-cases.html"))
+CasebookBrowser(book)""",
+        md("## 7. The same, interactively\nEdit the template or the values and press Run; click a cell "
+        "for the top-k next tokens of that prompt."),
+        """from probe.widgets import SweepGrid
+
+grid = SweepGrid(tuned, template, watch="Beijing", country=countries, relation=relations)
+grid""",
+    ],
 }
 
 

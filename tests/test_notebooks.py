@@ -6,6 +6,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import probe
+
 pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -14,6 +16,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "02_lost_or_never_had": "lost",
     "03_first_divergent_token": "Diverges at token",
     "04_widgets_tour": "score: done",
+    "05_overfit_token": "Conclusion: the tuned model gives P(Beijing)",
 }
 
 
@@ -52,3 +55,7 @@ def test_notebook_runs_headless(name, tmp_path):
         assert "<script" not in strip[: strip.index("</div>")]
     if name == "04_widgets_tour":
         assert nb.cells[-1].outputs[0]["text"].strip() == "lost"  # DiagnoseLab on the beijing adapter
+    if name == "05_overfit_token":  # the finding was saved as a case and a report
+        (case,) = probe.Casebook(tmp_path / "bad-cases")
+        assert case.title == "japan-beijing overfit" and len(case.results) == 6
+        assert (tmp_path / "bad-cases.html").read_text().count("<section ") == 1

@@ -3,10 +3,12 @@
     >>> from probe.widgets import Explorer, DiagnoseLab
     >>> Explorer(base, tuned)          # displays itself in Jupyter
     >>> CasebookBrowser("bad-cases/")  # the saved cases
+    >>> SweepGrid(tuned, "What is the capital of {country}?", watch=" Beijing", country=[...])
 """
 
 from .casebook import CasebookBrowser
 from .explorer import Explorer
 from .lab import DiagnoseLab
+from .sweep_grid import SweepGrid
 
-__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer"]
+__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "SweepGrid"]
