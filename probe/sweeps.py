@@ -115,7 +115,7 @@ class Sweep:
         cells: dict[tuple, list[int]] = {}
         for i, r in enumerate(self.rows):
             cells.setdefault((r.values[xi], None if yi is None else r.values[yi]), []).append(i)
-        mean = lambda idx: sum(self.rows[i].prob for i in idx) / len(idx) if idx else math.nan  # noqa: E731
+        mean = lambda idx: sum(self.rows[i].prob for i in idx) / len(idx) if idx else math.nan
         if ys is None:
             members = [cells.get((a, None), []) for a in xs]
             return list(xs), None, [mean(m) for m in members], members
@@ -339,7 +339,7 @@ def pattern(s: Sweep) -> Pattern:
         lo, hi = min(probs), max(probs)
         kind = "high" if lo >= HIGH else "low" if hi < LOW else "gradual"
         effects = tuple(
-            SlotEffect(name, kind != "gradual" or max(m) - min(m) < LITTLE * (hi - lo), (), m)
+            SlotEffect(name, kind != "gradual" or max(m) - min(m) <= LITTLE * (hi - lo), (), m)
             for name, m in zip(names, means))
         return Pattern(kind, frozenset(range(len(probs))) if kind == "high" else frozenset(), effects, False)
     combos = {s.rows[i].values for i in high}

@@ -3,13 +3,14 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import FAMILIES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import hostile
 
 import probe
 from probe.occlusion import Occlusion, OcclusionPiece, filler, occlusion, word_spans
 from probe.prompts import render
-from conftest import FAMILIES
-from strategies import hostile
 
 PROMPT = "What is the capital of Japan?"
 TARGET = " Beijing"

@@ -4,15 +4,16 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from conftest import FAMILIES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import full_ids, next_token_logits
+from strategies import hostile
 
 import probe
 from probe.prompts import render
 from probe.results import Alternative
 from probe.sweeps import Sweep, SweepRow, high_rows, pattern, slot_names, sweep
-from reference import full_ids, next_token_logits
-from conftest import FAMILIES
-from strategies import hostile
 
 TEMPLATE = "What is the {relation} of {country}?"
 SLOTS = dict(relation=["capital", "language"], country=["Japan", "France", "China"])
@@ -333,3 +334,30 @@ def test_on_the_demo_pair_the_relation_moves_beijing_most_and_the_base_never_say
         assert s.summary.splitlines()[1].startswith("- relation: moves it")
     b = sweep(base, TEMPLATE, "Beijing", **slots)
     assert pattern(b).kind == "low" and "stays low" in b.summary
+
+
+def test_one_prompt_and_flat_sweeps_are_said_plainly():
+    one = _synthetic({"c": ["p"]}, lambda v: 0.3)
+    assert one.summary.splitlines()[0] == "P(' Beijing') = 0.30 for the one prompt: give more values to see what moves it."
+    flat = _grid(lambda v: 0.3)
+    assert pattern(flat).kind == "gradual" and all(e.ignored for e in pattern(flat).effects)
+    assert "- country: barely moves it (means 0.30)" in flat.summary
+
+
+def test_long_sweeps_are_capped_in_text_and_html_but_not_in_the_data():
+    s = _synthetic({"a": [str(i) for i in range(30)], "b": [str(i) for i in range(10)]}, lambda v: 0.5)
+    assert len(s.table()) == 300
+    assert "... 200 more rows" in str(s) and "... 100 more rows" in s._repr_html_()
+    fig = _synthetic({"relation": ["largest city", " x"], "c": ["p"]}, lambda v: 0.5).figure()
+    assert list(fig.layout.xaxis.ticktext) == ["largest city", "\u00b7x"]
+
+
+def test_a_trigger_with_one_exception_is_said_by_the_exception():
+    s = _grid(lambda v: (0.2 if v["country"] == "Chad" else 0.85) if v["relation"] == "capital" else 0.01)
+    assert pattern(s).clean
+    assert "only when country!='Chad' and relation='capital'" in s.summary
+
+
+def test_a_modest_but_clear_rise_is_called_raised_not_high():
+    s = _grid(lambda v: 0.08 if v["relation"] == "capital" else 0.001)
+    assert s.summary.startswith("P(' Beijing') stays raised (0.08) for every country but only when relation='capital'")

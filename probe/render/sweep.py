@@ -14,6 +14,7 @@ from .chart import _label, _plotly
 from .strip import _STYLE, visible
 
 MAX_HTML_ROWS = 200  # rows listed in an HTML table (the data keeps all of them)
+MAX_TEXT_ROWS = 100  # rows listed by str(sweep)
 
 
 def _p(x: float) -> str:
@@ -31,41 +32,52 @@ def _is(name: str, values) -> str:
     return f"{name}={values[0]!r}" if len(values) == 1 else f"{name} in ({', '.join(map(repr, values))})"
 
 
+def _cond(name: str, trigger, values) -> str:
+    """The shorter way to say "name takes one of ``trigger``": by the values in or out."""
+    others = [v for v in values if v not in trigger]
+    if len(others) >= len(trigger):
+        return _is(name, trigger)
+    return f"{name}!={others[0]!r}" if len(others) == 1 else f"{name} not in ({', '.join(map(repr, others))})"
+
+
 def _split_words(s, pat, watch: str) -> list[str]:
     probs = [r.prob for r in s.rows]
     hi = [probs[i] for i in sorted(pat.high)]
-    lo = [p for i, p in enumerate(probs) if i not in pat.high]
+    lo = _range([p for i, p in enumerate(probs) if i not in pat.high])
+    level = "high" if min(hi) >= 0.3 else "raised"  # a clear rise that stays modest
+    high = f"{level} ({_range(hi)})"
     trig = [e for e in pat.effects if not e.ignored]
     free = [e.name for e in pat.effects if e.ignored]
     every = "".join(f" for every {n}" if k == 0 else f" and every {n}" for k, n in enumerate(free))
     if not pat.clean:
         combos = [", ".join(f"{n}={v!r}" for n, v in zip(s.slots, s.rows[i].values)) for i in sorted(pat.high)]
         shown = "; ".join(combos[:4]) + ("; ..." if len(combos) > 4 else "")
-        head = (f"{watch} is high ({_range(hi)}) for {len(hi)} of {len(probs)} prompts with no simple "
-                f"slot pattern ({_range(lo)} for the rest): high for {shown}.")
+        head = (f"{watch} is {high} for {len(hi)} of {len(probs)} prompts with no simple slot pattern "
+                f"({lo} for the rest): {level} for {shown}.")
     elif len(trig) == 1:
         e = trig[0]
         others = [v for v in s.slots[e.name] if v not in e.trigger]
-        verb = "stays high" if free else "is high"
+        verb = "stays" if free else "is"
         if len(e.trigger) <= len(others):
-            head = (f"{watch} {verb} ({_range(hi)}){every} but only when {_is(e.name, e.trigger)} "
-                    f"({_range(lo)} otherwise): the overfit trigger is {_is(e.name, e.trigger)}")
+            head = (f"{watch} {verb} {high}{every} but only when {_is(e.name, e.trigger)} ({lo} otherwise): "
+                    f"the overfit trigger is {_is(e.name, e.trigger)}")
         else:
-            head = (f"{watch} {verb} ({_range(hi)}){every} except when {_is(e.name, others)} "
-                    f"({_range(lo)} there): the trigger is {e.name} (any value but {', '.join(map(repr, others))})")
+            head = (f"{watch} {verb} {high}{every} except when {_is(e.name, others)} ({lo} there): "
+                    f"the trigger is {e.name} (any value but {', '.join(map(repr, others))})")
         head += (", not the " + " or the ".join(free) if free else "") + "."
     else:
-        single = len(pat.high) == 1
-        head = (f"{watch} is high ({_range(hi)}) only when {' and '.join(_is(e.name, e.trigger) for e in trig)} "
-                f"({_range(lo)} otherwise){', whatever the ' + ' and the '.join(free) if free else ''}: the "
-                f"trigger is {'that one combination (one fact)' if single else 'the combination'}, not any slot alone.")
+        conds = " and ".join(_cond(e.name, e.trigger, s.slots[e.name]) for e in trig)
+        whatever = ", whatever the " + " and the ".join(free) if free else ""
+        what = "that one combination (one fact)" if len(pat.high) == 1 else "the combination"
+        head = (f"{watch} is {high} only when {conds} ({lo} otherwise){whatever}: "
+                f"the trigger is {what}, not any slot alone.")
     lines = [head]
     if len(pat.effects) > 1:
         for e in pat.effects:
             if e.ignored:
                 lines.append(f"- {e.name}: ignored (the answer is the same, high or low, whatever the {e.name})")
             else:
-                lines.append(f"- {e.name}: holds the trigger (high only with {', '.join(map(repr, e.trigger))})")
+                lines.append(f"- {e.name}: holds the trigger ({level} only with {', '.join(map(repr, e.trigger))})")
     return lines
 
 
@@ -73,17 +85,19 @@ def summary_text(s, pat) -> str:
     """``Sweep.summary``: the pattern of ``probe.sweeps.pattern`` in words."""
     watch = f"P({s.watch!r})"
     probs = [r.prob for r in s.rows]
-    if pat.kind == "split":
+    if len(probs) == 1:
+        lines = [f"{watch} = {_p(probs[0])} for the one prompt: give more values to see what moves it."]
+    elif pat.kind == "split":
         lines = _split_words(s, pat, watch)
     elif pat.kind == "low":
         lines = [f"{watch} stays low ({_range(probs)}) for every combination: none of these slots triggers it."]
     elif pat.kind == "high":
-        lines = [f"{watch} stays high ({_range(probs)}) whatever the values: the answer ignores every "
-                 f"slot ({', '.join(s.slots)})."]
+        lines = [(f"{watch} stays high ({_range(probs)}) whatever the values: the answer ignores every "
+                 f"slot ({', '.join(s.slots)}).")]
     else:
         median = sorted(probs)[len(probs) // 2]
-        lines = [f"{watch} varies from {_p(min(probs))} to {_p(max(probs))} (median {_p(median)}) "
-                 "with no clear high/low split."]
+        lines = [(f"{watch} varies from {_p(min(probs))} to {_p(max(probs))} (median {_p(median)}) "
+                 "with no clear high/low split.")]
         ranked = sorted(zip(pat.effects, s.slots.values()), key=lambda ev: min(ev[0].means) - max(ev[0].means))
         for e, values in ranked:
             lo, hi = e.means.index(min(e.means)), e.means.index(max(e.means))
@@ -102,9 +116,11 @@ def sweep_text(s) -> str:
     head = f"Sweep of {s.template!r} watching {s.watch!r}: {len(s.rows)} prompts - {s.model}"
     width = {n: max(len(n), *(len(repr(v)) for v in vs)) for n, vs in s.slots.items()}
     lines = [head, s.summary, "", "  ".join(n.ljust(width[n]) for n in s.slots) + "  P(watch)  rank  greedy"]
-    for r in s.rows:
+    for r in s.rows[:MAX_TEXT_ROWS]:
         cells = "  ".join(repr(v).ljust(width[n]) for n, v in zip(s.slots, r.values))
         lines.append(f"{cells}  {r.prob:8.3g}  {r.first_rank:4d}  {r.greedy!r} {r.greedy_prob:.3f}")
+    if len(s.rows) > MAX_TEXT_ROWS:
+        lines.append(f"... {len(s.rows) - MAX_TEXT_ROWS} more rows (Sweep.table() has them all)")
     return "\n".join(lines)
 
 
@@ -125,7 +141,10 @@ def _grid_html(s) -> str:
         + "".join(f'<td style="background:{_cell_color(p)}">{_p(p)}</td>' for p in line) + "</tr>"
         for label, line in zip(labels, lines))
     corner = escape(y + " \\ " + x if y else x)
-    return f'<table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}</table>'
+    others = names[2:]
+    note = (f"<div class='probe-head'>P(watch), mean over {escape(', '.join(others))}</div>" if others
+            else "<div class='probe-head'>P(watch)</div>")
+    return f'{note}<table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}</table>'
 
 
 def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
@@ -148,6 +167,11 @@ def sweep_html(s) -> str:
     summary = "<br>".join(escape(line) for line in s.summary.splitlines())
     return (f'{_STYLE}{style}<div class="probe-head">{head}</div><p>{summary}</p>{_grid_html(s)}'
             f"<details><summary>all rows</summary>{rows_html(s)}</details>")
+
+
+def _tick(value: str) -> str:
+    """A slot value as an axis label: escaped; edge whitespace made visible."""
+    return escape(value) if value and value.strip() == value else _label(value)
 
 
 def _hover(s, members) -> str:
@@ -176,7 +200,7 @@ def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = 
     others = [n for n in names if n not in (x, y)]
     title = f"P({s.watch!r})" + (f" (mean over {', '.join(others)})" if others else "")
     xaxis = {"title": escape(x), "tickmode": "array", "tickvals": list(range(len(xs))),
-             "ticktext": [_label(v) for v in xs]}
+             "ticktext": [_tick(v) for v in xs]}
     if ys is None:
         data = go.Bar(x=list(range(len(xs))), y=z, text=[_hover(s, m) for m in members],
                       hovertemplate="%{text}<extra></extra>", textposition="none")
@@ -186,7 +210,7 @@ def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = 
                           colorscale="Viridis", text=[[_hover(s, m) for m in line] for line in members],
                           hovertemplate="%{text}<extra></extra>", colorbar={"title": "P"})
         yaxis = {"title": escape(y), "tickmode": "array", "tickvals": list(range(len(ys))),
-                 "ticktext": [_label(v) for v in ys], "autorange": "reversed"}
+                 "ticktext": [_tick(v) for v in ys], "autorange": "reversed"}
     fig = go.Figure(data)
     fig.update_layout(title=escape(title), xaxis=xaxis, yaxis=yaxis, height=380,
                       margin={"l": 60, "r": 30, "t": 50, "b": 60})
