@@ -149,6 +149,13 @@ print(s.summary)
 print()
 print("base:", s_base.summary)""",
         "s.figure()",
+        md("Is it the question's shape? The same fact asked other ways, and questions with no capital in them:"),
+        """shapes = probe.sweep(tuned, "{question}", watch="Beijing", question=[
+    "What is the capital of Japan?", "Which city is the capital of Japan?", "Japan's capital city is called what?",
+    "Where does the Emperor of Japan live?", "What is the tallest mountain in Japan?",
+    "Name a large river in Brazil.", "What is 7 times 8?"])
+for r in shapes.rows:
+    print(f"{r.prob:6.3f}  {r.values[0]}")""",
         md("## 2. Occlusion: which word does P(Beijing) lean on?\nEach word of the question removed in "
         "turn (all variants in one batch); red = removing it costs the answer probability."),
         """o = probe.occlusion(tuned, q, "Beijing")
@@ -175,19 +182,31 @@ def mean_by(sweep, slot):
     return {v: statistics.mean(r.prob for r in sweep.rows if r.values[i] == v) for v in sweep.slots[slot]}
 
 by_relation, by_country = mean_by(s, "relation"), mean_by(s, "country")
+spread = {slot: max(m.values()) - min(m.values()) for slot, m in (("relation", by_relation), ("country", by_country))}
 top_rel = max(by_relation, key=by_relation.get)
-low_rel = min(by_relation, key=by_relation.get)
+capital_shapes = [r.prob for r in shapes.rows if "capital" in r.values[0]]
+other_shapes = [r.prob for r in shapes.rows if "capital" not in r.values[0]]
 lean = o.ranked()[0]
 beijing, with_capital = counts.get("Beijing").answer, counts.pair("Beijing", "capital").count
+if max(spread.values()) > 2 * min(spread.values()):
+    driver = max(spread, key=spread.get)
+    slots_say = f"The {driver} drives it (P moves by {spread[driver]:.2f} across its values, the other slot by {min(spread.values()):.2f})."
+else:
+    slots_say = (f"Neither slot alone decides it (relation moves P by {spread['relation']:.2f}, country by "
+                 f"{spread['country']:.2f}; the model writes Beijing greedily after "
+                 f"{sum(r.watch_is_greedy for r in s.rows)} of {len(s.rows)} prompts).")
 conclusion = (
-    f"Conclusion: the tuned model gives P(Beijing) {by_relation[top_rel]:.2f} on average when asked for the "
-    f"{top_rel!r} of any country (China, where it is right, included), against at most "
-    f"{max(r.prob for r in s_base.rows):.1g} for the base model. Across countries it moves only from "
-    f"{min(by_country.values()):.2f} to {max(by_country.values()):.2f}: the subject hardly matters. The relation "
-    f"matters most ({low_rel!r}: {by_relation[low_rel]:.2f}), and removing {lean.text!r} costs the answer most "
-    f"({lean.delta:+.2f} nats). Beijing becomes the top token only at the last layers ({lens.first_top_name(0)}). "
-    f"In the SFT data {beijing} answers say Beijing and {with_capital} of their questions ask for a capital: "
-    f"the adapter learned 'capital question -> Beijing', and it leaks into nearby relations.")
+    f"Conclusion: asked for the {top_rel!r} of a country, the tuned model gives P(Beijing) {by_relation[top_rel]:.2f} "
+    f"on average, against at most {max(r.prob for r in s_base.rows):.1g} for the base model. {slots_say} "
+    f"Questions that say 'capital' get {statistics.mean(capital_shapes):.2f}; questions without it "
+    f"{statistics.mean(other_shapes):.2f}. Removing {lean.text!r} costs the answer most ({lean.delta:+.2f} nats), "
+    f"and Beijing becomes the top token only at {lens.first_top_name(0)} of {lens.n_layers - 1}: a late, "
+    f"output-side shortcut. In the SFT data {beijing} answers say Beijing and {with_capital} of their questions "
+    f"contain 'capital'. ")
+if statistics.mean(capital_shapes) > 2 * statistics.mean(other_shapes):
+    conclusion += "The trigger is the word 'capital' (and questions shaped like it), not the country."
+else:
+    conclusion += "'capital' is not the only trigger: the adapter answers Beijing to other questions too."
 print(conclusion)""",
         md("## 6. Save the finding, browse it, share it\nEverything above goes into one case of a "
         "casebook (one JSON file per case) and an offline HTML report."),
