@@ -97,7 +97,7 @@ def test_index_is_a_cache_rebuilt_when_missing_corrupt_or_stale(tmp_path):
 
 
 WRITER = textwrap.dedent("""
-    import sys
+    import os, sys
     sys.path[:0] = [{root!r}, {tests!r}]
     import probe
     from test_casebook import make_case
@@ -108,7 +108,7 @@ WRITER = textwrap.dedent("""
     while True:  # overwrite an existing case (big: most time is spent writing) and add new ones
         book.add(big, overwrite=True)
         if i % 5 == 0:
-            book.add(make_case(f"new-{{i}}", size=1000))
+            book.add(make_case(f"new-{{os.getpid()}}-{{i}}", size=1000))
         i += 1
 """)
 
@@ -117,12 +117,15 @@ def _kill_a_writer(folder, delay: float) -> bool:
     """Start a writer on ``folder``, SIGKILL it after ``delay`` s; True if it died mid-save."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(probe.__file__)))
     script = WRITER.format(root=root, tests=os.path.dirname(__file__), folder=str(folder))
+    temp = lambda: {p.name for p in (folder / "cases").iterdir() if p.name.startswith(".")}  # noqa: E731
+    before = temp()
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     assert proc.stdout.readline().strip() == b"ready"
     time.sleep(delay)
+    assert proc.poll() is None, "the writer died before it was killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    return any(p.name.startswith(".") for p in (folder / "cases").iterdir())  # its temp file
+    return bool(temp() - before)  # it left a temp file: killed mid-save
 
 
 def test_killing_a_writer_mid_save_never_loses_or_corrupts_a_case(tmp_path):
