@@ -1,6 +1,7 @@
 """probe's runner: probe against the limits, in one process.
 
     python -m bench.core JOB.json OUT.json     # what ``python -m bench`` starts
+    python -m bench.core [options]             # same as ``python -m bench [options]``
 
 For every workload the limit (the bare operation that any tool has to do) and probe take turns
 in this process (see :func:`bench.common.compare`), so each ratio is measured in one process.
@@ -197,4 +198,10 @@ def run(job: dict) -> dict:
 
 
 if __name__ == "__main__":
-    raise SystemExit(common.main(run))
+    import sys
+
+    if len(sys.argv) == 3 and not sys.argv[1].startswith("-"):
+        raise SystemExit(common.main(run))
+    from bench.__main__ import main  # the old `python -m bench.core [options]`: the whole bench
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -211,6 +211,34 @@ def w5_memory(out: dict, rows: list[dict]) -> tuple[str, str, bool | None]:
     return name, f"probe {p['peak_mib']:.0f} MiB vs {ref['peak_mib']:.0f} MiB ({extra:+.0f} MiB)", extra <= allowed
 
 
+EXPLAIN = {
+    "minicons": "minicons finds where the target starts by counting the prompt's tokens that are not the "
+                "pad token: a chat prompt that contains the pad token (SmolLM2's is `<|im_end|>`) is scored "
+                "from the wrong position",
+    "inseq": "inseq decodes the generated text and tokenizes it again: the scored tokens are not always the "
+             "ones the model produced",
+    "plain": "the plain recipe tokenizes the prompt alone to find where the target starts: a token that "
+             "merges across the boundary shifts the target",
+}
+
+
+def auto_notes(by_w: dict) -> list[str]:
+    """What the agreement columns mean where a tool disagrees with probe."""
+    notes = []
+    for w, rows in by_w.items():
+        for r in rows:
+            a = r.get("agree") or {}
+            if r.get("limit") or not a:
+                continue
+            if a.get("same", 0) < a.get("n", 0) and r["runner"] in EXPLAIN:
+                notes.append(f"{w}, {r['label']}: {a['same']}/{a['n']} {a['unit']} with probe's tokens; "
+                             f"{EXPLAIN[r['runner']]}.")
+            if a.get("diff") is not None and a["diff"] > AGREE:
+                notes.append(f"{w}, {r['label']}: logprobs up to {a['diff']:.1e} away from probe's on the same "
+                             f"tokens (more than {AGREE:g}).")
+    return notes
+
+
 def report(out: dict, command: str = "python -m bench") -> str:
     meta, jobs = out["meta"], out["jobs"]
     by_w = {w: workload_rows(out, w) for w in meta["only"]}
@@ -246,6 +274,9 @@ def report(out: dict, command: str = "python -m bench") -> str:
         if w == "W5":
             extra = f"\n\nModel: {jobs['W5']['model_description']}."
         parts.append(f"## {title}{extra}\n\n{workload_table(rows)}")
+    notes = auto_notes(by_w)
+    if notes:
+        parts.append("## Notes\n\n" + "\n".join(f"- {n}" for n in notes))
     target_rows = targets(out, by_w)
     lines = ["| target | measured | result |", "|---|---|---|"]
     for name, measured, ok in target_rows:
