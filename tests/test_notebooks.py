@@ -16,7 +16,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "02_lost_or_never_had": "lost",
     "03_first_divergent_token": "Diverges at token",
     "04_widgets_tour": "score: done",
-    "05_overfit_token": "Conclusion: the tuned model gives P(Beijing)",
+    "05_overfit_token": "Conclusion: asked for the",
 }
 
 
