@@ -27,6 +27,17 @@ class RowStats:
     top_logprobs: list[list[float]]
 
 
+def _rows(logits: torch.Tensor, index: torch.Tensor | None, lo: int, hi: int) -> torch.Tensor:
+    """Rows ``index[lo:hi]`` of ``logits`` (a slice, not a copy, when they are consecutive)."""
+    if index is None:
+        return logits[lo:hi]
+    pick = index[lo:hi]
+    first = int(pick[0])
+    if len(pick) == 1 or bool((pick[1:] - pick[:-1] == 1).all()):
+        return logits[first : first + len(pick)]
+    return logits[pick]
+
+
 @torch.no_grad()
 def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int,
               index: torch.Tensor | None = None) -> RowStats:
@@ -46,18 +57,20 @@ def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int,
     out = {name: [] for name in ("logprob", "rank", "entropy", "top_ids", "top_lp")}
     targets = targets.to(logits.device).long()
     for lo in range(0, n, rows):
-        x = (logits[lo : lo + rows] if index is None else logits[index[lo : lo + rows]]).float()
+        x = _rows(logits, index, lo, lo + rows).float()  # (c, vocab)
         t = targets[lo : lo + rows, None]  # (c, 1)
         lse = torch.logsumexp(x, dim=-1, keepdim=True)  # (c, 1)
         chosen = x.gather(1, t)  # (c, 1)
         out["logprob"].append((chosen - lse)[:, 0])
         # rank = 1 + how many logits are strictly larger: no sort over the vocabulary
         out["rank"].append((x > chosen).sum(dim=-1) + 1)
-        out["entropy"].append(torch.special.entr(torch.softmax(x, dim=-1)).sum(dim=-1))
         if k:
             values, ids = torch.topk(x, k, dim=-1)  # (c, k), largest first
             out["top_ids"].append(ids)
             out["top_lp"].append(values - lse)
+        # entropy = -sum p log p with log p = x - lse; nansum: p=0 where x=-inf gives 0*inf
+        logp = x - lse  # (c, vocab); never in place: x may be the caller's logits
+        out["entropy"].append(-torch.nansum(logp.exp() * logp, dim=-1))
     cat = lambda name: torch.cat(out[name]).tolist() if out[name] else [[] for _ in range(n)]  # noqa: E731
     return RowStats(
         logprob=cat("logprob"),
