@@ -26,6 +26,14 @@ from importlib import metadata
 MEMORY_HOW = "peak RSS above the RSS before the call (VmHWM reset per run)"
 
 
+def row(rec: dict, tool: str, fields, **extra) -> dict:
+    """A results-table row from one ``compare`` record: its timings and memory, or its error."""
+    if "error" in rec:
+        return dict(tool=tool, fields=list(fields), error=rec["error"], **extra)
+    return dict(tool=tool, fields=list(fields), median_s=rec["median_s"], times=rec["times"],
+                runs=rec["runs"], peak_mib=rec["peak_mib"], **extra)
+
+
 def version(dist: str) -> str:
     try:
         return metadata.version(dist)

@@ -22,13 +22,6 @@ from bench import common
 FIELDS = ["logprob", "rank", "entropy", "top-5"]
 
 
-def _row(rec: dict, tool: str, fields, **extra) -> dict:
-    if "error" in rec:
-        return dict(tool=tool, fields=list(fields), error=rec["error"], **extra)
-    return dict(tool=tool, fields=list(fields), median_s=rec["median_s"], times=rec["times"],
-                runs=rec["runs"], peak_mib=rec["peak_mib"], **extra)
-
-
 def _limit_logprobs(job: dict, logits_per_batch) -> tuple[list, list]:
     """Target ids and log_softmax + gather from the limit's kept logits, pair by pair."""
     tokens: list = [None] * len(job["seqs"])
@@ -64,15 +57,15 @@ def score_workload(lm, job: dict, repeats: int, budget: float, full_logits: bool
     rows = []
     if "error" not in res["limit"]:
         tokens, logprobs = _limit_logprobs(job, res["limit"]["result"])
-        rows.append(_row(res["limit"], "limit", ["logits"], limit=True, tokens=tokens, logprobs=logprobs,
+        rows.append(common.row(res["limit"], "limit", ["logits"], limit=True, tokens=tokens, logprobs=logprobs,
                          what=f"bare forward, same batches as probe ({len(job['batches'])}), "
                               "logits of the target positions only"))
     else:
-        rows.append(_row(res["limit"], "limit", ["logits"], limit=True))
-    rows.append(_row(res["probe"], "probe score_many", FIELDS,
+        rows.append(common.row(res["limit"], "limit", ["logits"], limit=True))
+    rows.append(common.row(res["probe"], "probe score_many", FIELDS,
                      **(_trace_out(res["probe"]["result"]) if "error" not in res["probe"] else {})))
     if full_logits:
-        rows.append(_row(res["full"], "bare forward, all logits, one batch", ["logits"],
+        rows.append(common.row(res["full"], "bare forward, all logits, one batch", ["logits"],
                          what=f"one forward over all {len(job['seqs'])} sequences, full [batch x seq x vocab] logits"))
     return rows
 
@@ -93,13 +86,13 @@ def generate_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
     if "error" not in limit:
         width = max(len(s) for s in job["seqs"])
         extra["tokens"] = [common.until_eos(row[width:].tolist(), eos) for row in limit["result"]]
-    rows.append(_row(limit, "limit", ["ids"], limit=True, what="model.generate, greedy, no scores", **extra))
+    rows.append(common.row(limit, "limit", ["ids"], limit=True, what="model.generate, greedy, no scores", **extra))
     if "error" not in res["probe"]:
         traces = res["probe"]["result"]
         out = dict(tokens=[list(t.ids) for t in traces], logprobs=[[s.logprob for s in t.steps] for t in traces])
     else:
         out = {}
-    rows.append(_row(res["probe"], "probe generate_many", FIELDS, **out))
+    rows.append(common.row(res["probe"], "probe generate_many", FIELDS, **out))
     return rows
 
 
@@ -137,9 +130,9 @@ def diagnose_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
                                base_prompt=p + job["base_suffix"], max_new_tokens=n) for p in prompts]
 
     res = common.compare({"limit": bare, "probe": ours}, repeats, budget)
-    return [_row(res["limit"], "limit", ["ids"], limit=True,
+    return [common.row(res["limit"], "limit", ["ids"], limit=True,
                  what=f"one model.generate per case (tuned, {n} tokens)"),
-            _row(res["probe"], "probe diagnose", FIELDS,
+            common.row(res["probe"], "probe diagnose", FIELDS,
                  note="4 runs per case (tuned/base x free/forced) + expected scored under both")]
 
 
@@ -159,7 +152,7 @@ def sweep_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
     if "error" not in res["limit"]:
         tokens, logprobs = _limit_logprobs(job, res["limit"]["result"])
         extra = dict(totals=[sum(lp) for lp in logprobs])
-    rows.append(_row(res["limit"], "limit", ["logits"], limit=True, **extra,
+    rows.append(common.row(res["limit"], "limit", ["logits"], limit=True, **extra,
                      what=f"bare forward, same batches as probe ({len(job['batches'])} of <= "
                           f"{job['batch_size']}), target logits only"))
     out = {}
@@ -167,7 +160,7 @@ def sweep_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
         s = res["probe"]["result"]
         # Sweep rows follow itertools.product(relation, country): the order of job["pairs"].
         out = dict(totals=[r.logprob for r in s.rows])
-    rows.append(_row(res["probe"], "probe sweep", ["P(watch)", "rank", "top-5"], **out))
+    rows.append(common.row(res["probe"], "probe sweep", ["P(watch)", "rank", "top-5"], **out))
     return rows
 
 

@@ -57,15 +57,12 @@ def _rows(res, specs, what) -> list:
     rows = []
     for key, name, fields in specs:
         rec = res[key]
-        row = dict(tool=name, fields=fields, what=what)
         if key == "limit":
-            row.update(limit=True, what="bare forward / model.generate (this process)")
-        if "error" in rec:
-            row["error"] = rec["error"]
-        else:
-            row.update(median_s=rec["median_s"], times=rec["times"], runs=rec["runs"], peak_mib=rec["peak_mib"])
-            if key != "limit":
-                row.update(_collect(rec["result"]))
+            rows.append(common.row(rec, name, fields, what="bare forward / model.generate (this process)", limit=True))
+            continue
+        row = common.row(rec, name, fields, what=what)
+        if "error" not in rec:
+            row.update(_collect(rec["result"]))
         rows.append(row)
     return rows
 

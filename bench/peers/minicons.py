@@ -69,18 +69,14 @@ def run(job: dict) -> dict:
                                   ("score", "minicons: conditional_score", ["logprob"]),
                                   ("rank", "minicons: compute_stats(rank=True)", ["logprob", "rank"])):
             rec = res[key]
-            row = dict(tool=name, fields=fields, what=f"probe's batches (<= {j['batch_size']} pairs), separator=''")
             if key == "limit":
-                row.update(limit=True, what="bare forward (this process)")
-            if "error" in rec:
-                row["error"] = rec["error"]
-            else:
-                row.update(median_s=rec["median_s"], times=rec["times"], runs=rec["runs"], peak_mib=rec["peak_mib"])
-                if key == "score":
-                    row.update(tokens=tokens, logprobs=rec["result"])
-                elif key == "rank":
-                    row.update(tokens=tokens, logprobs=[s for s, _ in rec["result"]],
-                               ranks=[r for _, r in rec["result"]])
+                rows.append(common.row(rec, name, fields, what="bare forward (this process)", limit=True))
+                continue
+            row = common.row(rec, name, fields, what=f"probe's batches (<= {j['batch_size']} pairs), separator=''")
+            if "error" not in rec and key == "score":
+                row.update(tokens=tokens, logprobs=rec["result"])
+            elif "error" not in rec:
+                row.update(tokens=tokens, logprobs=[s for s, _ in rec["result"]], ranks=[r for _, r in rec["result"]])
             rows.append(row)
         out["workloads"][w] = rows
         del lm, model

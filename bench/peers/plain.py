@@ -86,15 +86,6 @@ def generate(model, tok, prompts, new_tokens: int, eos, stats: bool):
     return res
 
 
-def _score_rows(res: dict, name: str, what: str, fields, rec) -> dict:
-    row = dict(tool=name, fields=fields, what=what)
-    if "error" in rec:
-        row["error"] = rec["error"]
-        return row
-    row.update(median_s=rec["median_s"], times=rec["times"], runs=rec["runs"], peak_mib=rec["peak_mib"])
-    return row
-
-
 def score_workload(model, tok, job, repeats, budget, loop: bool) -> list:
     pairs = [(p, t) for p, (_, t) in zip(job["rendered"], job["pairs"])]
     fns = {"limit": lambda: common.batched_limit(model, job["seqs"], job["pad_id"], job["batches"], job["keeps"])}
@@ -103,18 +94,17 @@ def score_workload(model, tok, job, repeats, budget, loop: bool) -> list:
     fns["batched"] = lambda: batched(model, tok, pairs, job["batches"], stats=False)
     fns["stats"] = lambda: batched(model, tok, pairs, job["batches"], stats=True)
     res = common.compare(fns, repeats, budget)
-    rows = [_score_rows(res, "limit", "bare forward (this process)", ["logits"], res["limit"])]
-    rows[0]["limit"] = True
+    rows = [common.row(res["limit"], "limit", ["logits"], what="bare forward (this process)", limit=True)]
     if loop:
-        row = _score_rows(res, "transformers: one pair at a time", "forward + log_softmax + gather per pair",
-                          ["logprob"], res["loop"])
+        row = common.row(res["loop"], "transformers: one pair at a time", ["logprob"],
+                         what="forward + log_softmax + gather per pair")
         if "error" not in res["loop"]:
             row.update(tokens=[t for t, _ in res["loop"]["result"]], logprobs=[lp for _, lp in res["loop"]["result"]])
         rows.append(row)
     for key, name, fields in (("batched", "transformers: batched", ["logprob"]),
                               ("stats", "transformers: batched + naive stats", ["logprob", "rank", "entropy", "top-5"])):
-        row = _score_rows(res, name, f"{job['batch_size']} per batch, right padding, full log_softmax"
-                          + (", rank by sorting the vocabulary, topk" if key == "stats" else ""), fields, res[key])
+        row = common.row(res[key], name, fields, what=f"{job['batch_size']} per batch, right padding, full "
+                         "log_softmax" + (", rank by sorting the vocabulary, topk" if key == "stats" else ""))
         if "error" not in res[key]:
             recs = res[key]["result"]
             row.update(tokens=[r["tokens"] for r in recs], logprobs=[r["logprobs"] for r in recs])
@@ -131,11 +121,10 @@ def generate_workload(model, tok, job, repeats, budget) -> list:
            "scores": lambda: generate(model, tok, prompts, n, eos, stats=False),
            "stats": lambda: generate(model, tok, prompts, n, eos, stats=True)}
     res = common.compare(fns, repeats, budget)
-    rows = [_score_rows(res, "limit", "model.generate (this process)", ["ids"], res["limit"])]
-    rows[0]["limit"] = True
+    rows = [common.row(res["limit"], "limit", ["ids"], what="model.generate (this process)", limit=True)]
     for key, name, fields in (("scores", "transformers: generate + compute_transition_scores", ["logprob"]),
                               ("stats", "transformers: generate + naive stats", ["logprob", "rank", "entropy", "top-5"])):
-        row = _score_rows(res, name, "output_scores=True, one batch", fields, res[key])
+        row = common.row(res[key], name, fields, what="output_scores=True, one batch")
         if "error" not in res[key]:
             row.update(tokens=res[key]["result"]["tokens"], logprobs=res[key]["result"]["logprobs"])
         rows.append(row)
