@@ -1,5 +1,7 @@
 """Hand-built results for tests that need realistic shapes without running a model."""
 
+import json
+
 from probe.case import Case
 from probe.diagnosis import Diagnosis, Run
 from probe.results import Alternative, TokenStep, TokenTrace
@@ -33,3 +35,8 @@ def fake_diagnosis(case_id: str, verdict: str = "lost", n_tokens: int = 48, word
 
 def fake_case(case_id: str, verdict: str = "lost", tags=("capitals",), note: str = "", **kw) -> Case:
     return Case.from_result(fake_diagnosis(case_id, verdict, tags=tags, **kw), id=case_id, note=note)
+
+
+def json_roundtrip(obj):
+    """``obj`` through strict JSON (no NaN) and back with its own ``from_dict``."""
+    return type(obj).from_dict(json.loads(json.dumps(obj.to_dict(), allow_nan=False)))

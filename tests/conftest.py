@@ -49,3 +49,12 @@ def gpt2_lm(tiny_dirs):
 @pytest.fixture(scope="session")
 def llama_lm(tiny_dirs):
     return probe.load(tiny_dirs[("llama", "unigram", False)])
+
+
+# Every tiny family in both formats: (architecture, tokenizer, chat).
+ALL_LMS = [(arch, tok, chat) for arch, tok in FAMILIES for chat in (False, True)]
+
+
+@pytest.fixture(scope="session", params=ALL_LMS, ids=lambda k: f"{k[0]}-{k[1]}-{'chat' if k[2] else 'raw'}")
+def lm(request, tiny_dirs):
+    return probe.load(tiny_dirs[request.param])

@@ -3,9 +3,9 @@ import math
 import re
 
 import pytest
-from conftest import FAMILIES
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from builders import json_roundtrip
 from strategies import hostile
 
 import probe
@@ -19,18 +19,6 @@ TARGET = " Beijing"
 REMOVED = ["is the capital of Japan?", "What the capital of Japan?", "What is capital of Japan?",
            "What is the of Japan?", "What is the capital Japan?", "What is the capital of ?",
            "What is the capital of Japan"]
-
-
-def _roundtrip(obj):
-    return type(obj).from_dict(json.loads(json.dumps(obj.to_dict(), allow_nan=False)))
-
-
-LMS = [(arch, tok, chat) for arch, tok in FAMILIES for chat in (False, True)]
-
-
-@pytest.fixture(scope="module", params=LMS, ids=lambda k: f"{k[0]}-{k[1]}-{'chat' if k[2] else 'raw'}")
-def lm(request, tiny_dirs):
-    return probe.load(tiny_dirs[request.param])
 
 
 def test_word_variants_equal_scoring_the_hand_built_prompts(lm):
@@ -159,7 +147,7 @@ def test_views(llama_lm):
 def test_model_occlusion_round_trips(chat_lm):
     for unit, mode in (("word", "remove"), ("token", "replace")):
         o = occlusion(chat_lm, PROMPT, TARGET, unit=unit, mode=mode)
-        assert _roundtrip(o) == o
+        assert json_roundtrip(o) == o
 
 
 @settings(max_examples=40, deadline=None)
@@ -169,7 +157,7 @@ def test_hostile_text_round_trips_and_is_escaped(prompt, target, lp):
     pieces = tuple(OcclusionPiece(i, prompt[a:b], a, b, prompt[:a] + prompt[b:], lp - i, -float(i))
                    for i, (a, b) in enumerate(word_spans(prompt)))
     o = Occlusion(prompt, target, "word", "replace", target, lp, pieces, model=target, settings={"system": target})
-    assert _roundtrip(o) == o
+    assert json_roundtrip(o) == o
     html = o._repr_html_()
     assert "<img" not in html and "<script" not in html
     str(o)
@@ -181,4 +169,4 @@ def test_non_finite_logprobs_become_none():
     data = o.to_dict()
     assert data["pieces"][0]["logprob"] is None
     json.dumps(data, allow_nan=False)
-    assert _roundtrip(o) == o
+    assert json_roundtrip(o) == o

@@ -1,13 +1,12 @@
 import itertools
-import json
 import math
 
 import pytest
 import torch
-from conftest import FAMILIES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import full_ids, next_token_logits
+from builders import json_roundtrip
 from strategies import hostile
 
 import probe
@@ -19,18 +18,7 @@ TEMPLATE = "What is the {relation} of {country}?"
 SLOTS = dict(relation=["capital", "language"], country=["Japan", "France", "China"])
 
 
-def _roundtrip(obj):
-    return type(obj).from_dict(json.loads(json.dumps(obj.to_dict(), allow_nan=False)))
-
-
 # --- numbers against one-by-one scoring and a brute-force reference -------------------------
-
-LMS = [(arch, tok, chat) for arch, tok in FAMILIES for chat in (False, True)]
-
-
-@pytest.fixture(scope="module", params=LMS, ids=lambda k: f"{k[0]}-{k[1]}-{'chat' if k[2] else 'raw'}")
-def lm(request, tiny_dirs):
-    return probe.load(tiny_dirs[request.param])
 
 
 @pytest.mark.parametrize("watch", [" Paris", " Beijing is"])
@@ -298,7 +286,7 @@ def test_bad_input_is_named(gpt2_lm):
 
 def test_model_sweep_round_trips(chat_lm):
     s = sweep(chat_lm, TEMPLATE, "Beijing", system="Be brief.", **SLOTS)
-    back = _roundtrip(s)
+    back = json_roundtrip(s)
     assert back == s and back.summary == s.summary and list(back.slots) == list(s.slots)
 
 
@@ -310,7 +298,7 @@ def test_hostile_text_round_trips_and_is_escaped(texts, prob):
     row = SweepRow((a,), a + b, prob, lp, 3, prob, c, 0.5, False, (Alternative(7, c, 0.5, math.log(0.5)),))
     row2 = SweepRow((b,), b, 1.0, 0.0, 1, 1.0, a, 1.0, True, (Alternative(8, a, 1.0, 0.0),), True)
     s = Sweep(a + "<img src=x>", c, {b: (a, b)}, (row, row2), model=c, settings={"top_k": 1, "system": b})
-    assert _roundtrip(s) == s and _roundtrip(row) == row
+    assert json_roundtrip(s) == s and json_roundtrip(row) == row
     html = s._repr_html_()
     assert "<img" not in html and "<script" not in html
     assert s.summary in str(s)
