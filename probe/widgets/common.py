@@ -57,3 +57,15 @@ class Runner:
     def wait(self, timeout: float | None = None) -> None:
         if self.thread is not None:
             self.thread.join(timeout)
+
+
+def show_figure(chart, fig, on_click=None) -> None:
+    """Put ``fig``'s traces and layout into the FigureWidget ``chart``; clicks go to ``on_click``."""
+    with chart.batch_update():
+        chart.data = []
+        chart.layout = fig.layout
+        for trace in fig.data:
+            chart.add_trace(trace)
+    if on_click is not None:
+        for trace in chart.data:
+            trace.on_click(on_click)

@@ -21,7 +21,7 @@ from ..render.chart import trace_figure
 from ..render.strip import _STYLE, strip_html
 from ..results import Divergence
 from ..scoring import score
-from .common import Runner, _ipywidgets, message
+from .common import Runner, _ipywidgets, message, show_figure
 
 MODES = ("score", "generate", "first divergence")
 
@@ -142,13 +142,7 @@ class Explorer:
         first = next(iter(self.results.values()))
         mark = first.index if isinstance(first, Divergence) else None
         fig = trace_figure(list(traces.values()), labels=list(traces), mark=mark)
-        with self.chart.batch_update():
-            self.chart.data = []
-            self.chart.layout = fig.layout
-            for t in fig.data:
-                self.chart.add_trace(t)
-        for scatter in self.chart.data:
-            scatter.on_click(self._on_chart_click)
+        show_figure(self.chart, fig, self._on_chart_click)
         self.token.options = [(f"{label} {s.index}: {s.text!r}", (label, s.index))
                               for label, trace in traces.items() for s in trace.steps]
         if self.token.options:

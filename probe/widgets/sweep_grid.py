@@ -15,7 +15,7 @@ from html import escape
 
 from ..render.sweep import rows_html, sweep_figure, top_html
 from ..sweeps import slot_names, sweep
-from .common import Runner, _ipywidgets, message
+from .common import Runner, _ipywidgets, message, show_figure
 from .explorer import typed
 
 NO_Y = "(none)"  # the y choice for bars over x alone (slot names are identifiers: no clash)
@@ -113,13 +113,7 @@ class SweepGrid:
             return
         x, y = self._axes()
         fig = sweep_figure(self.result, x=x, y=y, bars=y is None)
-        with self.chart.batch_update():
-            self.chart.data = []
-            self.chart.layout = fig.layout
-            for t in fig.data:
-                self.chart.add_trace(t)
-        for t in self.chart.data:
-            t.on_click(self._on_click)
+        show_figure(self.chart, fig, self._on_click)
 
     def _on_click(self, _trace, points, _state=None) -> None:
         if not points.point_inds:
