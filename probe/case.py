@@ -100,7 +100,7 @@ class ModelInfo:
     def of(cls, lm, role: str = "model") -> "ModelInfo":
         """Describe a loaded :class:`probe.LM` (reads config and file names, not weights)."""
         model = lm.model
-        adapter, adapter_path = _active_adapter(lm)
+        adapter, adapter_path = _adapter_of(lm)
         parts = [_config_json(model), *_weight_files(lm.source)]
         if adapter:
             parts += [adapter, *_weight_files(adapter_path)]
@@ -119,13 +119,13 @@ class ModelInfo:
                    dtype=str(d.get("dtype", "")))
 
 
-def _active_adapter(lm) -> tuple[str | None, str]:
+def _adapter_of(lm) -> tuple[str | None, str]:
     """The adapter a tuned handle runs with, as a label (its folder, or ``name=folder``) and
     its folder; (None, "") for a plain model or the base side of a LoRA pair."""
     if not lm.adapter_paths or lm.adapter_enabled is False:
         return None, ""
-    active = getattr(lm.model, "active_adapter", None)
-    if not isinstance(active, str) or active not in lm.adapter_paths:
+    active = lm.active_adapter
+    if active not in lm.adapter_paths:
         return lm.adapter, ""
     path = lm.adapter_paths[active]
     return (path if active == "default" else f"{active}={path}"), path

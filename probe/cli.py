@@ -36,16 +36,21 @@ class InputError(Exception):
     """A problem with what the user gave (a file, a model, a case line): exit 1, say why."""
 
 
-def _cases_from(results, models, note: str = "", tags=()) -> tuple[list, list]:
-    """Cases for the diagnoses, and the case errors (bad lines, failing cases) apart."""
+def _cases_from(results, base, tuned, note: str = "", tags=()) -> tuple[list, list]:
+    """Cases for the diagnoses, and the case errors (bad lines, failing cases) apart.
+
+    Each case records the adapter its diagnosis ran with (switched on ``tuned`` for it).
+    """
     from .case import Case
 
     cases, errors = [], []
     for r in results:
         if getattr(r, "verdict", None) == "error":
             errors.append(r)
-        else:
-            cases.append(Case.from_result(r, models=models, note=note, tags=tags))
+            continue
+        if r.adapter:
+            tuned.use_adapter(r.adapter)
+        cases.append(Case.from_result(r, models=(base, tuned), note=note, tags=tags))
     return cases, errors
 
 
@@ -82,13 +87,7 @@ def cmd_demo(args) -> int:
     results = probe.diagnose_many(base, tuned, cases_file, progress=True, max_new_tokens=args.max_new_tokens)
     _say("")
     _say(verdict_table(results))
-    cases, errors = [], []
-    for r in results:  # each case records the adapter it ran with
-        if getattr(r, "verdict", None) != "error" and r.adapter:
-            tuned.use_adapter(r.adapter)
-        made, failed = _cases_from([r], (base, tuned), tags=("demo",))
-        cases += made
-        errors += failed
+    cases, errors = _cases_from(results, base, tuned, tags=("demo",))
     if args.book:
         book = probe.Casebook(args.book)
         for case in cases:
@@ -147,15 +146,9 @@ def cmd_diagnose(args) -> int:
     results = probe.diagnose_many(base, tuned, args.cases, progress=not args.quiet,
                                   max_new_tokens=args.max_new_tokens, top_k=args.top_k)
     _say(verdict_table(results))
-    cases, errors = [], []
-    for r in results:
-        if getattr(r, "verdict", None) != "error" and r.adapter:
-            tuned.use_adapter(r.adapter)
-        made, failed = _cases_from([r], (base, tuned), note=args.note, tags=tuple(args.tag))
-        for case in made:
-            book.add(case)
-        cases += made
-        errors += failed
+    cases, errors = _cases_from(results, base, tuned, note=args.note, tags=tuple(args.tag))
+    for case in cases:
+        book.add(case)
     _say(f"\nadded {len(cases)} case(s) to {book.folder.resolve()} (now {len(book)})")
     if args.report:
         _write_report(args.report, cases, errors, f"probe diagnose: {Path(args.cases).name}")

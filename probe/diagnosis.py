@@ -152,17 +152,12 @@ def resolve_check(check, expected: str | None) -> Check:
     return contains(expected)
 
 
-def _active_adapter(lm) -> str | None:
-    active = getattr(lm.model, "active_adapter", None) if lm.adapter_enabled else None
-    return active if isinstance(active, str) else None
-
-
 def _one_batch(base, tuned):
     """(lm, (tuned adapter, base adapter)) when both can share one batch, else None."""
     if base is tuned or (base.model is tuned.model and base.adapter_enabled == tuned.adapter_enabled):
         return tuned, (None, None)
     if base.model is tuned.model and tuned.adapter_enabled and base.adapter_enabled is False:
-        active = _active_adapter(tuned)
+        active = tuned.active_adapter
         if active is not None:
             return tuned, (active, "__base__")
     return None
@@ -229,5 +224,5 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
         prompt=prompt, base_prompt=base_prompt, expected=expected, force=force,
         check=the_check.name, runs=tuple(runs), expected_traces=expected_traces,
         case_id=case_id, tags=tuple(tags), models={"base": base.name, "tuned": tuned.name},
-        adapter=_active_adapter(tuned),
+        adapter=tuned.active_adapter,
     )

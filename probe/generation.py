@@ -20,7 +20,7 @@ from .forward import forward, left_pad
 from .prompts import Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
-from .scoring import _check_top_k
+from .scoring import check_top_k
 from .stats import make_steps, row_stats, step_at
 
 
@@ -218,7 +218,7 @@ def generate_rows(lm, specs: Sequence[RowSpec], *, max_new_tokens: int = 64,
                   top_k: int = 5, batch_size: int = 8, progress: bool = False) -> list[TokenTrace]:
     """The engine behind :func:`generate_many`: rows that may differ in prompt format, forced
     prefix and (on a PEFT model) adapter, generated in left-padded batches."""
-    top_k = _check_top_k(top_k)
+    top_k = check_top_k(top_k)
     watch = _check_args(max_new_tokens, [s.force for s in specs], watch, temperature, top_p)
     adapters = [s.adapter for s in specs]
     if any(a is not None for a in adapters) and not all(a is not None for a in adapters):

@@ -24,7 +24,7 @@ from .anatomy import Anatomy, StructureError, anatomy
 from .forward import forward, left_pad
 from .prompts import Prompt, encode, render
 from .results import Alternative
-from .scoring import _check_top_k
+from .scoring import check_top_k
 from .stats import CHUNK_ELEMENTS, alternatives, row_stats
 
 
@@ -229,7 +229,7 @@ def layers(lm, prompt: Prompt, target: str, *, top_k: int = 5, raw: bool | None 
             last layer through them does not reproduce the model's logits.
         ValueError: an empty prompt or target, a bad ``top_k``.
     """
-    top_k = _check_top_k(top_k)
+    top_k = check_top_k(top_k)
     _check_prompt(prompt)
     enc = encode(lm, render(lm, prompt, raw=raw, system=system), target)
     parts = anatomy(lm.model)

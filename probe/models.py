@@ -94,6 +94,12 @@ class LM:
         """Names of the PEFT adapters loaded on the model (empty for a plain model)."""
         return list(getattr(self.model, "peft_config", {}) or {})
 
+    @property
+    def active_adapter(self) -> str | None:
+        """The PEFT adapter this handle runs with (None: a plain model, or the base side)."""
+        active = getattr(self.model, "active_adapter", None) if self.adapter_enabled else None
+        return active if isinstance(active, str) else None
+
     def use_adapter(self, name: str) -> None:
         """Make adapter ``name`` the one a tuned handle runs with (shared by its pair)."""
         if name not in self.adapters:

@@ -65,7 +65,7 @@ def _batches(encoded: list[Encoded], batch_size: int, vocab: int):
         yield batch
 
 
-def _check_top_k(top_k) -> int:
+def check_top_k(top_k) -> int:
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative int, got {top_k!r}")
     return top_k
@@ -93,7 +93,7 @@ def score(
     Returns:
         A TokenTrace whose steps tile ``target`` character by character.
     """
-    top_k = _check_top_k(top_k)
+    top_k = check_top_k(top_k)
     enc = encode(lm, render(lm, prompt, raw=raw, system=system), target)
     return _score_encoded(lm, [enc], top_k, {"top_k": top_k})[0]
 
@@ -113,7 +113,7 @@ def score_many(
     Pairs are grouped by length to waste little on padding. Results equal one-by-one
     :func:`score` within float32 rounding (padding is masked, positions come from the mask).
     """
-    top_k = _check_top_k(top_k)
+    top_k = check_top_k(top_k)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     encoded: list[Encoded] = []
