@@ -67,12 +67,17 @@ def result_class(name: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _encode_result(name: str, result) -> dict:
+def _check_savable(name: str, result) -> str:
+    """The type name ``result`` is saved under (TypeError for a type a case cannot hold)."""
     kind = type(result).__name__
     if kind not in RESULT_TYPES or result_class(kind) is not type(result):
         raise TypeError(f"result {name!r} is a {kind}, which a Case cannot hold; "
                         f"it can hold: {', '.join(RESULT_TYPES)}")
-    return {"type": kind, "data": result.to_dict()}
+    return kind
+
+
+def _encode_result(name: str, result) -> dict:
+    return {"type": _check_savable(name, result), "data": result.to_dict()}
 
 
 def _decode_result(name: str, item) -> Any:
@@ -340,7 +345,7 @@ def _name_results(result) -> dict[str, Any]:
     else:
         named = {_DEFAULT_NAMES.get(type(result).__name__, type(result).__name__.lower()): result}
     for name, r in named.items():
-        _encode_result(name, r)  # fail now, not at save time, for a type a case cannot hold
+        _check_savable(name, r)  # fail now, not at save time, for a type a case cannot hold
     return named
 
 
