@@ -21,7 +21,7 @@ from .generation import generate, generate_many
 from .lens import LayerLens, layers
 from .models import LM, load, load_pair
 from .occlusion import Occlusion, occlusion
-from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
+from .results import Alternative, Divergence, FailedCase, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
 from .sweeps import Sweep, sweep
 
@@ -34,6 +34,7 @@ __all__ = [
     "CaseFileError",
     "ModelInfo",
     "CaseError",
+    "FailedCase",
     "CaseSpec",
     "Comparison",
     "Diagnosis",
