@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from .results import Divergence, TokenTrace, TraceDivergence
-from .scoring import score
 
 
 def divergence_from_trace(trace: TokenTrace) -> Divergence:
@@ -82,5 +81,7 @@ def first_divergence(
         return _trace_divergence(lm_or_trace, prompt_or_trace)
     if reference is None:
         raise TypeError("first_divergence(lm, prompt, reference) needs the reference answer")
+    from .scoring import score  # only here: the trace functions above need no model
+
     trace = score(lm_or_trace, prompt_or_trace, reference, top_k=top_k, raw=raw, system=system)
     return divergence_from_trace(trace)

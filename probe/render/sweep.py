@@ -11,7 +11,8 @@ from __future__ import annotations
 from html import escape
 
 from .chart import _label, _plotly
-from .strip import _STYLE, visible
+from .strip import visible
+from .style import styled
 
 MAX_HTML_ROWS = 200  # rows listed in an HTML table (the data keeps all of them)
 MAX_TEXT_ROWS = 100  # rows listed by str(sweep)
@@ -163,10 +164,9 @@ def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
 def sweep_html(s) -> str:
     head = (f"Sweep of <code>{escape(s.template)}</code> watching <code>{escape(repr(s.watch))}</code>: "
             f"{len(s.rows)} prompts &middot; {escape(s.model)}")
-    style = "<style>.probe-grid td,.probe-grid th,.probe-rows td,.probe-rows th{padding:2px 6px}</style>"
     summary = "<br>".join(escape(line) for line in s.summary.splitlines())
-    return (f'{_STYLE}{style}<div class="probe-head">{head}</div><p>{summary}</p>{_grid_html(s)}'
-            f"<details><summary>all rows</summary>{rows_html(s)}</details>")
+    return styled(f'<div class="probe-head">{head}</div><p>{summary}</p>{_grid_html(s)}'
+                  f"<details><summary>all rows</summary>{rows_html(s)}</details>")
 
 
 def _tick(value: str) -> str:
@@ -248,8 +248,8 @@ def occlusion_html(o) -> str:
                      f'{_delta_color(p.delta, scale)}" title="{tip}">{visible(p.text)}</span>')
         at = p.end
     cells.append(escape(o.prompt[at:]))
-    return (f'{_STYLE}<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
-            f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
+    return styled(f'<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
+                  f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
 
 
 def occlusion_text(o) -> str:
