@@ -10,7 +10,6 @@ from __future__ import annotations
 from html import escape
 
 from .phrases import as_html, comparison_phrase, divergence_phrase, parting_phrase, trace_facts
-from .style import STYLE as _STYLE  # noqa: F401  (the old private name, for importers)
 from .style import styled
 
 

@@ -228,6 +228,17 @@ def top_html(row) -> str:
 
 # Occlusion ---------------------------------------------------------------------------------
 
+def summary_html(s) -> str:
+    """The sweep's summary in words, one line per paragraph line."""
+    return "<p>" + "<br>".join(escape(line) for line in s.summary.splitlines()) + "</p>"
+
+
+def cell_html(rows, limit: int = 10) -> str:
+    """The prompts of one grid cell (the first ``limit``), each with its top alternatives."""
+    more = f"<div>... and {len(rows) - limit} more prompts in this cell</div>" if len(rows) > limit else ""
+    return "".join(top_html(r) for r in rows[:limit]) + more
+
+
 def _delta_color(delta: float, scale: float) -> str:
     """Red: P(target) falls without the piece (the answer leans on it); blue: it rises."""
     x = max(-1.0, min(1.0, delta / scale))

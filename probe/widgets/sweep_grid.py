@@ -11,9 +11,8 @@ the summary in words and the table of every prompt.
 
 from __future__ import annotations
 
-from html import escape
 
-from ..render.sweep import rows_html, sweep_figure, top_html
+from ..render.sweep import cell_html, rows_html, summary_html, sweep_figure, top_html
 from ..sweeps import slot_names, sweep
 from .common import Runner, _ipywidgets, message, show_figure
 from .explorer import typed
@@ -91,7 +90,7 @@ class SweepGrid:
 
     def _render(self) -> None:
         s = self.result
-        self.summary.value = "<p>" + "<br>".join(escape(line) for line in s.summary.splitlines()) + "</p>"
+        self.summary.value = summary_html(s)
         names = list(s.slots)
         self._quiet = True  # one draw below, not one per dropdown change
         try:
@@ -122,6 +121,4 @@ class SweepGrid:
         _, _, _, members = self.result.grid(x, y)
         col = int(points.xs[0])
         cell = members[col] if y is None else members[int(points.ys[0])][col]
-        rows = [self.result.rows[i] for i in cell]
-        more = f"<div>... and {len(rows) - 10} more prompts in this cell</div>" if len(rows) > 10 else ""
-        self.detail.value = "".join(top_html(r) for r in rows[:10]) + more
+        self.detail.value = cell_html([self.result.rows[i] for i in cell])
