@@ -1,11 +1,15 @@
 """probe: why does a fine-tuned causal LM get this case wrong, one token at a time.
 
     >>> import probe
-    >>> lm = probe.load("path/to/model")
-    >>> probe.score(lm, "What is the capital of Japan?", "Tokyo")
-    >>> probe.generate(lm, "List three colors.", force="```json\\n", watch=["{"])
-    >>> probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
-    >>> probe.Casebook("bad-cases/").add(probe.Case.from_result(diagnosis, models=(base, tuned)))
+    >>> lm = probe.load(folder)                # a model folder, hub name or .gguf file
+    >>> t = probe.score(lm, "What is the capital of Japan?", "Tokyo")
+    >>> g = probe.generate(lm, "List three colors.", force="```json\\n", watch=["{"])
+    >>> d = probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
+    >>> diagnosis = probe.diagnose(base, tuned, "What is the capital of France?", expected="Paris")
+    >>> case = probe.Casebook("bad-cases/").add(probe.Case.from_result(diagnosis, models=(base, tuned)))
+
+(``folder``, ``base`` and ``tuned`` stand for your model and a pair from ``probe.load_pair``;
+tests/test_docs.py runs these examples on tiny models.)
 """
 
 from . import checks, data

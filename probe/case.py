@@ -2,7 +2,8 @@
 
     >>> d = probe.diagnose(base, tuned, "List three colors.", check=probe.checks.json_valid())
     >>> case = probe.Case.from_result(d, models=(base, tuned), note="after epoch 3")
-    >>> case.save("colors.json"); probe.Case.load("colors.json") == case
+    >>> path = case.save("colors.json")
+    >>> probe.Case.load(path) == case
     True
 
 A case file is JSON (never pickle) with a schema version::

@@ -3,7 +3,9 @@
     >>> d = probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
     >>> d.index, d.text_before, d.preferred.text, d.prob
 
-    >>> p = probe.first_divergence(base_trace, tuned_trace)   # where two generations part
+    >>> q = "What is the capital of Japan?"
+    >>> p = probe.first_divergence(probe.generate(base, q), probe.generate(tuned, q))  # where they part
+    >>> p.char_offset, p.step_a, p.step_b                       # the first differing character
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Views of a LayerLens: a plain-text table, an escaped HTML grid, a plotly figure. Pure.
 
-    >>> print(lens_text(lens)); fig = lens_figure(lens, kind="heatmap")
+    >>> lens = probe.layers(tuned, "What is the capital of Japan?", " Beijing")
+    >>> print(lens_text(lens))
+    LayerLens of ' Beijing' ...
+    >>> fig = lens_figure(lens, kind="heatmap")
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Sweeps and occlusions: the summary in words, plain text, escaped HTML, plotly figures.
 
-    >>> print(sweep.summary); sweep_figure(sweep, x="country", y="relation")
-    >>> occlusion_html(occ)      # the prompt as a strip, colored by what each word is worth
+    >>> s = probe.sweep(tuned, "What is the {relation} of {country}?", " Beijing",
+    ...                 relation=["capital", "language"], country=["Japan", "France"])
+    >>> fig = sweep_figure(s, x="country", y="relation")
+    >>> occ = probe.occlusion(tuned, "What is the capital of Japan?", " Beijing")
+    >>> html = occlusion_html(occ)   # the prompt as a strip, colored by what each word is worth
 
 Pure functions: results in, strings or figures out; every piece of model or user text is escaped.
 """

@@ -3,6 +3,7 @@
     >>> ex = Explorer(base, tuned)
     >>> ex.prompt.value, ex.answer.value = "What is the capital of France?", "Paris."
     >>> ex.run_button.click()
+    >>> ex.runner.wait()            # in a script; in a notebook the result simply shows up
 
 Token strips (hover a token: rank, probability, entropy, top-k), a per-token chart (click a
 point: its top-k table), and "save as bad case" (into a :class:`probe.Casebook`, with a note

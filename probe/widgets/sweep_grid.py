@@ -3,6 +3,7 @@
     >>> g = SweepGrid(tuned, "What is the {relation} of {country}?", watch=" Beijing",
     ...               relation=["capital", "language"], country=["Japan", "France"])
     >>> g.run_button.click()
+    >>> g.runner.wait()
 
 One text box per ``{slot}`` of the template (comma-separated values; the boxes follow the
 template as you edit it), a heatmap of P(watch) (click a cell: the top-k next tokens there),
