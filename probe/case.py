@@ -28,6 +28,7 @@ from typing import Any
 
 from . import registry
 from .files import write_atomically
+from .vocab import ModelRole, Verdict
 
 FORMAT = "probe.case"
 SCHEMA = 1  # bump when a saved file would no longer read back the same
@@ -67,7 +68,7 @@ def _decode_result(name: str, item) -> Any:
 class ModelInfo:
     """Which model produced a case's results: enough to tell two checkpoints apart later."""
 
-    role: str  # "base", "tuned" or "model"
+    role: ModelRole | str  # "base", "tuned" or "model" (a {role: LM} dict may name others)
     name: str
     source: str = ""
     adapter: str | None = None  # the PEFT adapter (path, or the active one's name and path)
@@ -173,7 +174,7 @@ class Case:
     check: str | None = None  # the check's name
     force: str | None = None  # the forced prefix
     base_prompt: str | None = None  # what the base model continued
-    verdict: str | None = None  # "ok" | "not_triggered" | "lost" | "never_had" | your own
+    verdict: Verdict | str | None = None  # one of diagnose()'s four, or your own
     tags: tuple[str, ...] = ()
     note: str = ""
     models: tuple[ModelInfo, ...] = ()

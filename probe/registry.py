@@ -43,6 +43,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
+from .vocab import Verdict
+
 
 @dataclass(frozen=True)
 class Parting:
@@ -65,7 +67,7 @@ class Headline:
     """What a result says in one row of a summary table. A result with a ``verdict`` (a
     Diagnosis) speaks for the whole case; otherwise the first ``where`` found is shown."""
 
-    verdict: str | None = None
+    verdict: Verdict | str | None = None
     where: Parting | None = None
     p_base: float | None = None  # P(expected) under the base model
     p_tuned: float | None = None

@@ -18,6 +18,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .vocab import Kind, StopReason
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -92,9 +94,9 @@ class TokenTrace:
     prompt: str  # the exact text the model was conditioned on (chat template applied)
     text: str  # the target (kind="score") or everything produced (kind="generate")
     steps: tuple[TokenStep, ...]
-    kind: str = "score"  # "score" | "generate"
+    kind: Kind = "score"
     model: str = ""  # which model produced it (LM.name)
-    stop_reason: str | None = None  # generate only: "eos" | "stop" | "length"
+    stop_reason: StopReason | None = None  # generate only
     settings: dict[str, Any] = field(default_factory=dict)  # top_k, sampling, watch, ...
 
     def __len__(self) -> int:

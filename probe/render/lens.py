@@ -13,6 +13,7 @@ from html import escape
 
 from .chart import _label, _plotly
 from .strip import color, visible
+from ..vocab import LensFigure
 from .style import styled
 from .text import show
 
@@ -66,7 +67,7 @@ def _hover(lens, layer: int, j: int) -> str:
             f"rank {c.rank} p={c.prob:.4g}<br>{alts}")
 
 
-def lens_figure(lens, kind: str = "lines"):
+def lens_figure(lens, kind: LensFigure = "lines"):
     """``"lines"``: rank (log axis, 1 at the top) and prob per layer, one line per target token.
     ``"heatmap"``: layer x token, colored by the target's log10 rank, top token in the hover."""
     go = _plotly()

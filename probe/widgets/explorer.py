@@ -19,12 +19,13 @@ from ..generation import generate
 from ..render.chart import trace_figure
 from ..render.explorer import explorer_view, token_choices, top_k_html
 from ..scoring import score
+from ..vocab import ExplorerMode, words
 from .common import Runner, _ipywidgets, message, show_figure
 
-MODES = ("score", "generate", "first divergence")
+MODES = words(ExplorerMode)
 
 
-def explore(models: dict, mode: str, prompt: str, answer: str, *, force: str = "", watch=(),
+def explore(models: dict, mode: ExplorerMode, prompt: str, answer: str, *, force: str = "", watch=(),
             top_k: int = 5, max_new_tokens: int = 32) -> dict:
     """The computation behind the Explorer: {model label: TokenTrace or Divergence}."""
     if mode not in MODES:
