@@ -84,3 +84,22 @@ def test_built_in_types_keep_the_names_old_case_files_use():
                      "Comparison": "comparison", "Diagnosis": "diagnosis", "Sweep": "sweep",
                      "Occlusion": "occlusion", "LayerLens": "layers", "DataCounts": "data"}
     assert all(registry.named(t.name).cls.__name__ == t.name for t in registry.result_types())
+
+
+def test_renderers_import_no_computation():
+    """render/ reaches results through the registry: it never imports scoring, generation,
+    divergence or any other module that computes (the old cycle results -> render ->
+    divergence -> scoring -> results)."""
+    import ast
+    from pathlib import Path
+
+    allowed = {"probe.registry", "probe.results", "probe.vocab"}
+    render = Path(probe.__file__).parent / "render"
+    for path in sorted(render.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 2:  # from ..x import y
+                assert f"probe.{node.module}" in allowed, f"{path.name} imports probe.{node.module}"
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                assert not any(n.startswith("probe") for n in names), f"{path.name} imports {names}"
+    assert registry.type_of(fake_case("x").results["diagnosis"]).headline is not None
