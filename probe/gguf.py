@@ -1,7 +1,7 @@
-"""A ``.gguf`` file, converted once into a plain transformers folder in the probe cache.
+"""A ``.gguf`` file, converted once into a plain transformers folder in the probe cache::
 
-    >>> folder = probe.gguf.converted("models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    >>> lm = probe.load("models/SmolLM2-135M-Instruct.Q4_1.gguf")   # the same, done for you
+    folder = probe.gguf.converted("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    lm = probe.load("models/SmolLM2-135M-Instruct.Q4_1.gguf")   # the same, done for you
 
 transformers de-quantizes a GGUF file to float32 on every load (tens of seconds for a small
 model). probe does it once: the folder is ``$PROBE_CACHE/gguf/<sha256 of the file>/``

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from html import escape
 
-from .strip import _STYLE, visible
+from .strip import visible
+from .style import styled
 
 
-def inputs_html(seen) -> str:
+def inputs_body(seen) -> str:
     spans = []
     for i, (tid, text, special) in enumerate(zip(seen.ids, seen.tokens, seen.special)):
         style = "background:#e4e4f7" if special else ("background:#dff3df" if i >= seen.n_prompt else "background:#eee")
@@ -18,5 +19,9 @@ def inputs_html(seen) -> str:
                      f'<span class="probe-tip">{tip}</span></span>')
     head = escape(str(seen).splitlines()[0])
     notes = "".join(f"<li>{escape(n)}</li>" for n in seen.notes)
-    return (f'{_STYLE}<div class="probe-head">{head}</div><div class="probe-strip">{"".join(spans)}</div>'
+    return (f'<div class="probe-head">{head}</div><div class="probe-strip">{"".join(spans)}</div>'
             + (f'<ul class="probe-head">{notes}</ul>' if notes else ""))
+
+
+def inputs_html(seen) -> str:
+    return styled(inputs_body(seen))
