@@ -246,3 +246,60 @@ def test_w6_scores_the_long_answer_before_and_after_the_lazy_head(w6_job, monkey
         assert lazy["lazy"] and not old["lazy"] and "old path" in old["tool"]
         assert speed[1].startswith(f"{lazy['median_s'] / old['median_s']:.3f}x")
         assert speed[2] is (lazy["median_s"] / old["median_s"] <= 1.05)
+
+
+# ---------------------------------------------------------------- W3 and W7 once their features land
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    from probe.tiny import save_tiny
+
+    lm = probe.load(str(save_tiny(tmp_path_factory.mktemp("pair"), arch="llama", tokenizer="bpe", chat=True)))
+    return core.lora_pair(lm)
+
+
+def test_w7_times_shift_against_generate_plus_a_base_forward(tiny_pair, monkeypatch):
+    calls = []
+
+    def shift(base, tuned, prompts, *, max_new_tokens=48, progress=True, batch_size=2):
+        calls.append(len(prompts))  # a stand-in: the tuned model's answers, scored under the base
+        answers = probe.generate_many(tuned, prompts, max_new_tokens=max_new_tokens, progress=False)
+        return probe.score_many(base, [(p, t.text) for p, t in zip(prompts, answers)], progress=False)
+
+    monkeypatch.setattr(probe, "shift", shift, raising=False)
+    prompts, _ = workloads.shift_prompts(3)
+    job = dict(prompts=prompts, new_tokens=4, source="the bench's own neutral prompts")
+    rows = core.shift_workload(tiny_pair, job, dict(repeats=1, budget_s=60, spread=0.03, memory=False))
+    limit, ours = rows
+    assert "error" not in limit and "error" not in ours and calls
+    assert "2 batch(es) of <= 2" in limit["what"]  # shift's own batch size: same batches
+    answers = limit["result"] if "result" in limit else None
+    assert answers is None  # rows carry no bulk results
+    out = dict(jobs={"W7": job}, meta=dict(only=["W7"]), results={"probe": {"workloads": {"W7": rows}}})
+    (p,) = [r for r in table.workload_rows(out, "W7") if r["tool"] == "probe shift"]
+    assert math.isclose(p["ratio"], ours["median_s"] / limit["median_s"])
+
+
+def test_w3_samples_row_is_timed_against_sampled_generate(tiny_pair, monkeypatch):
+    real = probe.diagnose
+    seen = []
+
+    def diagnose(base, tuned, prompt, *, samples=None, **kwargs):
+        seen.append(samples)
+        return real(base, tuned, prompt, **kwargs)
+
+    monkeypatch.setattr(probe, "diagnose", diagnose)
+    job = dict(cases=[dict(id="a", prompt="What is red?", expected=" red", force=" json", base_prompt="Red is")],
+               new_tokens=3, samples=4)
+    rows = core.diagnose_workload(tiny_pair, job, dict(repeats=1, budget_s=60, spread=0.03, memory=False))
+    assert [r["tool"] for r in rows] == ["limit", "probe diagnose_many", "limit (samples=4)",
+                                         "probe diagnose_many samples=4"]
+    assert all("error" not in r for r in rows) and 4 in seen
+    out = dict(jobs={"W3": job}, meta=dict(only=["W3"]), results={"probe": {"workloads": {"W3": rows}}})
+    by_tool = {r["tool"]: r for r in table.workload_rows(out, "W3")}
+    sampled = by_tool["probe diagnose_many samples=4"]
+    assert math.isclose(sampled["ratio"], rows[3]["median_s"] / rows[2]["median_s"])  # its own limit
+    assert math.isclose(by_tool["probe diagnose_many"]["ratio"], rows[1]["median_s"] / rows[0]["median_s"])
+    names = [name for name, _, _ in table.targets(out, {"W3": list(by_tool.values())})]
+    assert "W3: probe diagnose_many samples=4 <= 1.5x the limit" in names
