@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test upgrade bench bench-venvs bench-quick clean
+.PHONY: demo test upgrade bench bench-full bench-venvs bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,9 +53,14 @@ $(BENCH_VENVS)/%/.installed:
 
 bench-venvs: $(BENCH_VENVS)/minicons/.installed $(BENCH_VENVS)/inseq/.installed
 
-# probe vs the limits and the peers; writes bench/results.md (about half an hour on 2 cores).
+# probe vs the limits and the peers; writes bench/results.md (at most 15 minutes on 2 idle cores:
+# adaptive repeats, each peer on the workloads it can do, memory in its own runs on W5 and W6).
 bench: $(VENV)/.base bench-venvs
 	$(BIN)/python -m bench --write bench/results.md
+
+# The old run: 3 rounds of everything, every peer variant, memory on every workload (about an hour).
+bench-full: $(VENV)/.base bench-venvs
+	$(BIN)/python -m bench --full --write bench/results.md
 
 # probe vs the limits only, printed (no peers' venvs needed).
 bench-quick: $(VENV)/.base

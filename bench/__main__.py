@@ -1,18 +1,28 @@
 """``python -m bench``: probe against the limits and the peers; writes bench/results.md.
 
-    python -m bench --write bench/results.md        # what `make bench` runs (peers included)
+    python -m bench --write bench/results.md        # what `make bench` runs: about 15 min on 2 cores
+    python -m bench --full --write bench/results.md # the old run: fixed repeats, every peer variant
     python -m bench --no-peers                      # probe vs the limits only
     python -m bench --size tiny --repeats 1         # seconds: what the test suite runs
 
-Each tool runs in its own process (probe and the plain transformers recipes in this
+Each tool runs in its own processes (probe and the plain transformers recipes in this
 environment, minicons and inseq in their virtual environments under bench/.venvs/, made by
 `make bench-venvs`), on the same model folder, the same strings and the same batches, and
-each process also times the limit, so every ratio is measured within one process.
+each process also times the limit, so every ratio is measured within one process. Time and
+memory come from separate processes: time with the default malloc, memory from a process
+started with ``MALLOC_MMAP_THRESHOLD_`` (see bench/common.py).
+
+The default run repeats a measurement only while the ratio to the limit still moves (by more
+than ``--spread``, at most ``--repeats`` rounds, within ``--budget`` seconds per workload and
+process), runs each peer on the workloads and variants it can do, measures memory on W5 and W6
+only and runs W4 on 250 prompts; ``--full`` runs 3 rounds of everything, every peer variant,
+memory on every workload and W4 on 1,000 prompts, as the old ``make bench`` did (about an hour).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -28,16 +38,20 @@ from bench.workloads import build_jobs
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENVS = HERE / ".venvs"
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
+MEMORY_WORKLOADS = ("W5", "W6")  # the default run's memory runs; --full measures every workload
 
-# tool -> (module, venv name or None for this environment, workloads it takes part in)
+# tool -> (module, venv name or None for this environment, workloads it can do, of which the
+# default run takes): inseq's W2 fails batched and takes 17x the limit one prompt at a time.
 RUNNERS = {
-    "probe": ("bench.core", None, WORKLOADS),
-    "plain": ("bench.peers.plain", None, ("W1", "W2", "W5")),
-    "minicons": ("bench.peers.minicons", "minicons", ("W1", "W5")),
-    "inseq": ("bench.peers.inseq", "inseq", ("W1", "W2")),
+    "probe": ("bench.core", None, WORKLOADS, WORKLOADS),
+    "plain": ("bench.peers.plain", None, ("W1", "W2", "W5"), ("W1", "W2", "W5")),
+    "minicons": ("bench.peers.minicons", "minicons", ("W1", "W5"), ("W1", "W5")),
+    "inseq": ("bench.peers.inseq", "inseq", ("W1", "W2"), ("W1",)),
 }
 PEERS = ("plain", "minicons", "inseq")
+DEFAULTS = dict(repeats=4, budget=90.0, spread=0.03)  # the default run
+FULL = dict(repeats=3, budget=300.0, spread=0.0)  # --full: what the old run did
 
 
 def peer_python(venv: str) -> tuple[str | None, str | None]:
@@ -54,7 +68,7 @@ def peer_python(venv: str) -> tuple[str | None, str | None]:
 
 
 def run_tool(tool: str, job: dict, in_process: bool, timeout: float) -> dict:
-    module, venv, _ = RUNNERS[tool]
+    module, venv = RUNNERS[tool][:2]
     if in_process and venv is None:
         import importlib
 
@@ -70,7 +84,8 @@ def run_tool(tool: str, job: dict, in_process: bool, timeout: float) -> dict:
         job_path.write_text(json.dumps(job), encoding="utf-8")
         try:
             proc = subprocess.run([python, "-m", module, str(job_path), str(out_path)], cwd=ROOT,
-                                  env=common.env_for_runner(job["threads"]), capture_output=True,
+                                  env=common.env_for_runner(job["threads"], job.get("mode") == "memory"),
+                                  capture_output=True,
                                   text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
@@ -80,55 +95,108 @@ def run_tool(tool: str, job: dict, in_process: bool, timeout: float) -> dict:
         return json.loads(out_path.read_text(encoding="utf-8"))
 
 
-def run(size: str = "135m", repeats: int = 3, threads: int = 2, peers=PEERS,
-        only=WORKLOADS, in_process: bool = False, budget_s: float = 300.0,
-        timeout: float = 3600.0, log=print) -> dict:
-    """Build the jobs, run every tool, return {"jobs", "results", "meta"}."""
+def merge_memory(timed: dict, memory: dict) -> None:
+    """Put the memory run's peaks into the time run's rows (same workload, same tool name)."""
+    if "error" in timed:
+        return
+    if "error" in memory:
+        timed["memory_error"] = memory["error"]
+        return
+    for w, rows in memory.get("workloads", {}).items():
+        peaks = {r["tool"]: r for r in rows}
+        for r in timed.get("workloads", {}).get(w, []):
+            m = peaks.get(r["tool"])
+            if m is None:
+                continue
+            if "peak_mib" in m:
+                r["peak_mib"] = m["peak_mib"]
+            elif "error" in m and "error" not in r:
+                r["peak_error"] = m["error"]
+
+
+def machine() -> str:
+    """CPU model and core count, as the header states them."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores ({platform.machine()}, {platform.system()} {platform.release()})"
+
+
+def run(size: str = "135m", repeats: int = DEFAULTS["repeats"], threads: int = 2, peers=PEERS,
+        only=WORKLOADS, in_process: bool = False, budget_s: float = DEFAULTS["budget"],
+        timeout: float = 3600.0, log=print, full: bool = False, spread: float = DEFAULTS["spread"],
+        memory_only=None) -> dict:
+    """Build the jobs, run every tool (a time run, then a memory run), return {"jobs", "results", "meta"}."""
     common.setup_torch(threads)
+    memory_only = tuple(WORKLOADS if full else MEMORY_WORKLOADS) if memory_only is None else tuple(memory_only)
     try:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
     except Exception:  # noqa: BLE001 - cosmetic only
         pass
+    started = datetime.datetime.now(datetime.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as tmp:
         start = time.time()
-        jobs = build_jobs(size, Path(tmp))
-        jobs.update(threads=threads, repeats=repeats, budget_s=budget_s)
-        results = {}
+        jobs = build_jobs(size, Path(tmp), full=full)
+        jobs.update(threads=threads, repeats=repeats, budget_s=budget_s, spread=spread, full=full)
+        log(f"[bench] jobs built in {time.time() - start:.0f} s")
+        results, seconds = {}, {}
         for tool in ("probe",) + tuple(peers):
-            wanted = [w for w in RUNNERS[tool][2] if w in only]
+            can = RUNNERS[tool][2] if full else RUNNERS[tool][3]
+            wanted = [w for w in can if w in only]
             if not wanted:
                 continue
-            log(f"[bench] {tool}: {' '.join(wanted)} ...")
+            log(f"[bench] {tool}: {' '.join(wanted)} (time) ...")
             t0 = time.time()
-            results[tool] = run_tool(tool, dict(jobs, only=wanted), in_process, timeout)
+            results[tool] = run_tool(tool, dict(jobs, only=wanted, mode="time"), in_process, timeout)
             if "error" in results[tool]:
                 log(f"[bench] {tool}: {results[tool]['error']}")
-            log(f"[bench] {tool}: done in {time.time() - t0:.0f} s")
+            mem = [w for w in wanted if w in memory_only]
+            if mem and "error" not in results[tool]:
+                log(f"[bench] {tool}: {' '.join(mem)} (memory) ...")
+                merge_memory(results[tool], run_tool(tool, dict(jobs, only=mem, mode="memory"), in_process, timeout))
+            seconds[tool] = time.time() - t0
+            log(f"[bench] {tool}: done in {seconds[tool]:.0f} s")
         meta = dict(size=size, repeats=repeats, threads=threads, seconds=time.time() - start,
-                    machine=platform.machine(), cpus=os.cpu_count(), only=list(only),
-                    peers=list(peers))
+                    tool_seconds=seconds, machine=machine(), cpus=os.cpu_count(), only=list(only),
+                    peers=list(peers), full=full, budget_s=budget_s, spread=spread,
+                    memory_only=list(memory_only), date=started.strftime("%Y-%m-%d %H:%M UTC"))
         return {"jobs": jobs, "results": results, "meta": meta}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("135m", "tiny"), default="135m")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs after one warm-up (median)")
+    parser.add_argument("--full", action="store_true",
+                        help="the old run: 3 rounds of everything, every peer variant, memory everywhere (~1 h)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help=f"most timed rounds after the first run (default {DEFAULTS['repeats']}, --full {FULL['repeats']})")
+    parser.add_argument("--spread", type=float, default=None,
+                        help="stop repeating once the ratio to the limit varies less than this "
+                             f"(default {DEFAULTS['spread']}, --full {FULL['spread']}: never)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads in every process")
-    parser.add_argument("--budget", type=float, default=300.0,
-                        help="seconds per workload and process: fewer timed runs past it")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds per workload and process: fewer rounds past it "
+                             f"(default {DEFAULTS['budget']:.0f}, --full {FULL['budget']:.0f})")
     parser.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS))
     parser.add_argument("--peers", nargs="*", choices=PEERS, default=list(PEERS))
     parser.add_argument("--no-peers", action="store_true", help="probe against the limits only")
+    parser.add_argument("--provisional", default=None, metavar="WHY",
+                        help="mark the numbers provisional in the report's header, saying why")
     parser.add_argument("--write", default=None, help="write the Markdown report here")
     parser.add_argument("--json", default=None, help="also write the raw results here")
     args = parser.parse_args(argv)
+    base = FULL if args.full else DEFAULTS
+    pick = lambda value, key: base[key] if value is None else value  # noqa: E731
     peers = () if args.no_peers else tuple(args.peers)
-    out = run(args.size, args.repeats, args.threads, peers, tuple(args.only), budget_s=args.budget)
+    out = run(args.size, pick(args.repeats, "repeats"), args.threads, peers, tuple(args.only),
+              budget_s=pick(args.budget, "budget"), full=args.full, spread=pick(args.spread, "spread"))
     command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
-    report = table.report(out, command=command.strip())
+    report = table.report(out, command=command.strip(), provisional=args.provisional)
     print(report)
     if args.write:
         Path(args.write).write_text(report, encoding="utf-8")

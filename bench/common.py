@@ -3,18 +3,21 @@
 Imports only torch and transformers (never probe): the peers' runners import this module
 from their own virtual environments, with whatever transformers version pip gave them.
 
-Memory is the peak resident set size (RSS) above the RSS just before the call: the kernel's
-high-water mark (VmHWM) is reset through ``/proc/self/clear_refs`` before every timed run
-and read back from ``/proc/self/status`` after it. Runners start with
-``MALLOC_MMAP_THRESHOLD_`` fixed, so freed tensors go back to the system and a later call
-does not hide its memory in heap pages an earlier call left behind. Where the reset is not
-possible, ``resource.getrusage`` (never reset) is used and the result says so.
+Time and memory are measured in separate runs of a runner (``job["mode"]``): time with
+glibc's default malloc, memory in a process started with ``MALLOC_MMAP_THRESHOLD_`` fixed, so
+freed tensors go back to the system and a later call does not hide its memory in heap pages
+an earlier call left behind (that setting makes allocation-heavy code slower: 3x for probe on
+W5, hence never in a time run). Memory is the peak resident set size (RSS) above the RSS just
+before the call: the kernel's high-water mark (VmHWM) is reset through
+``/proc/self/clear_refs`` before the call and read back from ``/proc/self/status`` after it.
+Where the reset is not possible, ``resource.getrusage`` (never reset) is used.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import resource
 import statistics
@@ -26,12 +29,23 @@ from importlib import metadata
 MEMORY_HOW = "peak RSS above the RSS before the call (VmHWM reset per run)"
 
 
+def settings(job: dict) -> dict:
+    """compare()'s keyword arguments for this job (repeat cap, budget, spread, time/memory)."""
+    return dict(repeats=job["repeats"], budget_s=job["budget_s"], spread=job.get("spread", SPREAD),
+                memory=job.get("mode") == "memory")
+
+
 def row(rec: dict, tool: str, fields, **extra) -> dict:
     """A results-table row from one ``compare`` record: its timings and memory, or its error."""
     if "error" in rec:
         return dict(tool=tool, fields=list(fields), error=rec["error"], **extra)
-    return dict(tool=tool, fields=list(fields), median_s=rec["median_s"], times=rec["times"],
-                runs=rec["runs"], peak_mib=rec["peak_mib"], **extra)
+    keys = ("median_s", "times", "runs", "first_only", "peak_mib")
+    return dict(tool=tool, fields=list(fields), **{k: rec[k] for k in keys if k in rec}, **extra)
+
+
+def na(tool: str, why: str, **extra) -> dict:
+    """A row for something this probe cannot do yet: shown as ``n/a (why)``, never a failure."""
+    return dict(tool=tool, fields=[], na=why, **extra)
 
 
 def version(dist: str) -> str:
@@ -58,9 +72,13 @@ def _reset_peak() -> bool:
         return False
 
 
-def measured(fn):
-    """Run ``fn()`` once: (seconds, peak MiB above the start, result)."""
+def measured(fn, memory: bool = False):
+    """Run ``fn()`` once: (seconds, peak MiB above the start or None, result)."""
     gc.collect()
+    if not memory:
+        start = time.perf_counter()
+        result = fn()
+        return time.perf_counter() - start, None, result
     resettable = _reset_peak()
     if resettable:
         before = _status_kib("VmRSS")
@@ -73,44 +91,98 @@ def measured(fn):
     return seconds, max(peak - before, 0) / 1024, result
 
 
-def compare(fns: dict, repeats: int, budget_s: float = 600.0) -> dict:
-    """Time several callables against each other in one process.
+SPREAD = 0.03  # stop repeating once every tool's ratio to the limit varies less than this
 
-    Each gets one warm-up run, then they take turns (``repeats`` rounds) so that a noisy
-    neighbour slows all of them alike. Fewer rounds are run when the warm-ups alone show that
-    ``repeats`` rounds would take longer than ``budget_s`` (the result records how many ran).
 
-    Returns ``{name: {"median_s", "times", "peak_mib", "runs", "result"}}``; a callable that
-    raises gets ``{"error": ...}`` and is dropped from the later rounds.
+def _failed(err) -> dict:
+    return {"error": f"{type(err).__name__}: {err}"[:400], "trace": traceback.format_exc()[-2000:]}
+
+
+def _spread(values) -> float:
+    mid = statistics.median(values)
+    return (max(values) - min(values)) / mid if mid > 0 else math.inf
+
+
+def compare(fns: dict, repeats: int, budget_s: float = 600.0, spread: float = SPREAD,
+            memory: bool = False, ref: str = "limit") -> dict:
+    """Time (or measure the memory of) several callables against each other in one process.
+
+    Memory (``memory=True``, a process started with ``MALLOC_MMAP_THRESHOLD_``): each callable
+    runs once and its peak RSS above the start is recorded; no timings are reported, since the
+    fixed threshold slows allocation-heavy code (3x on W5).
+
+    Time (default malloc): every callable runs once (the first run, a warm-up), then they take
+    turns in rounds so that a noisy neighbour slows all of them alike. Repeats are adaptive: a
+    callable stops once the ratio of its time to ``ref``'s in the same round, over its runs so
+    far (the first included), varies by at most ``spread`` (relative to its median); the rounds
+    end when every callable has stopped, after ``repeats`` rounds, or when the next round would
+    pass ``budget_s`` (at least one round is run unless the first runs alone took more than half
+    the budget; a callable whose first run took more than a third of it is not repeated). The
+    median is over the rounds' runs, or the first run alone (``first_only``) where no round ran.
+
+    Returns ``{name: {"median_s", "times", "runs", "first_only", "result"}}`` (time) or
+    ``{name: {"peak_mib", "result"}}`` (memory); a callable that raises gets ``{"error": ...}``
+    and is dropped from the later rounds.
     """
     out: dict = {}
-    warm: dict = {}
+    if memory:
+        for name, fn in fns.items():
+            try:
+                _, peak, result = measured(fn, memory=True)
+                out[name] = {"peak_mib": peak, "result": result}
+            except Exception as err:  # noqa: BLE001 - reported in the table
+                out[name] = _failed(err)
+        return out
+    start = time.perf_counter()
+    first: dict = {}
     for name, fn in fns.items():
         try:
             seconds, _, result = measured(fn)
-            warm[name] = seconds
-            out[name] = {"times": [], "peaks": [], "result": result}
+            first[name] = seconds
+            out[name] = {"times": [], "result": result}
         except Exception as err:  # noqa: BLE001 - reported in the table
-            out[name] = {"error": f"{type(err).__name__}: {err}"[:400], "trace": traceback.format_exc()[-2000:]}
-    round_s = sum(warm.values()) or 1e-9
-    rounds = max(1, min(repeats, int(budget_s // round_s)))
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            if "error" in out[name]:
-                continue
-            try:
-                seconds, peak, result = measured(fn)
-            except Exception as err:  # noqa: BLE001
-                out[name] = {"error": f"{type(err).__name__}: {err}"[:400], "trace": traceback.format_exc()[-2000:]}
-                continue
-            out[name]["times"].append(seconds)
-            out[name]["peaks"].append(peak)
-            out[name]["result"] = result
-    for rec in out.values():
-        if "error" not in rec:
-            rec["median_s"] = statistics.median(rec["times"])
-            rec["peak_mib"] = max(rec.pop("peaks"))
-            rec["runs"] = len(rec["times"])
+            out[name] = _failed(err)
+    ref = ref if ref in first else None
+    done = {n for n, s in first.items() if s > budget_s / 3 and n != ref}
+    rounds: list[dict] = [dict(first)]
+    if sum(first.values()) <= budget_s / 2:
+        for r in range(repeats):
+            ok = [n for n in first if "error" not in out[n]]
+            active = [n for n in ok if n not in done and n != ref]
+            if not active:
+                break
+            names = ([ref] if ref in ok else []) + active
+            guess = sum(rounds[-1].get(n, first[n]) for n in names)
+            if r > 0 and time.perf_counter() - start + guess > budget_s:
+                break
+            this: dict = {}
+            for name in names:
+                try:
+                    seconds, _, result = measured(fns[name])
+                except Exception as err:  # noqa: BLE001
+                    out[name] = _failed(err)
+                    continue
+                this[name] = seconds
+                out[name]["times"].append(seconds)
+                out[name]["result"] = result
+            rounds.append(this)
+            for name in active:
+                if name not in this:
+                    continue
+                if ref in this:
+                    ratios = [rd[name] / rd[ref] for rd in rounds if name in rd and rd.get(ref, 0) > 0]
+                else:
+                    ratios = [rd[name] for rd in rounds if name in rd]
+                if len(ratios) >= 2 and _spread(ratios) <= spread:
+                    done.add(name)
+    for name, rec in out.items():
+        if "error" in rec:
+            continue
+        rec["first_only"] = not rec["times"]
+        if not rec["times"]:
+            rec["times"] = [first[name]]
+        rec["median_s"] = statistics.median(rec["times"])
+        rec["runs"] = len(rec["times"])
     return out
 
 
@@ -125,10 +197,12 @@ def fixed_mmap_threshold(size: int = 131072) -> bool:
         return False
 
 
-def setup_torch(threads: int):
+def setup_torch(threads: int, memory: bool = False):
+    """Threads and seed; in a memory run also the fixed mmap threshold (never in a time run)."""
     import torch
 
-    fixed_mmap_threshold()
+    if memory:
+        fixed_mmap_threshold()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     return torch
@@ -220,11 +294,15 @@ def entropy(logp):
     return -(logp.exp() * logp).sum(-1)
 
 
-def env_for_runner(threads: int) -> dict:
+def env_for_runner(threads: int, memory: bool = False) -> dict:
+    """A runner's environment: ``MALLOC_MMAP_THRESHOLD_`` only in a memory run (time runs
+    get glibc's default malloc, removed even where the caller's environment sets it)."""
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               MALLOC_MMAP_THRESHOLD_="131072", TOKENIZERS_PARALLELISM="false",
+    env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false",
                HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", TQDM_DISABLE="1")
+    if memory:
+        env["MALLOC_MMAP_THRESHOLD_"] = "131072"
     return env
 
 

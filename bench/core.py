@@ -5,14 +5,16 @@
 
 For every workload the limit (the bare operation that any tool has to do) and probe take turns
 in this process (see :func:`bench.common.compare`), so each ratio is measured in one process.
-Besides timings and peak memory it returns per-token ids and logprobs, of probe and of the
-limit (log_softmax + gather on the limit's logits, computed after the timed runs), for the
-agreement columns.
+``job["mode"]`` says what this process measures: ``"time"`` (default malloc) or ``"memory"``
+(started with ``MALLOC_MMAP_THRESHOLD_``; one run per callable). Besides timings or peak
+memory it returns per-token ids and logprobs, of probe and of the limit (log_softmax + gather
+on the limit's logits, computed after the timed runs), for the agreement columns.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import tempfile
 
 import torch
@@ -42,7 +44,7 @@ def _trace_out(traces) -> dict:
                 ranks=[[s.rank for s in t.steps] for t in traces])
 
 
-def score_workload(lm, job: dict, repeats: int, budget: float, full_logits: bool = True) -> list[dict]:
+def score_workload(lm, job: dict, cfg: dict, full_logits: bool = True) -> list[dict]:
     import probe
 
     model, pad = lm.model, job["pad_id"]
@@ -53,24 +55,24 @@ def score_workload(lm, job: dict, repeats: int, budget: float, full_logits: bool
     }
     if full_logits:
         fns["full"] = lambda: common.bare_forward(model, job["seqs"], pad)
-    res = common.compare(fns, repeats, budget)
+    res = common.compare(fns, **cfg)
     rows = []
     if "error" not in res["limit"]:
         tokens, logprobs = _limit_logprobs(job, res["limit"]["result"])
         rows.append(common.row(res["limit"], "limit", ["logits"], limit=True, tokens=tokens, logprobs=logprobs,
-                         what=f"bare forward, same batches as probe ({len(job['batches'])}), "
-                              "logits of the target positions only"))
+                               what=f"bare forward, same batches as probe ({len(job['batches'])}), "
+                                    "logits of the target positions only"))
     else:
         rows.append(common.row(res["limit"], "limit", ["logits"], limit=True))
     rows.append(common.row(res["probe"], "probe score_many", FIELDS,
-                     **(_trace_out(res["probe"]["result"]) if "error" not in res["probe"] else {})))
+                           **(_trace_out(res["probe"]["result"]) if "error" not in res["probe"] else {})))
     if full_logits:
         rows.append(common.row(res["full"], "bare forward, all logits, one batch", ["logits"],
-                         what=f"one forward over all {len(job['seqs'])} sequences, full [batch x seq x vocab] logits"))
+                               what=f"one forward over all {len(job['seqs'])} sequences, full [batch x seq x vocab] logits"))
     return rows
 
 
-def generate_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
+def generate_workload(lm, job: dict, cfg: dict) -> list[dict]:
     import probe
 
     model, pad, eos, n = lm.model, job["pad_id"], job["eos"], job["new_tokens"]
@@ -79,7 +81,7 @@ def generate_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
         "probe": lambda: probe.generate_many(lm, job["prompts"], max_new_tokens=n, top_k=5,
                                              batch_size=job["batch_size"], progress=False),
     }
-    res = common.compare(fns, repeats, budget)
+    res = common.compare(fns, **cfg)
     rows = []
     limit = res["limit"]
     extra = {}
@@ -109,34 +111,177 @@ def lora_pair(lm, rank: int = 8):
     return probe.load_pair((copy.deepcopy(lm.model), lm.tokenizer), adapter=folder)
 
 
-def diagnose_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
-    """diagnose (4 runs + expected scored under both models) vs one plain generate per case
-    on the tuned model, of the same length (``min_new_tokens``: the limit never stops early)."""
+def pair_for(job: dict, lm):
+    """The (base, tuned) pair of W3 and W7: the demo pair, or a random LoRA on the tiny model."""
+    if job.get("pair") == "demo":
+        from probe.demo.pair import load_demo_pair
+
+        return load_demo_pair()
+    return lora_pair(lm)
+
+
+def _inner(lm):
+    """The transformers model under a PEFT wrapper (its LoRA layers follow ``lm.active()``)."""
+    get_base = getattr(lm.model, "get_base_model", None)
+    return get_base() if callable(get_base) else lm.model
+
+
+def _diagnoses(results) -> list:
+    """``diagnose_many``'s results, or an error when a case failed (a CaseError is not timed)."""
+    import probe
+
+    bad = [r for r in results if not isinstance(r, probe.Diagnosis)]
+    if bad:
+        raise RuntimeError(f"{len(bad)} of {len(results)} cases did not run: {bad[0]}")
+    return results
+
+
+def _sampled_diagnose(base, tuned, cases: list[dict], n: int, samples: int):
+    """A callable running the cases with ``samples=``, or None where diagnose has no such option."""
+    import probe
+
+    if "samples" in inspect.signature(probe.diagnose_many).parameters:
+        return lambda: _diagnoses(probe.diagnose_many(base, tuned, cases, progress=False, max_new_tokens=n,
+                                                      samples=samples))
+    if "samples" in inspect.signature(probe.diagnose).parameters:
+        keys = ("expected", "force", "base_prompt")
+        return lambda: [probe.diagnose(base, tuned, c["prompt"], max_new_tokens=n, samples=samples,
+                                       **{k: c[k] for k in keys if k in c}) for c in cases]
+    return None
+
+
+def diagnose_workload(pair, job: dict, cfg: dict) -> list[dict]:
+    """diagnose_many (4 runs + expected scored under both models per case) vs one plain generate
+    per case on the tuned model, of the same length (``min_new_tokens``: the limit never stops
+    early); then the same with ``samples=k`` vs ``generate(num_return_sequences=k, do_sample=True)``."""
     import probe
     from probe.prompts import encode_prompt, render
 
-    base, tuned = lora_pair(lm)
+    base, tuned = pair
+    cases, n, k = job["cases"], job["new_tokens"], job["samples"]
+    seqs = [encode_prompt(tuned, render(tuned, c["prompt"])) for c in cases]
+
+    def generate_each(**kwargs):
+        torch.manual_seed(0)
+        with torch.no_grad(), tuned.active():
+            return [tuned.model.generate(input_ids=torch.tensor([s]), attention_mask=torch.ones(1, len(s), dtype=torch.long),
+                                         max_new_tokens=n, min_new_tokens=n, pad_token_id=tuned.pad_id,
+                                         **kwargs).shape for s in seqs]
+
+    greedy = common.compare({"limit": lambda: generate_each(do_sample=False),
+                             "probe": lambda: _diagnoses(probe.diagnose_many(base, tuned, cases, progress=False,
+                                                                             max_new_tokens=n))}, **cfg)
+    rows = [common.row(greedy["limit"], "limit", ["ids"], limit=True,
+                       what=f"one model.generate per case (tuned, greedy, {n} tokens)"),
+            common.row(greedy["probe"], "probe diagnose_many", FIELDS,
+                       note="4 runs per case (tuned/base x free/forced) + expected scored under both")]
+    name = f"probe diagnose_many samples={k}"
+    ours = _sampled_diagnose(base, tuned, cases, n, k)
+    if ours is None:
+        rows.append(common.na(name, "diagnose does not accept samples", group="samples"))
+        return rows
+    sampled = common.compare({"limit": lambda: generate_each(do_sample=True, num_return_sequences=k),
+                              "probe": ours}, **cfg)
+    rows += [common.row(sampled["limit"], f"limit (samples={k})", ["ids"], limit=True, group="samples",
+                        what=f"one model.generate(num_return_sequences={k}, do_sample=True) per case (tuned, {n} tokens)"),
+             common.row(sampled["probe"], name, FIELDS, group="samples",
+                        note=f"greedy + {k} samples for each of the 4 runs, pass rates")]
+    return rows
+
+
+def shift_workload(pair, job: dict, cfg: dict) -> list[dict]:
+    """probe.shift vs one batched greedy generate of the tuned model + one batched forward of the
+    base over the generated answers (same batches)."""
+    import probe
+    from probe.prompts import encode_prompt, render
+
+    shift = getattr(probe, "shift", None)
+    name = "probe shift"
+    if shift is None:
+        return [common.na(name, "probe.shift not available")]
+    base, tuned = pair
     prompts, n = job["prompts"], job["new_tokens"]
     seqs = [encode_prompt(tuned, render(tuned, p)) for p in prompts]
+    param = inspect.signature(shift).parameters.get("batch_size")
+    size = param.default if param is not None and isinstance(param.default, int) else len(prompts)
+    batches = common.length_batches([len(s) for s in seqs], size)
+    model, eos, pad = _inner(tuned), sorted(tuned.eos_ids), tuned.pad_id
 
-    def bare():
+    def limit():
+        answers = [None] * len(seqs)
+        for b in batches:
+            group = [seqs[i] for i in b]
+            with tuned.active():
+                out = common.bare_generate(model, group, pad, n, eos)
+            width = max(len(s) for s in group)
+            got = [common.until_eos(row[width:].tolist(), eos) for row in out]
+            with base.active():
+                common.bare_forward(model, [s + a for s, a in zip(group, got)], pad, keep=max(map(len, got)) + 1)
+            for i, a in zip(b, got):
+                answers[i] = a
+        return answers
+
+    res = common.compare({"limit": limit, "probe": lambda: shift(base, tuned, prompts, max_new_tokens=n,
+                                                                  progress=False)}, **cfg)
+    return [common.row(res["limit"], "limit", ["ids", "logits"], limit=True,
+                       what=f"batched greedy generate (tuned) + batched forward (base) over the answers, "
+                            f"{len(batches)} batch(es) of <= {size}"),
+            common.row(res["probe"], name, ["base rank", "class", "KL", "promoted tokens"],
+                       note=f"{len(prompts)} prompts from {job['source']}")]
+
+
+def lazy_head_switch():
+    """probe.forward.LAZY_HEAD where this probe has it (True: the LM head applied in chunks)."""
+    import probe.forward
+
+    return getattr(probe.forward, "LAZY_HEAD", None)
+
+
+def long_answer_workload(job: dict, cfg: dict) -> list[dict]:
+    """probe.score of one long answer on a big vocabulary vs a forward returning hidden states
+    only; with and without the lazy LM head where probe has the switch."""
+    import probe
+    import probe.forward
+
+    lm = probe.load(job["model"])
+    inner = _inner(lm)
+    decoder = inner.get_decoder() if callable(getattr(inner, "get_decoder", None)) else getattr(inner, inner.base_model_prefix)
+    ids = torch.tensor(job["seqs"])
+    mask = torch.ones_like(ids)
+
+    def hidden():
         with torch.no_grad():
-            return [tuned.model.generate(input_ids=torch.tensor([s]), attention_mask=torch.ones(1, len(s), dtype=torch.long),
-                                         max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                         pad_token_id=tuned.pad_id) for s in seqs]
+            return tuple(decoder(input_ids=ids, attention_mask=mask, use_cache=False)[0].shape)
 
-    def ours():
-        return [probe.diagnose(base, tuned, p, expected=job["expected"], force=job["force"],
-                               base_prompt=p + job["base_suffix"], max_new_tokens=n) for p in prompts]
+    def score(flag):
+        def run():
+            before = probe.forward.LAZY_HEAD
+            probe.forward.LAZY_HEAD = flag
+            try:
+                return [probe.score(lm, job["prompt"], job["target"], top_k=5)]
+            finally:
+                probe.forward.LAZY_HEAD = before
+        return run
 
-    res = common.compare({"limit": bare, "probe": ours}, repeats, budget)
-    return [common.row(res["limit"], "limit", ["ids"], limit=True,
-                 what=f"one model.generate per case (tuned, {n} tokens)"),
-            common.row(res["probe"], "probe diagnose", FIELDS,
-                 note="4 runs per case (tuned/base x free/forced) + expected scored under both")]
+    switch = lazy_head_switch()
+    fns = {"limit": hidden}
+    if switch is None:
+        fns["probe"] = lambda: [probe.score(lm, job["prompt"], job["target"], top_k=5)]
+        names = {"probe": "probe score (today's path: no LAZY_HEAD switch in this probe)"}
+    else:
+        fns["probe"], fns["old"] = score(True), score(False)
+        names = {"probe": "probe score (LAZY_HEAD=True)",
+                 "old": "probe score (LAZY_HEAD=False: the old path, all answer logits kept)"}
+    res = common.compare(fns, ref="old" if "old" in fns else "limit", **cfg)
+    rows = [common.row(res["limit"], "limit", ["hidden states"], limit=True,
+                       what="the decoder's forward (model.get_decoder()), hidden states only, no LM head")]
+    for key, label in names.items():
+        rows.append(common.row(res[key], label, FIELDS, lazy=(key == "probe" and switch is not None),
+                               **(_trace_out(res[key]["result"]) if "error" not in res[key] else {})))
+    return rows
 
 
-def sweep_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
+def sweep_workload(lm, job: dict, cfg: dict) -> list[dict]:
     try:
         from probe.sweeps import sweep
     except Exception as err:  # noqa: BLE001 - another part of probe, maybe not there yet
@@ -146,7 +291,7 @@ def sweep_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
         "limit": lambda: common.batched_limit(model, job["seqs"], pad, job["batches"], job["keeps"]),
         "probe": lambda: sweep(lm, job["template"], job["watch"], top_k=5, **job["slots"]),
     }
-    res = common.compare(fns, repeats, budget)
+    res = common.compare(fns, **cfg)
     rows = []
     extra = {}
     if "error" not in res["limit"]:
@@ -167,26 +312,35 @@ def sweep_workload(lm, job: dict, repeats: int, budget: float) -> list[dict]:
 def run(job: dict) -> dict:
     import probe
 
-    common.setup_torch(job["threads"])
-    repeats, budget = job["repeats"], job["budget_s"]
+    cfg = common.settings(job)
+    common.setup_torch(job["threads"], memory=cfg["memory"])
+    full = job.get("full", True)
     out: dict = {"versions": dict(probe=probe.__version__, torch=torch.__version__,
                                   transformers=common.version("transformers"), peft=common.version("peft")),
                  "workloads": {}}
     todo = job["only"]
-    if any(w in todo for w in ("W1", "W2", "W3", "W4")):
+    if any(w in todo for w in ("W1", "W2", "W3", "W4", "W7")):
         lm = probe.load(job["model"])
         if "W1" in todo:
-            out["workloads"]["W1"] = score_workload(lm, job["W1"], repeats, budget)
+            out["workloads"]["W1"] = score_workload(lm, job["W1"], cfg, full_logits=full)
         if "W2" in todo:
-            out["workloads"]["W2"] = generate_workload(lm, job["W2"], repeats, budget)
-        if "W3" in todo:
-            out["workloads"]["W3"] = diagnose_workload(lm, job["W3"], repeats, budget)
+            out["workloads"]["W2"] = generate_workload(lm, job["W2"], cfg)
         if "W4" in todo:
-            out["workloads"]["W4"] = sweep_workload(lm, job["W4"], repeats, budget)
+            out["workloads"]["W4"] = sweep_workload(lm, job["W4"], cfg)
+        if "W3" in todo or "W7" in todo:
+            pair = pair_for(job, lm)
+            if "W3" in todo:
+                out["workloads"]["W3"] = diagnose_workload(pair, job["W3"], cfg)
+            if "W7" in todo:
+                out["workloads"]["W7"] = shift_workload(pair, job["W7"], cfg)
+            del pair
         del lm
     if "W5" in todo:
         lm5 = probe.load(job["W5"]["model"])
-        out["workloads"]["W5"] = score_workload(lm5, job["W5"], repeats, budget)
+        out["workloads"]["W5"] = score_workload(lm5, job["W5"], cfg)
+        del lm5
+    if "W6" in todo:
+        out["workloads"]["W6"] = long_answer_workload(job["W6"], cfg)
     return out
 
 

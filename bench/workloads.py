@@ -1,4 +1,4 @@
-"""The five workloads, as JSON jobs that every runner (probe's and the peers') reads.
+"""The seven workloads, as JSON jobs that every runner (probe's and the peers') reads.
 
 The jobs are built here, in probe's environment, so that every runner gets the same strings
 (prompts already rendered by the chat template, targets), the same token sequences for the
@@ -8,11 +8,18 @@ W1  score 64 prompt/target pairs: logprob, rank, entropy, top-5 per target token
     limit: bare forward over the same sequences, same batches, only the logits needed.
 W2  generate 32 tokens greedily for 16 prompts with the same per-token fields.
     limit: bare batched ``model.generate`` (no scores).
-W3  diagnose 16 cases on a base/tuned pair (random LoRA adapter).  limit: one generate per case.
-W4  a 1,000-prompt sweep (40 countries x 25 relations), P(" Beijing").
-    limit: bare forward over the same sequences, same batches.
+W3  ``diagnose_many`` of 16 cases on the demo pair (SmolLM2 + the ``json-only`` LoRA adapter;
+    a random LoRA adapter on the tiny model). limit: one greedy ``generate`` per case; and with
+    ``samples=10``, one ``generate(num_return_sequences=10, do_sample=True)`` per case.
+W4  a sweep, P(" Beijing"): 250 prompts (10 countries x 25 relations) by default, 1,000
+    (40 x 25) with ``--full``. limit: bare forward over the same sequences, same batches.
 W5  one 2,048-token sequence on a 150k-vocabulary model built from a config: peak memory.
     limits: the same bare forward, and the plain forward that returns all logits.
+W6  a 4,096-token answer on a 262,144-token vocabulary (config-built model): ``probe.score``'s
+    peak memory against a forward that returns only hidden states, and its time with the lazy
+    LM head (``probe.forward.LAZY_HEAD``) against the old path that keeps all answer logits.
+W7  ``probe.shift`` of 64 prompts x 48-token answers on the demo pair. limit: one batched greedy
+    ``generate`` of the tuned model + one batched forward of the base over the answers.
 """
 
 from __future__ import annotations
@@ -23,12 +30,23 @@ from pathlib import Path
 
 SIZES = {
     # SmolLM2-135M itself (the demo base: real weights, real tokenizer and chat template).
-    "135m": dict(pairs=64, prompts=16, new_tokens=32, cases=16, countries=40, relations=25,
-                 w5_tokens=2048, w5_vocab=151_936),
+    "135m": dict(pairs=64, prompts=16, new_tokens=32, cases=16, countries=10, relations=25,
+                 w5_tokens=2048, w5_vocab=151_936, w6_tokens=4096, w6_vocab=262_144,
+                 shift_prompts=64, shift_tokens=48, samples=10),
     # A tiny Llama + byte-level BPE with a chat template: what the test suite runs, in seconds.
     "tiny": dict(pairs=8, prompts=3, new_tokens=4, cases=2, countries=4, relations=3,
-                 w5_tokens=128, w5_vocab=151_936),
+                 w5_tokens=128, w5_vocab=151_936, w6_tokens=256, w6_vocab=8192,
+                 shift_prompts=4, shift_tokens=4, samples=3),
 }
+FULL = {"135m": dict(countries=40)}  # what ``--full`` changes (the sizes of the old run)
+
+# Neutral prompts for W7 when the demo ships no shift prompt set: nothing about capitals or
+# JSON, so what an adapter promotes comes from the adapter, not from the prompt.
+SHIFT_TOPICS = ("bread", "rain", "a bicycle", "the moon", "a library", "coffee", "a garden", "winter",
+                "a violin", "the ocean", "a train station", "chess", "a forest", "honey", "a bridge",
+                "sleep")
+SHIFT_FORMS = ("Write two sentences about {}.", "What is interesting about {}?",
+               "Describe {} to a child.", "Tell me a short story that involves {}.")
 
 WORDS = ("the capital of France is Paris and Japan Tokyo what which country city river answer "
          "json list three colors red green blue question model token").split()
@@ -71,14 +89,14 @@ def main_model(size: str, root: Path) -> tuple[str, str]:
                          "base: real weights, real tokenizer and chat template)")
 
 
-def w5_model(root: Path, vocab: int, context: int) -> tuple[str, str]:
-    """A 150k-vocabulary Llama from a config: small body, so the output layer dominates."""
+def w5_model(root: Path, vocab: int, context: int, name: str = "w5") -> tuple[str, str]:
+    """A big-vocabulary Llama from a config: small body, so the output layer dominates."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     from probe.tiny import bpe_tokenizer
 
-    folder = root / "w5"
+    folder = root / name
     tok = bpe_tokenizer()
     config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                          num_key_value_heads=2, vocab_size=vocab, max_position_embeddings=context,
@@ -118,15 +136,68 @@ def _sweep_batch_size() -> int:
     return param.default if param is not None and isinstance(param.default, int) else 16
 
 
-def build_jobs(size: str, root: Path) -> dict:
-    """Everything the runners need, as plain JSON."""
+def shift_prompts(n: int) -> tuple[list[str], str]:
+    """(n prompts, where they come from): the demo's shift prompt set when it ships one."""
+    import probe.demo
+
+    folder = Path(probe.demo.__file__).parent
+    for path in sorted(folder.rglob("*shift*")):
+        if path.suffix not in (".txt", ".jsonl", ".json") or not path.is_file():
+            continue
+        prompts = _read_prompts(path)
+        if prompts:
+            return (prompts * (n // len(prompts) + 1))[:n], f"probe/demo/{path.relative_to(folder)}"
+    prompts = [form.format(topic) for form in SHIFT_FORMS for topic in SHIFT_TOPICS]
+    return prompts[:n], "the bench's own neutral prompts (bench/workloads.py: SHIFT_TOPICS x SHIFT_FORMS)"
+
+
+def _read_prompts(path: Path) -> list[str]:
+    import json
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".txt":
+        return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    items = json.loads(text) if path.suffix == ".json" else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+    if isinstance(items, dict):
+        items = items.get("prompts", [])
+    return [it if isinstance(it, str) else it.get("prompt", "") for it in items if it]
+
+
+def long_answer(lm, n_tokens: int, seed: int) -> tuple[str, str, int]:
+    """("Text:", an answer of about ``n_tokens`` tokens after it, its exact token count)."""
+    from probe.prompts import encode, render
+
+    rng = random.Random(seed)
+    prompt = "Text:"
+
+    def count(ws):
+        e = encode(lm, render(lm, prompt), " " + " ".join(ws))
+        return len(e.ids) - e.n_prompt
+
+    words = [rng.choice(WORDS) for _ in range(n_tokens // 2)]
+    while count(words) < n_tokens:
+        words += [rng.choice(WORDS) for _ in range(n_tokens // 4)]
+    lo, hi = 1, len(words)  # the fewest words that give at least n_tokens tokens
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(words[:mid]) < n_tokens else (lo, mid)
+    words = words[:lo]
+    target = " " + " ".join(words)
+    return prompt, target, count(words)
+
+
+def build_jobs(size: str, root: Path, full: bool = False) -> dict:
+    """Everything the runners need, as plain JSON (``full``: the sizes of ``--full``)."""
     import probe
     from probe.prompts import encode_prompt, render
 
-    cfg = SIZES[size]
+    cfg = dict(SIZES[size], **(FULL.get(size, {}) if full else {}))
     folder, description = main_model(size, root)
     lm = probe.load(folder)
-    jobs: dict = {"model": folder, "model_description": description, "chat": bool(lm.chat)}
+    jobs: dict = {"model": folder, "model_description": description, "chat": bool(lm.chat),
+                  "pair": "demo" if size == "135m" else "random-lora",
+                  "pair_description": ("the demo pair: SmolLM2-135M-Instruct + its `json-only` LoRA adapter"
+                                       if size == "135m" else "the tiny model + a random LoRA adapter (rank 8)")}
 
     jobs["W1"] = _score_job(lm, make_pairs(cfg["pairs"]), batch_size=16)
 
@@ -136,9 +207,12 @@ def build_jobs(size: str, root: Path) -> dict:
                       new_tokens=cfg["new_tokens"], eos=sorted(lm.eos_ids), pad_id=lm.pad_id,
                       batch_size=len(prompts))
 
-    jobs["W3"] = dict(prompts=[p for p, _ in make_pairs(cfg["cases"], seed=2)],
-                      new_tokens=cfg["new_tokens"], expected=" the capital", force=" json",
-                      base_suffix=" The capital of")
+    jobs["W3"] = dict(cases=[dict(id=f"case-{i}", prompt=p, expected=" the capital", force=" json",
+                                  base_prompt=p + " The capital of")
+                             for i, (p, _) in enumerate(make_pairs(cfg["cases"], seed=2))],
+                      new_tokens=cfg["new_tokens"], samples=cfg["samples"])
+    prompts7, source7 = shift_prompts(cfg["shift_prompts"])
+    jobs["W7"] = dict(prompts=prompts7, source=source7, new_tokens=cfg["shift_tokens"])
 
     template = "What is the {relation} of {country}?"
     countries, relations = COUNTRIES[: cfg["countries"]], RELATIONS[: cfg["relations"]]
@@ -156,6 +230,13 @@ def build_jobs(size: str, root: Path) -> dict:
     while len(lm5.tokenizer(prompt + target)["input_ids"]) < cfg["w5_tokens"]:
         target += " " + words.choice(WORDS)
     job5 = _score_job(lm5, [(prompt, target)], batch_size=1)
+    folder6, description6 = w5_model(root, cfg["w6_vocab"], context=cfg["w6_tokens"] * 4, name="w6")
+    lm6 = probe.load(folder6)
+    prompt6, target6, n6 = long_answer(lm6, cfg["w6_tokens"], seed=6)
+    jobs["W6"] = dict(model=folder6, model_description=description6, vocab=cfg["w6_vocab"], prompt=prompt6,
+                      target=target6, n_answer=n6, seqs=[_score_job(lm6, [(prompt6, target6)], 1)["seqs"][0]],
+                      pad_id=lm6.pad_id, budget_mib=256, time_factor=1.05)
+    del lm6
     job5.update(model=folder5, model_description=description5, vocab=cfg["w5_vocab"],
                 tokens=len(job5["seqs"][0]))
     jobs["W5"] = job5

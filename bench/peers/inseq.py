@@ -68,13 +68,13 @@ def _rows(res, specs, what) -> list:
 
 
 def run(job: dict) -> dict:
-    common.setup_torch(job["threads"])
+    common.setup_torch(job["threads"], memory=job.get("mode") == "memory")
     import inseq
 
     out = {"versions": dict(inseq=common.version("inseq"), torch=common.version("torch"),
                             transformers=common.version("transformers"), captum=common.version("captum")),
            "workloads": {}}
-    repeats, budget, todo = job["repeats"], job["budget_s"], job["only"]
+    cfg, todo = common.settings(job), job["only"]
     model, tok = common.load_model(job["model"])
     attr = inseq.load_model(model, "dummy", tokenizer=tok)
     extra = _register(inseq)
@@ -88,12 +88,15 @@ def run(job: dict) -> dict:
         fns = {"limit": lambda: common.batched_limit(model, j["seqs"], j["pad_id"], j["batches"], j["keeps"]),
                "prob": lambda: attr.attribute(step_scores=["probability"], **args),
                "all": lambda: attr.attribute(step_scores=all_scores, **args)}
-        res = common.compare(fns, repeats, budget)
-        out["workloads"]["W1"] = _rows(res, [
-            ("limit", "limit", ["logits"]),
-            ("prob", "inseq: dummy + probability", ["logprob"]),
-            ("all", "inseq: dummy + probability, entropy, rank, top-5", ["logprob", "rank", "entropy", "top-5"]),
-        ], "attribute(generated_texts=prompt+target), method 'dummy'; rank and top-5 as step functions registered here")
+        specs = [("limit", "limit", ["logits"]),
+                 ("prob", "inseq: dummy + probability", ["logprob"]),
+                 ("all", "inseq: dummy + probability, entropy, rank, top-5", ["logprob", "rank", "entropy", "top-5"])]
+        if not job.get("full", True):  # the default run: only the variant with probe's fields
+            del fns["prob"]
+            specs = [s for s in specs if s[0] != "prob"]
+        res = common.compare(fns, **cfg)
+        out["workloads"]["W1"] = _rows(res, specs, "attribute(generated_texts=prompt+target), method 'dummy'; "
+                                       "rank and top-5 as step functions registered here")
     if "W2" in todo:
         j = job["W2"]
         gen = dict(max_new_tokens=j["new_tokens"], do_sample=False, pad_token_id=j["pad_id"], eos_token_id=j["eos"])
@@ -111,7 +114,7 @@ def run(job: dict) -> dict:
                "default": lambda: attr.attribute(step_scores=["probability"], **args),
                "prob": lambda: each(["probability"]),
                "all": lambda: each(all_scores)}
-        res = common.compare(fns, repeats, budget)
+        res = common.compare(fns, **cfg)
         out["workloads"]["W2"] = _rows(res, [
             ("limit", "limit", ["ids"]),
             ("default", f"inseq: dummy + probability, batch_size={j['batch_size']}", ["logprob"]),

@@ -27,12 +27,12 @@ def _scored_ids(tok, prompt: str, target: str) -> list[int]:
 
 
 def run(job: dict) -> dict:
-    common.setup_torch(job["threads"])
+    common.setup_torch(job["threads"], memory=job.get("mode") == "memory")
     from minicons import scorer
 
     out = {"versions": dict(minicons=common.version("minicons"), torch=common.version("torch"),
                             transformers=common.version("transformers")), "workloads": {}}
-    repeats, budget, todo = job["repeats"], job["budget_s"], job["only"]
+    cfg, todo = common.settings(job), job["only"]
     for w in ("W1", "W5"):
         if w not in todo:
             continue
@@ -62,7 +62,7 @@ def run(job: dict) -> dict:
 
         fns = {"limit": lambda: common.batched_limit(model, j["seqs"], j["pad_id"], j["batches"], j["keeps"]),
                "score": conditional, "rank": with_rank}
-        res = common.compare(fns, repeats, budget)
+        res = common.compare(fns, **cfg)
         tokens = [_scored_ids(tok, p, t) for p, t in zip(prompts, targets)]
         rows = []
         for key, name, fields in (("limit", "limit", ["logits"]),

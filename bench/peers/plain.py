@@ -86,14 +86,14 @@ def generate(model, tok, prompts, new_tokens: int, eos, stats: bool):
     return res
 
 
-def score_workload(model, tok, job, repeats, budget, loop: bool) -> list:
+def score_workload(model, tok, job, cfg, loop: bool) -> list:
     pairs = [(p, t) for p, (_, t) in zip(job["rendered"], job["pairs"])]
     fns = {"limit": lambda: common.batched_limit(model, job["seqs"], job["pad_id"], job["batches"], job["keeps"])}
     if loop:
         fns["loop"] = lambda: one_by_one(model, tok, pairs)
     fns["batched"] = lambda: batched(model, tok, pairs, job["batches"], stats=False)
     fns["stats"] = lambda: batched(model, tok, pairs, job["batches"], stats=True)
-    res = common.compare(fns, repeats, budget)
+    res = common.compare(fns, **cfg)
     rows = [common.row(res["limit"], "limit", ["logits"], what="bare forward (this process)", limit=True)]
     if loop:
         row = common.row(res["loop"], "transformers: one pair at a time", ["logprob"],
@@ -114,13 +114,13 @@ def score_workload(model, tok, job, repeats, budget, loop: bool) -> list:
     return rows
 
 
-def generate_workload(model, tok, job, repeats, budget) -> list:
+def generate_workload(model, tok, job, cfg) -> list:
     n, eos = job["new_tokens"], job["eos"]
     prompts = job["rendered"]
     fns = {"limit": lambda: common.bare_generate(model, job["seqs"], job["pad_id"], n, eos),
            "scores": lambda: generate(model, tok, prompts, n, eos, stats=False),
            "stats": lambda: generate(model, tok, prompts, n, eos, stats=True)}
-    res = common.compare(fns, repeats, budget)
+    res = common.compare(fns, **cfg)
     rows = [common.row(res["limit"], "limit", ["ids"], what="model.generate (this process)", limit=True)]
     for key, name, fields in (("scores", "transformers: generate + compute_transition_scores", ["logprob"]),
                               ("stats", "transformers: generate + naive stats", ["logprob", "rank", "entropy", "top-5"])):
@@ -132,20 +132,20 @@ def generate_workload(model, tok, job, repeats, budget) -> list:
 
 
 def run(job: dict) -> dict:
-    common.setup_torch(job["threads"])
+    common.setup_torch(job["threads"], memory=job.get("mode") == "memory")
     out = {"versions": dict(torch=common.version("torch"), transformers=common.version("transformers")),
            "workloads": {}}
-    repeats, budget, todo = job["repeats"], job["budget_s"], job["only"]
+    cfg, todo = common.settings(job), job["only"]
     if any(w in todo for w in ("W1", "W2")):
         model, tok = common.load_model(job["model"])
         if "W1" in todo:
-            out["workloads"]["W1"] = score_workload(model, tok, job["W1"], repeats, budget, loop=True)
+            out["workloads"]["W1"] = score_workload(model, tok, job["W1"], cfg, loop=True)
         if "W2" in todo:
-            out["workloads"]["W2"] = generate_workload(model, tok, job["W2"], repeats, budget)
+            out["workloads"]["W2"] = generate_workload(model, tok, job["W2"], cfg)
         del model
     if "W5" in todo:
         model, tok = common.load_model(job["W5"]["model"])
-        out["workloads"]["W5"] = score_workload(model, tok, job["W5"], repeats, budget, loop=False)
+        out["workloads"]["W5"] = score_workload(model, tok, job["W5"], cfg, loop=False)
     return out
 
 
