@@ -1,12 +1,15 @@
 # Set-up and main jobs. Everything installs into .venv; torch goes in first, pinned, so pip
 # never pulls multi-GB CUDA wheels onto a CPU machine. Override: make TORCH='torch==2.5.1' test
+# Every other package comes at the version in requirements/lock.txt (the set the suite passed
+# with); `make upgrade` refreshes that file on purpose and runs the suite on the new set.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
+LOCK := requirements/lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-venvs bench-quick clean
+.PHONY: demo test upgrade bench bench-venvs bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +19,12 @@ $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH)"
 	touch $@
 
-$(VENV)/.base: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install -q -e ".[lora,gguf]"
+$(VENV)/.base: pyproject.toml $(LOCK) $(VENV)/.torch
+	$(BIN)/pip install -q -c $(LOCK) -e ".[lora,gguf]"
 	touch $@
 
-$(VENV)/.test: pyproject.toml $(VENV)/.base
-	$(BIN)/pip install -q -e ".[test]"
+$(VENV)/.test: pyproject.toml $(LOCK) $(VENV)/.base
+	$(BIN)/pip install -q -c $(LOCK) -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.base
@@ -58,5 +61,21 @@ bench: $(VENV)/.base bench-venvs
 bench-quick: $(VENV)/.base
 	$(BIN)/python -m bench --no-peers
 
+# Resolve the newest releases that pyproject.toml allows in a scratch venv, write them to the
+# lock, rebuild .venv from it and run the whole suite: drift is found here, on purpose.
+UPGRADE_VENV := .venv-upgrade
+upgrade:
+	rm -rf $(UPGRADE_VENV)
+	$(PYTHON) -m venv $(UPGRADE_VENV)
+	$(UPGRADE_VENV)/bin/pip install -q --upgrade pip
+	$(UPGRADE_VENV)/bin/pip install -q "$(TORCH)"
+	$(UPGRADE_VENV)/bin/pip install -q --upgrade -e ".[test]"
+	{ sed -n '1,2p' $(LOCK); echo "# Python $$($(UPGRADE_VENV)/bin/python -c 'import platform; print(platform.python_version())'), $$(date -u +%Y-%m-%d)"; \
+	  $(UPGRADE_VENV)/bin/pip freeze --exclude-editable | grep -viE '^(torch|token-probe)([=@ ]|$$)'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf $(UPGRADE_VENV) $(VENV)
+	$(MAKE) test
+	@echo "upgrade: $(LOCK) refreshed and the suite passed on it; review 'git diff $(LOCK)' and commit it"
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(UPGRADE_VENV) build *.egg-info .pytest_cache .hypothesis
