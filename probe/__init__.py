@@ -19,7 +19,8 @@ from .divergence import first_divergence
 from .data import DataCounts
 from .generation import generate, generate_many
 from .lens import LayerLens, layers
-from .models import LM, load, load_pair
+from .inputs import ModelInput
+from .models import LM, IdenticalModelsWarning, load, load_pair
 from .occlusion import Occlusion, occlusion
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
@@ -63,6 +64,8 @@ __all__ = [
     "generate_many",
     "load",
     "load_pair",
+    "IdenticalModelsWarning",
+    "ModelInput",
     "score",
     "score_many",
 ]

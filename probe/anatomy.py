@@ -122,6 +122,11 @@ def _scaling(cfg) -> tuple[float | None, float]:
     return (float(cap) if cap else None), scale
 
 
+def head_scaling(model) -> tuple[float | None, float]:
+    """(softcap, scale) the model applies to its LM head's output, from its (text) config."""
+    return _scaling(_text_config(_inner(model)))
+
+
 def anatomy(model) -> Anatomy:
     """Find the blocks, final norm and LM head of ``model`` (a transformers or PEFT causal LM).
 

@@ -1,16 +1,29 @@
-"""Batched forward passes that keep only the logits we need.
+"""Batched forward passes that keep only what is scored, and never all logits at once.
 
 Sequences are always left-padded here (whatever the tokenizer's ``padding_side``), so every
-row's last tokens line up at the right edge and ``logits_to_keep=K`` returns exactly the
-positions to score. Padding is excluded by the attention mask and position ids are computed
-from the mask, so a padded row gives the same numbers as the row alone.
+row's last tokens line up at the right edge and the last ``keep`` positions are exactly the
+ones to score. Padding is excluded by the attention mask and position ids are computed from
+the mask, so a padded row gives the same numbers as the row alone.
+
+The LM head is applied lazily: :func:`forward` taps the hidden states that go into the model's
+output embedding, lets the model compute only its last position's logits, and returns a
+:class:`Logits` that applies the same head (and the config's scaling and softcapping) to a
+few rows at a time. The largest temporary is one chunk of ``rows x vocab`` whatever the
+answer length and vocabulary. Every call checks that the lazy head reproduces the model's own
+last-position logits; a model that does something else after its head (a multiplier probe
+does not know) falls back, once and for good, to the model's full logits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import torch
+
+from .anatomy import head_scaling
+
+LAZY_HEAD = True  # False: materialize all kept logits (the old path; the bench compares both)
 
 
 def left_pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,21 +48,140 @@ def _inner(model):
     return get_base() if callable(get_base) else model
 
 
-def accepts_logits_to_keep(model) -> bool:
-    cached = getattr(model, "_probe_logits_to_keep", None)
+def _signature(model) -> dict:
+    """What the model's forward accepts, read once: logits_to_keep, and the cache's name."""
+    cached = getattr(model, "_probe_signature", None)
     if cached is None:
         params = inspect.signature(_inner(model).forward).parameters
-        cached = "logits_to_keep" in params
+        # transformers >= 5.24 names the cache ``cache`` (``past_key_values`` is deprecated);
+        # older releases and remote-code models take ``past_key_values``.
+        cached = {"logits_to_keep": "logits_to_keep" in params,
+                  "cache": "cache" if "cache" in params else "past_key_values"}
         try:
-            model._probe_logits_to_keep = cached
+            model._probe_signature = cached
         except AttributeError:  # pragma: no cover - exotic wrappers
             pass
     return cached
 
 
+def accepts_logits_to_keep(model) -> bool:
+    return _signature(model)["logits_to_keep"]
+
+
+def cache_argument(model) -> str:
+    """The keyword under which this model takes (and returns) its KV cache."""
+    return _signature(model)["cache"]
+
+
+class Logits:
+    """The logits of the last ``keep`` positions of a batch, (batch, keep, vocab), on demand.
+
+    ``rows(flat)`` gives float32 rows for flat indices ``b * keep + j``; ``last()`` the model's
+    own logits at each row's last position (batch, vocab). Nothing here holds more than the
+    rows asked for.
+    """
+
+    def __init__(self, *, full: torch.Tensor | None = None, hidden: torch.Tensor | None = None,
+                 head=None, last: torch.Tensor | None = None):
+        self._full = full  # (batch, keep, vocab): the model's logits (eager path)
+        self._hidden = hidden  # (batch, keep, hidden_size): the head's input (lazy path)
+        self._head = head  # (n, hidden_size) -> (n, vocab)
+        self._last = last if last is not None else full[:, -1]  # (batch, vocab)
+        batch, keep = (full if full is not None else hidden).shape[:2]
+        self.shape = (batch, keep, self._last.shape[-1])
+
+    @property
+    def device(self) -> torch.device:
+        return self._last.device
+
+    @property
+    def lazy(self) -> bool:
+        return self._full is None
+
+    def last(self) -> torch.Tensor:
+        """(batch, vocab) logits at each row's last position, in the model's dtype."""
+        return self._last
+
+    @torch.no_grad()
+    def rows(self, flat: torch.Tensor) -> torch.Tensor:
+        """float32 (len(flat), vocab) logits of the flat positions ``flat`` (b * keep + j)."""
+        if self._full is not None:
+            return self._full.reshape(-1, self.shape[-1])[flat.to(self._full.device)].float()
+        hidden = self._hidden.reshape(-1, self._hidden.shape[-1])[flat.to(self._hidden.device)]
+        return self._head(hidden).float()
+
+    def materialize(self) -> torch.Tensor:
+        """All (batch, keep, vocab) logits in float32 (small batches and tests only)."""
+        n = self.shape[0] * self.shape[1]
+        return self.rows(torch.arange(n, device=self.device)).reshape(self.shape)
+
+
+def _lazy_head(lm):
+    """(head module, hidden -> logits function), or None where the head cannot be applied apart.
+
+    Not apart: the switch is off, the model's logits were found not to be reproducible, or the
+    head carries adapter weights (they depend on the per-row adapter of a mixed batch).
+    """
+    model = lm.model
+    if not LAZY_HEAD or getattr(model, "_probe_lazy_head_bad", False):
+        return None
+    inner = _inner(model)
+    head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
+    if head is None or hasattr(head, "base_layer") or hasattr(head, "lora_A"):
+        return None
+    cap, scale = head_scaling(inner)
+
+    def apply(hidden: torch.Tensor) -> torch.Tensor:
+        out = head(hidden)
+        if scale != 1.0:
+            out = out * scale
+        if cap:
+            out = torch.tanh(out / cap) * cap
+        return out
+
+    return head, apply
+
+
+@contextlib.contextmanager
+def _tap(head, keep: int):
+    """Capture the last ``keep`` positions the head is given; let it compute the last only."""
+    box: dict = {}
+
+    def pre(module, args, kwargs):
+        x = args[0] if args else None
+        if "hidden" in box or "bad" in box or not torch.is_tensor(x) or x.dim() != 3 or x.shape[1] < keep:
+            box["bad"] = True  # an unexpected call: leave it alone, use the model's logits
+            return None
+        box["hidden"] = x[:, -keep:]
+        return (x[:, -1:],) + tuple(args[1:]), kwargs
+
+    handle = head.register_forward_pre_hook(pre, with_kwargs=True)
+    try:
+        yield box
+    finally:
+        handle.remove()
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The lazy head's last row against the model's (same op; only kernel rounding differs)."""
+    a, b = a.float(), b.float().to(a.device)
+    if a.shape != b.shape:
+        return False
+    tol = (1e-4 if b.dtype == torch.float32 and a.dtype == torch.float32 else 2e-2)
+    scale = 1.0 + float(b.abs().max()) if b.numel() else 1.0
+    return bool(((a - b).abs().max() <= tol * scale).item()) if a.numel() else True
+
+
+def _call(lm, kwargs, extra):
+    if "adapter_names" in extra:
+        return lm.model(**kwargs, **extra)  # per-row adapters: the batch says who is who
+    with lm.active():
+        return lm.model(**kwargs, **extra)
+
+
 @torch.no_grad()
 def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = False, **extra):
-    """Run the model and return (logits of the last ``keep`` positions, cache).
+    """Run the model and return (the last ``keep`` positions' :class:`Logits`, cache).
 
     Args:
         ids, mask: (batch, n) new tokens and the attention mask over cache + new tokens.
@@ -60,18 +192,91 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
         extra: more model arguments (``adapter_names`` for a PEFT mixed batch; the handle's
             own adapter switch is then left alone).
     Returns:
-        logits (batch, keep, vocab) in the model's dtype, and the updated cache.
+        Logits (batch, keep, vocab) and the updated cache (None without ``cache``/``past``).
     """
     if pos is None:
         pos = positions(mask)[:, -ids.shape[1] :]
+    sig = _signature(lm.model)
     kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=cache or past is not None)
     if past is not None:
-        kwargs["past_key_values"] = past
-    if accepts_logits_to_keep(lm.model):
+        kwargs[sig["cache"]] = past
+    if sig["logits_to_keep"]:
         kwargs["logits_to_keep"] = keep
-    if "adapter_names" in extra:
-        out = lm.model(**kwargs, **extra)  # per-row adapters: the batch says who is who
-    else:
-        with lm.active():
-            out = lm.model(**kwargs, **extra)
-    return out.logits[:, -keep:], getattr(out, "past_key_values", None)
+    lazy = _lazy_head(lm) if keep > 1 and past is None else None
+    if lazy is not None:
+        head, apply = lazy
+        with _tap(head, keep) as box:
+            out = _call(lm, kwargs, extra)
+        hidden = box.get("hidden")
+        if hidden is not None and "bad" not in box:
+            last = out.logits[:, -1]
+            with lm.active():
+                mine = apply(hidden[:, -1])
+            if _close(mine, last):
+                return Logits(hidden=hidden, head=apply, last=last), _cache_of(out, sig)
+        lm.model._probe_lazy_head_bad = True  # not reproducible: the model's own logits from now on
+    out = _call(lm, kwargs, extra)
+    return Logits(full=out.logits[:, -keep:]), _cache_of(out, sig)
+
+
+def _cache_of(out, sig):
+    value = getattr(out, sig["cache"], None)
+    if value is None:  # a model that returns it under the other name
+        value = getattr(out, "past_key_values" if sig["cache"] == "cache" else "cache", None)
+    return value
+
+
+# --- feeding tokens on top of a cache and taking them back --------------------------------
+
+
+def _copy_state(value, clone: bool):
+    if torch.is_tensor(value):
+        return value.clone() if clone else value
+    if isinstance(value, dict):
+        return {k: _copy_state(v, clone) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_state(v, clone) for v in value]
+    return value
+
+
+def _appends_only(layer) -> bool:
+    """Layers whose update builds new tensors (torch.cat) and never writes into old ones."""
+    try:
+        from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+    except ImportError:  # pragma: no cover - older transformers
+        return False
+    return type(layer).update in (DynamicLayer.update, DynamicSlidingWindowLayer.update)
+
+
+@contextlib.contextmanager
+def lookahead(past):
+    """Feed tokens on top of ``past`` inside the block; on exit the cache is as it was.
+
+    A sliding-window layer cannot be cropped once its window is full (it dropped the oldest
+    states), so the cache's state is kept aside and put back instead. Layers that only append
+    keep references (no copy); layers that write in place (linear attention states) are
+    copied. Caches of older transformers releases without ``layers`` are cropped back.
+    """
+    layers = getattr(past, "layers", None)
+    if layers is None:
+        before = past.get_seq_length()
+        yield
+        past.crop(before)
+        return
+    saved_cache = dict(vars(past))
+    saved = [(layer, {k: _copy_state(v, not _appends_only(layer)) for k, v in vars(layer).items()})
+             for layer in layers]
+    versions = [(t, t._version) for _, state in saved for t in state.values() if torch.is_tensor(t)]
+    try:
+        yield
+    finally:
+        for tensor, version in versions:
+            if tensor._version != version:
+                raise RuntimeError(
+                    f"a {type(past).__name__} layer was changed in place by a look-ahead forward; "
+                    "probe cannot take the watched tokens back out of this cache")
+        vars(past).clear()
+        vars(past).update(saved_cache)
+        for layer, state in saved:
+            vars(layer).clear()
+            vars(layer).update(state)

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .forward import forward, left_pad
+from .forward import forward, left_pad, lookahead
 from .prompts import Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
@@ -90,12 +90,17 @@ def _watch_probs(lm, rows, logits, past, mask, pos, extra) -> list[dict[str, flo
             ids = torch.tensor(feed, device=logp.device)
             ext = torch.cat([mask, torch.tensor(real, device=mask.device)], dim=1)
             step_pos = pos[:, None] + 1 + torch.arange(longest - 1, device=pos.device)
-            more, _ = forward(lm, ids, ext, keep=longest - 1, past=past, pos=step_pos, **extra)
-            past.crop(-(longest - 1))  # negative: remove these tokens (transformers 4.x and 5.x)
-            more = torch.log_softmax(more.float(), dim=-1)  # (batch, longest-1, vocab)
+            with lookahead(past):  # the cache comes back as it was, even past a sliding window
+                more, _ = forward(lm, ids, ext, keep=longest - 1, past=past, pos=step_pos, **extra)
+            k = longest - 1
+            flat = torch.tensor([row * k + j - 1 for row, s in enumerate(seqs) for j in range(1, len(s))])
+            wanted = torch.tensor([s[j] for s in seqs for j in range(1, len(s))])
+            got = row_stats(more, wanted, 0, index=flat).logprob
+            at = 0
             for row, s in enumerate(seqs):
-                for j in range(1, len(s)):
-                    total[row] += more[row, j - 1, s[j]]
+                for _ in range(1, len(s)):
+                    total[row] += got[at]
+                    at += 1
         for row, value in enumerate(total.tolist()):
             out[row][name] = math.exp(value)
     return out
@@ -119,10 +124,11 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
     logits, past = forward(lm, ids, mask, keep=keep, cache=True, **extra)  # (batch, keep, vocab)
     for b, (row, enc, n) in enumerate(zip(rows, encs, n_forced)):
         if n:
-            stats = row_stats(logits[b, keep - 1 - n : keep - 1], torch.tensor(enc.answer_ids), top_k)
+            flat = torch.arange(b * keep + keep - 1 - n, b * keep + keep - 1)  # logits before each forced token
+            stats = row_stats(logits, torch.tensor(enc.answer_ids), top_k, index=flat)
             row.forced = make_steps(lm, stats, enc.answer_ids, enc.texts, enc.spans, forced=True,
                                     straddles_first=enc.straddles)
-    last = logits[:, -1]  # (batch, vocab): the distribution of the first free token
+    last = logits.last()  # (batch, vocab): the distribution of the first free token
     pos = mask.sum(-1) - 1  # position of each row's last real token
     eos = lm.eos_ids
     stops = [stop] if isinstance(stop, str) else list(stop or [])
@@ -155,7 +161,7 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         pos = pos + 1
         logits, past = forward(lm, feed, mask, keep=1, past=past, pos=pos[:, None], **extra)
-        last = logits[:, -1]
+        last = logits.last()
     for row in rows:
         if not row.done:
             row.stop_reason = "length"

@@ -47,7 +47,22 @@ class LM:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go: the input embedding's execution device (a model split or offloaded
+        by accelerate keeps some weights on "meta" until they run)."""
+        get = getattr(self.model, "get_input_embeddings", None)
+        emb = get() if callable(get) else None
+        if emb is not None:
+            hook = getattr(emb, "_hf_hook", None)
+            where = getattr(hook, "execution_device", None)
+            if where is not None:
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+            weight = getattr(emb, "weight", None)
+            if weight is not None and weight.device.type != "meta":
+                return weight.device
+        for p in self.model.parameters():
+            if p.device.type != "meta":
+                return p.device
+        return torch.device("cpu")
 
     @property
     def max_length(self) -> int | None:
@@ -115,9 +130,53 @@ class LM:
         else:
             yield
 
+    def inputs(self, prompt, answer: str | None = None, *, raw: bool | None = None,
+               system: str | None = None):
+        """The exact token ids and texts this model is given for ``prompt`` (+ ``answer``):
+        chat template applied or not, BOS written twice, special tokens. See :mod:`probe.inputs`."""
+        from .inputs import model_input
+
+        return model_input(self, prompt, answer, raw=raw, system=system)
+
     def __repr__(self) -> str:
         kind = "chat" if self.chat else "raw"
         return f"LM({self.name!r}, {kind}, device={self.device})"
+
+
+class IdenticalModelsWarning(UserWarning):
+    """The tuned model gives exactly the base model's logits: the adapter (or checkpoint)
+    probably never applied, and every verdict would read "never_had"."""
+
+
+SANITY_TEXT = "The capital of France is Paris. 1 2 3"
+
+
+@torch.no_grad()
+def same_logits(a: LM, b: LM, text: str = SANITY_TEXT) -> bool:
+    """Whether ``a`` and ``b`` give the same next-token logits over ``text`` (raw, both models)."""
+    from .forward import forward, left_pad
+
+    ids = list(a.tokenizer(text)["input_ids"])[:16] or [a.pad_id]
+    outs = []
+    for lm in (a, b):
+        x, mask = left_pad([ids], lm.pad_id, lm.device)
+        logits, _ = forward(lm, x, mask, keep=len(ids))
+        outs.append(logits.materialize().cpu())
+    return outs[0].shape == outs[1].shape and bool(torch.equal(outs[0], outs[1]))
+
+
+def warn_if_same(base: LM, tuned: LM, where: str) -> bool:
+    """Warn (IdenticalModelsWarning) when tuned and base give identical logits; True if so."""
+    if not same_logits(base, tuned):
+        return False
+    what = (f"adapter {tuned.adapter!r}" if tuned.adapter_enabled is not None
+            else f"checkpoint {tuned.source!r}")
+    warnings.warn(IdenticalModelsWarning(
+        f"{where}: the tuned model's logits equal the base model's exactly ({what} vs "
+        f"{base.source!r}). The adapter or checkpoint did not change the model (not applied, "
+        "zero weights, or the same folder twice); base-vs-tuned verdicts would be meaningless."),
+        stacklevel=3)
+    return True
 
 
 def _dtype(dtype) -> torch.dtype | None:
@@ -159,8 +218,12 @@ def _hub_unreachable(timeout: float = 3.0) -> str | None:
     return None
 
 
-def _from_pretrained(source: str, dtype, device_map):
-    """Load (model, tokenizer) from a folder, a .gguf file or a hub name."""
+def _from_pretrained(source: str, dtype, device_map, model_kwargs: dict):
+    """Load (model, tokenizer) from a folder, a .gguf file or a hub name.
+
+    A .gguf file is converted once into the probe cache (:mod:`probe.gguf`) and loaded from
+    there: no de-quantization on every load.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {}
@@ -170,15 +233,16 @@ def _from_pretrained(source: str, dtype, device_map):
         if path.is_file():
             if path.suffix != ".gguf":
                 raise ValueError(f"{source!r} is a file but not a .gguf file; pass a model folder")
-            kwargs["gguf_file"] = path.name
-            where = str(path.parent)
+            from .gguf import converted
+
+            where = str(converted(path))
         else:
             where = str(path)
     elif _looks_like_path(source):
         raise FileNotFoundError(f"model source {source!r} does not exist")
     else:
         where = source  # a hub name
-    model_kwargs = dict(kwargs)
+    model_kwargs = dict(model_kwargs)
     if dtype is not None:
         model_kwargs["dtype"] = dtype
     if device_map is not None:
@@ -262,6 +326,9 @@ def load(
     dtype: str | torch.dtype | None = None,
     chat: bool | None = None,
     device_map: str | dict | None = None,
+    max_memory: dict | None = None,
+    offload_folder: str | os.PathLike | None = None,
+    model_kwargs: dict | None = None,
     name: str | None = None,
 ) -> LM:
     """Load a causal LM for probing.
@@ -275,7 +342,13 @@ def load(
         dtype: weights' dtype (``"float32"``, ``torch.bfloat16``, ...). Log-probabilities are
             always computed in float32.
         chat: render prompts with the chat template. Default: the tokenizer has one.
-        device_map: passed to transformers/accelerate (``"auto"`` to spread a big model).
+        device_map: passed to transformers/accelerate (``"auto"`` to spread a big model over
+            the GPUs, then CPU, then disk).
+        max_memory: with ``device_map``, the most memory per device (``{0: "20GiB", "cpu":
+            "60GiB"}``); what does not fit is offloaded.
+        offload_folder: where accelerate puts the layers offloaded to disk.
+        model_kwargs: anything else for ``from_pretrained`` (``attn_implementation``,
+            ``quantization_config``, ``trust_remote_code``, ...).
         name: label for reports (default: the source and adapter).
 
     Raises:
@@ -291,7 +364,14 @@ def load(
             model = model.to(torch_dtype)
     elif isinstance(source, (str, os.PathLike)):
         label = str(source)
-        model, tokenizer = _from_pretrained(str(source), torch_dtype, device_map)
+        extra = dict(model_kwargs or {})
+        if max_memory is not None:
+            extra["max_memory"] = max_memory
+        if offload_folder is not None:
+            extra["offload_folder"] = str(offload_folder)
+        if extra.keys() & {"max_memory", "offload_folder"} and device_map is None:
+            raise ValueError("max_memory and offload_folder need device_map (e.g. device_map='auto')")
+        model, tokenizer = _from_pretrained(str(source), torch_dtype, device_map, extra)
     else:
         raise TypeError(
             "source must be a path, a hub name or a (model, tokenizer) pair, "
@@ -332,11 +412,16 @@ def load_pair(
     ``load_pair(src, adapter=PATH)``: one set of weights; ``tuned`` runs with the adapter,
     ``base`` with it disabled (no second copy in memory).
     ``load_pair(base_src, tuned_src)``: two full checkpoints.
+
+    Warns (:class:`IdenticalModelsWarning`) when the tuned model's logits equal the base's on
+    a short text: an adapter that never applied gives false "never_had" verdicts.
     """
     if (tuned_source is None) == (adapter is None):
         raise ValueError("give exactly one of tuned_source or adapter=")
     if tuned_source is not None:
-        return load(base_source, **kwargs), load(tuned_source, **kwargs)
+        base, tuned = load(base_source, **kwargs), load(tuned_source, **kwargs)
+        warn_if_same(base, tuned, "load_pair")
+        return base, tuned
     tuned = load(base_source, adapter=adapter, **kwargs)
     base = LM(
         model=tuned.model,
@@ -350,4 +435,5 @@ def load_pair(
         _text_cache=tuned._text_cache,
         _aux=tuned._aux,
     )
+    warn_if_same(base, tuned, "load_pair")
     return base, tuned

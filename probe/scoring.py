@@ -30,7 +30,7 @@ def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> li
     # predict the token at p + 1; the last kept position predicts nothing we score).
     index = torch.cat([b * keep + torch.arange(keep - 1 - n, keep - 1) for b, n in enumerate(n_answer)])
     targets = torch.tensor([t for e in encoded for t in e.answer_ids])
-    stats = row_stats(logits.reshape(-1, logits.shape[-1]), targets, top_k, index=index.to(logits.device))
+    stats = row_stats(logits, targets, top_k, index=index.to(logits.device))
     traces, lo = [], 0
     for enc, n in zip(encoded, n_answer):
         steps = make_steps(lm, stats, enc.answer_ids, enc.texts, enc.spans, offset=lo,

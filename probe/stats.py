@@ -27,8 +27,15 @@ class RowStats:
     top_logprobs: list[list[float]]
 
 
-def _rows(logits: torch.Tensor, index: torch.Tensor | None, lo: int, hi: int) -> torch.Tensor:
-    """Rows ``index[lo:hi]`` of ``logits`` (a slice, not a copy, when they are consecutive)."""
+def _rows(logits, index: torch.Tensor | None, lo: int, hi: int) -> torch.Tensor:
+    """Rows ``index[lo:hi]`` of ``logits`` (a slice, not a copy, when they are consecutive).
+
+    ``logits`` is a (rows, vocab) tensor or a :class:`probe.forward.Logits` (flat rows), whose
+    head is then applied to these rows only.
+    """
+    if not torch.is_tensor(logits):
+        pick = torch.arange(lo, min(hi, len_rows(logits))) if index is None else index[lo:hi]
+        return logits.rows(pick)
     if index is None:
         return logits[lo:hi]
     pick = index[lo:hi]
@@ -38,13 +45,20 @@ def _rows(logits: torch.Tensor, index: torch.Tensor | None, lo: int, hi: int) ->
     return logits[pick]
 
 
+def len_rows(logits) -> int:
+    """How many flat rows a (rows, vocab) tensor or a Logits (batch * keep) has."""
+    return logits.shape[0] if torch.is_tensor(logits) else logits.shape[0] * logits.shape[1]
+
+
 @torch.no_grad()
-def row_stats(logits: torch.Tensor, targets: torch.Tensor, top_k: int,
+def row_stats(logits, targets: torch.Tensor, top_k: int,
               index: torch.Tensor | None = None) -> RowStats:
     """Stats of ``targets[i]`` under the distribution ``softmax(logits[index[i]])``.
 
     Args:
-        logits: (rows, vocab), any dtype; upcast to float32 one chunk at a time.
+        logits: (rows, vocab), any dtype, upcast to float32 one chunk at a time; or a
+            :class:`probe.forward.Logits`, whose flat rows (``b * keep + j``) are computed
+            from hidden states one chunk at a time.
         targets: (n,) token ids.
         top_k: how many alternatives to return per row (0 for none).
         index: (n,) which rows of ``logits`` to use (default: all, in order). Rows are

