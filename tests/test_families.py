@@ -71,7 +71,7 @@ MAY_REFUSE = {
     "lfm2": {"watch"},
     "mamba": {"watch"},
     "rwkv": {"score_many", "generate", "force", "watch", "diagnose"},  # no attention mask, no cache
-    "recurrent_gemma": {"score_many", "generate", "force", "watch", "lens", "diagnose"},
+    "recurrent_gemma": {"score_many", "generate", "force", "watch", "diagnose"},
 }
 FEATURE_WORDS = {
     "score_many": ("batch", "padding", "score_many"),
