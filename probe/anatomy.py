@@ -113,7 +113,7 @@ def _find_norm(model, blocks_name: str, hidden: int | None) -> tuple[str | None,
 
 
 def _scaling(cfg) -> tuple[float | None, float]:
-    cap = getattr(cfg, "final_logit_softcapping", None)
+    cap = getattr(cfg, "final_logit_softcapping", None) or getattr(cfg, "logits_soft_cap", None)
     scale = 1.0
     for key, invert in (("logit_scale", False), ("logits_scaling", True)):
         value = getattr(cfg, key, None)

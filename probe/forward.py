@@ -220,10 +220,13 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
 
 
 def _cache_of(out, sig):
-    value = getattr(out, sig["cache"], None)
-    if value is None:  # a model that returns it under the other name
-        value = getattr(out, "past_key_values" if sig["cache"] == "cache" else "cache", None)
-    return value
+    """The returned cache, read under the output's own field name (the other name, where it
+    exists as a compatibility alias, warns on transformers >= 5.24)."""
+    fields = getattr(out, "__dataclass_fields__", {})
+    for name in (sig["cache"], "cache", "past_key_values"):
+        if name in fields:
+            return getattr(out, name)
+    return getattr(out, sig["cache"], None)
 
 
 # --- feeding tokens on top of a cache and taking them back --------------------------------
