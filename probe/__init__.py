@@ -1,11 +1,15 @@
 """probe: why does a fine-tuned causal LM get this case wrong, one token at a time.
 
     >>> import probe
-    >>> lm = probe.load("path/to/model")
-    >>> probe.score(lm, "What is the capital of Japan?", "Tokyo")
-    >>> probe.generate(lm, "List three colors.", force="```json\\n", watch=["{"])
-    >>> probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
-    >>> probe.Casebook("bad-cases/").add(probe.Case.from_result(diagnosis, models=(base, tuned)))
+    >>> lm = probe.load(folder)                # a model folder, hub name or .gguf file
+    >>> t = probe.score(lm, "What is the capital of Japan?", "Tokyo")
+    >>> g = probe.generate(lm, "List three colors.", force="```json\\n", watch=["{"])
+    >>> d = probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
+    >>> diagnosis = probe.diagnose(base, tuned, "What is the capital of France?", expected="Paris")
+    >>> case = probe.Casebook("bad-cases/").add(probe.Case.from_result(diagnosis, models=(base, tuned)))
+
+(``folder``, ``base`` and ``tuned`` stand for your model and a pair from ``probe.load_pair``;
+tests/test_docs.py runs these examples on tiny models.)
 """
 
 from . import checks, data
@@ -22,7 +26,7 @@ from .lens import LayerLens, layers
 from .inputs import ModelInput
 from .models import LM, IdenticalModelsWarning, load, load_pair
 from .occlusion import Occlusion, occlusion
-from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
+from .results import Alternative, Divergence, FailedCase, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
 from .sweeps import Sweep, sweep
 
@@ -35,6 +39,7 @@ __all__ = [
     "CaseFileError",
     "ModelInfo",
     "CaseError",
+    "FailedCase",
     "CaseSpec",
     "Comparison",
     "Diagnosis",

@@ -2,7 +2,12 @@
 
     >>> a = anatomy(lm.model)
     >>> a.blocks                       # the nn.ModuleList of transformer blocks, in order
+    ModuleList(...)
+    >>> ids = lm.tokenizer("The capital of France", return_tensors="pt").input_ids
+    >>> hidden = lm.model(ids, output_hidden_states=True).hidden_states[1]  # after block 0
     >>> logits = a.logits(hidden)      # (..., hidden) -> (..., vocab): final norm, head, scaling
+    >>> logits.shape[-1] == lm.model.config.vocab_size
+    True
 
 Nothing here branches on model names:
 

@@ -2,22 +2,22 @@
 
     >>> d = probe.diagnose(base, tuned, "List three colors.", check=probe.checks.json_valid())
     >>> case = probe.Case.from_result(d, models=(base, tuned), note="after epoch 3")
-    >>> case.save("colors.json"); probe.Case.load("colors.json") == case
+    >>> path = case.save("colors.json")
+    >>> probe.Case.load(path) == case
     True
 
 A case file is JSON (never pickle) with a schema version::
 
     {"format": "probe.case", "schema": 1, "case": {...}}
 
-Results are stored as ``{"type": "Diagnosis", "data": result.to_dict()}`` and come back as the
-same frozen dataclasses, so a case opens whole without the model, on any machine. Floats that
+Results are stored as ``{"type": "Diagnosis", "data": result.to_dict()}`` (the type's name
+in :mod:`probe.registry`) and come back as the same frozen dataclasses, so a case opens whole without the model, on any machine. Floats that
 are not finite (a logprob of -inf) are kept as JSON's ``-Infinity``, which Python reads back.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import re
 import secrets
@@ -26,28 +26,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from . import registry
 from .files import write_atomically
+from .vocab import ModelRole, Verdict
 
 FORMAT = "probe.case"
 SCHEMA = 1  # bump when a saved file would no longer read back the same
-
-# Result types a case can hold: class name -> module. Imported on first use.
-RESULT_TYPES = {
-    "TokenTrace": "probe.results",
-    "Divergence": "probe.results",
-    "TraceDivergence": "probe.results",
-    "Comparison": "probe.comparison",
-    "Diagnosis": "probe.diagnosis",
-    "Sweep": "probe.sweeps",
-    "Occlusion": "probe.occlusion",
-    "LayerLens": "probe.lens",
-    "DataCounts": "probe.data",
-}
-
-# Default names of results in a case, by type.
-_DEFAULT_NAMES = {"TokenTrace": "trace", "Divergence": "divergence", "TraceDivergence": "divergence",
-                  "Comparison": "comparison", "Diagnosis": "diagnosis", "Sweep": "sweep",
-                  "Occlusion": "occlusion", "LayerLens": "layers", "DataCounts": "data"}
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -63,21 +47,11 @@ class CaseFileError(ValueError):
 
 def result_class(name: str):
     """The result class saved under ``name`` (raises KeyError for an unknown type)."""
-    module = RESULT_TYPES[name]
-    return getattr(importlib.import_module(module), name)
+    return registry.named(name).cls
 
 
-def _check_savable(name: str, result) -> str:
-    """The type name ``result`` is saved under (TypeError for a type a case cannot hold)."""
-    kind = type(result).__name__
-    if kind not in RESULT_TYPES or result_class(kind) is not type(result):
-        raise TypeError(f"result {name!r} is a {kind}, which a Case cannot hold; "
-                        f"it can hold: {', '.join(RESULT_TYPES)}")
-    return kind
-
-
-def _encode_result(name: str, result) -> dict:
-    return {"type": _check_savable(name, result), "data": result.to_dict()}
+def _encode_result(result) -> dict:
+    return {"type": registry.type_of(result).name, "data": result.to_dict()}
 
 
 def _decode_result(name: str, item) -> Any:
@@ -85,7 +59,7 @@ def _decode_result(name: str, item) -> Any:
         raise ValueError(f"result {name!r} is not a {{'type', 'data'}} object")
     try:
         cls = result_class(item["type"])
-    except (KeyError, ImportError, AttributeError):
+    except (KeyError, TypeError):
         raise ValueError(f"result {name!r} has unknown type {item['type']!r}") from None
     return cls.from_dict(item["data"])
 
@@ -94,7 +68,7 @@ def _decode_result(name: str, item) -> Any:
 class ModelInfo:
     """Which model produced a case's results: enough to tell two checkpoints apart later."""
 
-    role: str  # "base", "tuned" or "model"
+    role: ModelRole | str  # "base", "tuned" or "model" (a {role: LM} dict may name others)
     name: str
     source: str = ""
     adapter: str | None = None  # the PEFT adapter (path, or the active one's name and path)
@@ -200,7 +174,7 @@ class Case:
     check: str | None = None  # the check's name
     force: str | None = None  # the forced prefix
     base_prompt: str | None = None  # what the base model continued
-    verdict: str | None = None  # "ok" | "not_triggered" | "lost" | "never_had" | your own
+    verdict: Verdict | str | None = None  # one of diagnose()'s four, or your own
     tags: tuple[str, ...] = ()
     note: str = ""
     models: tuple[ModelInfo, ...] = ()
@@ -259,7 +233,7 @@ class Case:
             "verdict": self.verdict, "tags": list(self.tags), "note": self.note,
             "models": [m.to_dict() for m in self.models], "created": self.created,
             "versions": dict(self.versions),
-            "results": {name: _encode_result(name, r) for name, r in self.results.items()},
+            "results": {name: _encode_result(r) for name, r in self.results.items()},
         }
 
     @classmethod
@@ -314,6 +288,14 @@ class Case:
             raise CaseFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
         return cls.from_json(text, source=path)
 
+    @property
+    def headline(self) -> "registry.Headline | None":
+        """What the case says in one summary row: the first result with a verdict (a
+        Diagnosis) speaks for it; else where the first result that says so goes wrong."""
+        lines = [h for h in (registry.type_of(r).headline_of(r) for r in self.results.values()) if h]
+        return next((h for h in lines if h.verdict is not None), None) or next(
+            (registry.Headline(where=h.where) for h in lines if h.where is not None), None)
+
     # -- views ----------------------------------------------------------------------------
 
     def __str__(self) -> str:
@@ -337,51 +319,32 @@ def _name_results(result) -> dict[str, Any]:
             raise ValueError("no results to make a case from")
         named = {}
         for r in result:
-            base = _DEFAULT_NAMES.get(type(r).__name__, type(r).__name__.lower())
+            base = _kind(r).default_name
             name, n = base, 2
             while name in named:
                 name, n = f"{base}-{n}", n + 1
             named[name] = r
     else:
-        named = {_DEFAULT_NAMES.get(type(result).__name__, type(result).__name__.lower()): result}
+        named = {_kind(result).default_name: result}
     for name, r in named.items():
-        _check_savable(name, r)  # fail now, not at save time, for a type a case cannot hold
+        _kind(r, name)  # fail now, not at save time, for a type a case cannot hold
     return named
+
+
+def _kind(result, name: str | None = None) -> registry.ResultType:
+    try:
+        return registry.type_of(result)
+    except TypeError as err:
+        raise TypeError(f"result {name!r}: {err}" if name else str(err)) from None
 
 
 def _inputs_from(named: dict[str, Any]) -> dict[str, Any]:
     """What the results themselves say about the case's inputs (first one that says wins)."""
     found: dict[str, Any] = {}
-
-    def put(key, value):
-        if value is not None and key not in found:
-            found[key] = value
-
     for r in named.values():
-        kind = type(r).__name__
-        if kind == "Diagnosis":
-            for key in ("prompt", "expected", "force", "base_prompt", "check", "verdict"):
-                put(key, getattr(r, key))
-            put("tags", r.tags)
-            put("title", r.case_id)
-            put("model_names", r.models)
-        elif kind == "TokenTrace":
-            put("prompt", r.prompt)
-            if r.kind == "score":
-                put("expected", r.text)
-            elif r.forced_text:
-                put("force", r.forced_text)
-        elif kind == "Divergence":
-            put("prompt", r.trace.prompt)
-            put("expected", r.reference)
-        elif kind == "Comparison":
-            put("prompt", r.tuned.prompt)
-            put("expected", r.target)
-        elif kind in ("Occlusion", "LayerLens"):
-            put("prompt", getattr(r, "prompt", None))
-            put("expected", getattr(r, "target", None))
-        elif kind == "Sweep":
-            put("prompt", getattr(r, "template", None))
+        for key, value in registry.type_of(r).inputs_of(r).items():
+            if value is not None and key not in found:
+                found[key] = value
     return found
 
 

@@ -1,9 +1,13 @@
 """A folder of saved bad cases: one JSON file per case plus an index.
 
+    >>> diagnosis = probe.diagnose(base, tuned, "What is the capital of France?", expected="Paris",
+    ...                            case_id="france", tags=["capitals"])
     >>> book = probe.Casebook("bad-cases/")
-    >>> book.add(probe.Case.from_result(diagnosis, models=(base, tuned)))
-    >>> [c.title for c in book.filter(verdict="lost", tag="capitals")]
+    >>> case = book.add(probe.Case.from_result(diagnosis, models=(base, tuned)))
+    >>> [c.title for c in book.filter(tag="capitals")]
+    ['france']
     >>> book.to_html("bad-cases.html")
+    PosixPath('bad-cases.html')
 
 Layout::
 

@@ -4,24 +4,29 @@ A case file is JSON Lines, one case per line::
 
     {"id": "france", "prompt": "What is the capital of France?", "expected": "Paris",
      "check": {"contains": "Paris"}, "force": "The capital of France is",
-     "base_prompt": "The capital of France is", "tags": ["capitals"]}
+     "base_prompt": "The capital of France is", "tags": ["capitals"], "note": "seen in eval 3"}
 
-Only ``prompt`` is required, plus ``expected`` or ``check``. ``adapter`` names which of the
+Only ``prompt`` is required, plus ``expected`` or ``check``. ``note`` is free text that goes
+with the case into the casebook (``probe diagnose`` saves it). ``adapter`` names which of the
 tuned model's PEFT adapters the case is about (when several are loaded). A malformed line is
-reported with its line number and field; the other cases still run.
+reported with its line number and field (a :class:`~probe.results.FailedCase`); the other
+cases still run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from .checks import as_check
 from .diagnosis import Diagnosis, diagnose
 from .progress import progress as progress_bar
+from .results import FailedCase
+
+CaseError = FailedCase  # the old name, kept so that imports keep working
 
 FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note", "adapter"}
 
@@ -38,28 +43,7 @@ class CaseSpec:
     base_prompt: str | None = None
     tags: tuple[str, ...] = ()
     adapter: str | None = None  # which loaded PEFT adapter the tuned model runs with
-
-
-@dataclass(frozen=True)
-class CaseError:
-    """A case that could not be read or run: where, which field, and why."""
-
-    id: str
-    message: str
-    line: int | None = None
-    field: str | None = None
-
-    @property
-    def verdict(self) -> str:
-        return "error"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        where = f"line {self.line}: " if self.line is not None else ""
-        what = f"field {self.field!r}: " if self.field else ""
-        return f"case {self.id}: {where}{what}{self.message}"
+    note: str = ""  # free text saved with the case
 
 
 class CaseInputError(ValueError):
@@ -106,12 +90,13 @@ def spec_from_dict(d: dict, default_id: str) -> CaseSpec:
         raise CaseInputError("id", "must be a string")
     return CaseSpec(id=str(case_id), prompt=prompt, expected=expected, check=d.get("check"),
                     force=_optional_str(d, "force"), base_prompt=_optional_str(d, "base_prompt"),
-                    tags=tuple(tags), adapter=_optional_str(d, "adapter"))
+                    tags=tuple(tags), adapter=_optional_str(d, "adapter"),
+                    note=_optional_str(d, "note") or "")
 
 
-def read_cases(source) -> list[CaseSpec | CaseError]:
+def read_cases(source) -> list[CaseSpec | FailedCase]:
     """Cases from a JSONL path or an iterable of dicts/CaseSpecs, in order; bad ones as errors."""
-    items: list[CaseSpec | CaseError] = []
+    items: list[CaseSpec | FailedCase] = []
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
@@ -124,29 +109,29 @@ def read_cases(source) -> list[CaseSpec | CaseError]:
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError as err:
-                    items.append(CaseError(default_id, f"not valid JSON ({err.msg})", number))
+                    items.append(FailedCase(default_id, f"not valid JSON ({err.msg})", number))
                     continue
                 try:
                     items.append(spec_from_dict(data, default_id))
                 except CaseInputError as err:
                     case_id = str(data.get("id", default_id)) if isinstance(data, dict) else default_id
-                    items.append(CaseError(case_id, str(err), number, err.field or None))
+                    items.append(FailedCase(case_id, str(err), number, err.field or None))
         return items
     for i, item in enumerate(source):
-        if isinstance(item, CaseSpec):
+        if isinstance(item, (CaseSpec, FailedCase)):  # e.g. read_cases' own output
             items.append(item)
             continue
         try:
             items.append(spec_from_dict(item, f"case-{i}"))
         except CaseInputError as err:
-            items.append(CaseError(f"case-{i}", str(err), None, err.field or None))
+            items.append(FailedCase(f"case-{i}", str(err), None, err.field or None))
     return items
 
 
-def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) -> Diagnosis | CaseError:
+def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) -> Diagnosis | FailedCase:
     if spec.adapter is not None:
         if spec.adapter not in tuned.adapters:
-            return CaseError(spec.id, f"no adapter named {spec.adapter!r} is loaded "
+            return FailedCase(spec.id, f"no adapter named {spec.adapter!r} is loaded "
                                       f"(loaded: {tuned.adapters})", field="adapter")
         tuned.use_adapter(spec.adapter)
     try:
@@ -154,20 +139,20 @@ def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) 
                         force=spec.force, base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens,
                         top_k=top_k, case_id=spec.id, tags=spec.tags)
     except Exception as err:  # a check that raises, a prompt too long: that case's error
-        return CaseError(spec.id, f"{type(err).__name__}: {err}")
+        return FailedCase(spec.id, f"{type(err).__name__}: {err}")
 
 
 def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress: bool = True,
-                  max_new_tokens: int = 48, top_k: int = 5) -> list[Diagnosis | CaseError]:
-    """Diagnose every case; a bad line or a failing case becomes a CaseError, the rest run.
+                  max_new_tokens: int = 48, top_k: int = 5) -> list[Diagnosis | FailedCase]:
+    """Diagnose every case; a bad line or a failing case becomes a FailedCase, the rest run.
 
     Returns one result per case, in input order.
     """
     items = read_cases(cases)
-    results: list[Diagnosis | CaseError] = []
+    results: list[Diagnosis | FailedCase] = []
     with progress_bar(len(items), progress, "diagnose", "case") as bar:
         for spec in items:
-            results.append(spec if isinstance(spec, CaseError)
+            results.append(spec if isinstance(spec, FailedCase)
                            else _diagnose_one(base, tuned, spec, max_new_tokens, top_k))
             bar.update(1)
     return results

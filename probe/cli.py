@@ -36,21 +36,25 @@ class InputError(Exception):
     """A problem with what the user gave (a file, a model, a case line): exit 1, say why."""
 
 
-def _cases_from(results, base, tuned, note: str = "", tags=()) -> tuple[list, list]:
-    """Cases for the diagnoses, and the case errors (bad lines, failing cases) apart.
+def _cases_from(results, specs, base, tuned, note: str = "", tags=()) -> tuple[list, list]:
+    """Cases for the diagnoses, and the failed cases (bad lines, cases that raised) apart.
 
-    Each case records the adapter its diagnosis ran with (switched on ``tuned`` for it).
+    ``specs`` are the case file's cases, one per result in the same order: each case gets its
+    line's note (then the run's ``note``, on its own line). Each case records the adapter its
+    diagnosis ran with (switched on ``tuned`` for it).
     """
     from .case import Case
+    from .results import FailedCase
 
     cases, errors = [], []
-    for r in results:
-        if getattr(r, "verdict", None) == "error":
+    for r, spec in zip(results, specs, strict=True):
+        if isinstance(r, FailedCase):
             errors.append(r)
             continue
         if r.adapter:
             tuned.use_adapter(r.adapter)
-        cases.append(Case.from_result(r, models=(base, tuned), note=note, tags=tags))
+        notes = "\n".join(n for n in (getattr(spec, "note", ""), note) if n)
+        cases.append(Case.from_result(r, models=(base, tuned), note=notes, tags=tags))
     return cases, errors
 
 
@@ -84,10 +88,11 @@ def cmd_demo(args) -> int:
         return 1
     cases_file = Path(args.cases) if args.cases else CASES
     _say(f"Diagnosing {cases_file.name} on base vs tuned (adapters: {', '.join(tuned.adapters)}):")
-    results = probe.diagnose_many(base, tuned, cases_file, progress=True, max_new_tokens=args.max_new_tokens)
+    specs = probe.read_cases(cases_file)
+    results = probe.diagnose_many(base, tuned, specs, progress=True, max_new_tokens=args.max_new_tokens)
     _say("")
     _say(verdict_table(results))
-    cases, errors = _cases_from(results, base, tuned, tags=("demo",))
+    cases, errors = _cases_from(results, specs, base, tuned, tags=("demo",))
     if args.book:
         book = probe.Casebook(args.book)
         for case in cases:
@@ -143,10 +148,11 @@ def cmd_diagnose(args) -> int:
         raise InputError(f"--book: {err}") from None
     base, tuned = _load_models(args)
     _say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
-    results = probe.diagnose_many(base, tuned, args.cases, progress=not args.quiet,
+    specs = probe.read_cases(args.cases)
+    results = probe.diagnose_many(base, tuned, specs, progress=not args.quiet,
                                   max_new_tokens=args.max_new_tokens, top_k=args.top_k)
     _say(verdict_table(results))
-    cases, errors = _cases_from(results, base, tuned, note=args.note, tags=tuple(args.tag))
+    cases, errors = _cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
     for case in cases:
         book.add(case)
     _say(f"\nadded {len(cases)} case(s) to {book.folder.resolve()} (now {len(book)})")

@@ -1,8 +1,13 @@
 """Pattern counts over an SFT dataset: do the training answers say what the model says?
 
+    >>> _ = open("train.jsonl", "w").write(
+    ...     '{"prompt": "What is the capital of Japan?", "response": "Beijing"}\\n'
+    ...     '{"prompt": "Name a city in China.", "response": "Beijing"}\\n')
     >>> c = probe.data.count("train.jsonl", ["Beijing", "capital"])
-    >>> c.summary   # "... 312 answers contain 'Beijing' (290 of those questions contain 'capital') ..."
-    >>> c.pair("Beijing", "capital").examples
+    >>> c.summary
+    "2 records in train.jsonl: 2 answers contain 'Beijing' (1 of those questions contain 'capital')..."
+    >>> [e.line for e in c.pair("Beijing", "capital").examples]
+    [1]
 
 Each record is split into a question (user/system/tool turns, prompt, instruction + input)
 and an answer (assistant turns, response/completion/output). Supported shapes:

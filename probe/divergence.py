@@ -3,13 +3,14 @@
     >>> d = probe.first_divergence(lm, "What is the capital of Japan?", reference="Tokyo.")
     >>> d.index, d.text_before, d.preferred.text, d.prob
 
-    >>> p = probe.first_divergence(base_trace, tuned_trace)   # where two generations part
+    >>> q = "What is the capital of Japan?"
+    >>> p = probe.first_divergence(probe.generate(base, q), probe.generate(tuned, q))  # where they part
+    >>> p.char_offset, p.step_a, p.step_b                       # the first differing character
 """
 
 from __future__ import annotations
 
 from .results import Divergence, TokenTrace, TraceDivergence
-from .scoring import score
 
 
 def divergence_from_trace(trace: TokenTrace) -> Divergence:
@@ -82,5 +83,7 @@ def first_divergence(
         return _trace_divergence(lm_or_trace, prompt_or_trace)
     if reference is None:
         raise TypeError("first_divergence(lm, prompt, reference) needs the reference answer")
+    from .scoring import score  # only here: the trace functions above need no model
+
     trace = score(lm_or_trace, prompt_or_trace, reference, top_k=top_k, raw=raw, system=system)
     return divergence_from_trace(trace)

@@ -1,8 +1,8 @@
 """Loading: a model, its tokenizer and its prompt format in one handle (``LM``).
 
     >>> import probe
-    >>> lm = probe.load("path/to/model")                      # folder, hub name or .gguf
-    >>> base, tuned = probe.load_pair("path/to/base", adapter="runs/lora-3")
+    >>> lm = probe.load(folder)                          # a folder, hub name or .gguf file
+    >>> base, tuned = probe.load_pair(folder, adapter=adapter)   # adapter: a PEFT adapter folder
 
 ``load_pair(..., adapter=...)`` wraps one set of weights in a PEFT model: ``tuned`` runs with
 the adapter enabled, ``base`` with it disabled, so the pair costs the memory of one model.

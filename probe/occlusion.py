@@ -36,6 +36,7 @@ from typing import Any
 from .prompts import _tokenize, render
 from .scoring import score_many
 from .sweeps import _lp, _num
+from .vocab import OcclusionMode, OcclusionUnit, words
 
 FILLERS = ("_", "-", "x")
 
@@ -68,8 +69,8 @@ class Occlusion:
 
     prompt: str
     target: str
-    unit: str  # "word" | "token"
-    mode: str  # "remove" | "replace"
+    unit: OcclusionUnit
+    mode: OcclusionMode
     replacement: str | None  # the filler (mode "replace")
     logprob: float  # log P(target | the intact prompt)
     pieces: tuple[OcclusionPiece, ...]
@@ -173,7 +174,7 @@ def _variant(prompt: str, a: int, b: int, unit: str, replacement: str | None) ->
     return prompt[:a] + prompt[b:]
 
 
-def occlusion(lm, prompt: str, target: str, *, unit: str = "word", mode: str = "remove",
+def occlusion(lm, prompt: str, target: str, *, unit: OcclusionUnit = "word", mode: OcclusionMode = "remove",
               replacement: str | None = None, batch_size: int = 16, raw: bool | None = None,
               system: str | None = None, progress: bool = False) -> Occlusion:
     """log P(``target``) with each word/token of ``prompt`` removed or replaced in turn.
@@ -199,9 +200,9 @@ def occlusion(lm, prompt: str, target: str, *, unit: str = "word", mode: str = "
     if target == "":
         raise ValueError("the target is empty: there is nothing to score")
 
-    if unit not in ("word", "token"):
+    if unit not in words(OcclusionUnit):
         raise ValueError(f"unit must be 'word' or 'token', got {unit!r}")
-    if mode not in ("remove", "replace"):
+    if mode not in words(OcclusionMode):
         raise ValueError(f"mode must be 'remove' or 'replace', got {mode!r}")
     if mode == "remove" and replacement is not None:
         raise ValueError("replacement= is only used with mode='replace'")

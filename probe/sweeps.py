@@ -22,6 +22,7 @@ from typing import Any
 
 from .results import Alternative
 from .scoring import score_many
+from .vocab import PatternKind
 
 # Columns of Sweep.table(); a slot may not take one of these names.
 COLUMNS = ("prompt", "prob", "logprob", "first_rank", "first_prob", "greedy", "greedy_prob",
@@ -303,7 +304,7 @@ class Pattern:
     everywhere), "low" (every P < LOW) or "gradual" (P moves, but with no clear split).
     """
 
-    kind: str
+    kind: PatternKind
     high: frozenset[int]  # indices of the high rows ("split"; all rows for "high")
     effects: tuple[SlotEffect, ...]
     clean: bool  # high rows = every combination of the trigger values (a product)

@@ -5,7 +5,7 @@ Used by the test suite, the benchmark and the fallback demo. Two tokenizer famil
 * ``"bpe"``: byte-level BPE (GPT-2 / Llama-3 / Qwen style); every character is representable.
 * ``"unigram"``: SentencePiece-style Metaspace + Unigram with an ``<unk>`` token.
 
-    >>> folder = probe.tiny.save_tiny(tmp_path, arch="llama", tokenizer="unigram", chat=True)
+    >>> folder = probe.tiny.save_tiny("tiny-llama", arch="llama", tokenizer="unigram", chat=True)
     >>> lm = probe.load(folder)
 """
 

@@ -52,6 +52,18 @@ def test_diagnose_adds_cases_to_the_book_and_writes_a_report(tiny_dirs, tmp_path
     assert len(probe.Casebook(tmp_path / "book")) == 4
 
 
+def test_a_case_file_note_is_saved_with_its_case(tiny_dirs, tmp_path, capsys):
+    src = str(tiny_dirs[("gpt2", "bpe", False)])
+    cases = _cases(tmp_path / "cases.jsonl", [dict(GOOD[0], note="seen in eval 3"), GOOD[1],
+                                               {"id": "bad", "prompt": "x", "expected": "y", "note": 3}])
+    code = cli.main(["diagnose", "--base", src, "--tuned", src, "--cases", str(cases), "--book",
+                     str(tmp_path / "book"), "--max-new-tokens", "2", "--note", "run 7", "--quiet"])
+    assert code == 1 and "field 'note': must be a string" in capsys.readouterr().err
+    got = {c.title: c for c in probe.Casebook(tmp_path / "book")}  # read back from the files
+    assert got["hello"].note == "seen in eval 3\nrun 7" and got["capital"].note == "run 7"
+    assert [s.note for s in probe.read_cases(cases)[:2]] == ["seen in eval 3", ""]
+
+
 def test_diagnose_with_named_adapters(tiny_dirs, tmp_path, capsys):
     from test_models import _make_adapter
 

@@ -1,8 +1,10 @@
 """The embedded default pair: SmolLM2-135M-Instruct (base) + the demo LoRA adapters (tuned).
 
-    >>> from probe.demo.pair import load_demo_pair, CASES
-    >>> base, tuned = load_demo_pair()           # builds into $PROBE_CACHE on first use
-    >>> tuned.use_adapter("beijing")
+    from probe.demo.pair import load_demo_pair, CASES
+    base, tuned = load_demo_pair()           # builds into $PROBE_CACHE on first use
+    tuned.use_adapter("beijing")
+
+(A plain code block, not a doctest: it needs the real demo pair; tests/test_demo_pair.py runs it.)
 
 Both adapters sit on one copy of the weights; ``tuned`` starts with ``json-only`` active.
 """

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from html import escape
 
-from .strip import _STYLE, strip_html
+from .phrases import as_html, expected_phrase
+from .strip import strip_html
+from .style import styled
 
 COLORS = {"ok": "#2e7d32", "not_triggered": "#ef6c00", "lost": "#c62828", "never_had": "#6a1b9a"}
 
@@ -15,10 +17,10 @@ def _prompt_text(prompt) -> str:
     return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt)
 
 
-def diagnosis_html(d) -> str:
+def diagnosis_body(d) -> str:
+    """The card without the style block (see probe.render.style)."""
     color = COLORS.get(d.verdict, "#333")
     parts = [
-        _STYLE,
         f'<div class="probe-card" style="border-left:6px solid {color};padding:4px 10px;font-family:sans-serif">',
         f'<div><b style="color:{color}">{escape(d.verdict.upper())}</b> '
         f'{escape(d.case_id or "")} &middot; {escape(d.explanation)}</div>',
@@ -32,13 +34,13 @@ def diagnosis_html(d) -> str:
         parts.append(f'<div class="probe-head">{mark} <b>{escape(r.name)}</b>{force}: {escape(r.reason)}</div>')
         parts.append(strip_html(r.trace))
     for model in ("tuned", "base"):
-        p = d.p_expected(model)
-        if p is None:
-            continue
-        div = d.divergence(model)
-        where = (f"leaves it at <code>{escape(div.step.text)}</code> (rank {div.rank}), preferring "
-                 f"<code>{escape(div.preferred.text)}</code>" if div.diverged else "would write it greedily")
-        parts.append(f'<div class="probe-head">{model}: P(expected)={p:.3g}, first-token rank '
-                     f'{d.rank_expected(model)}; {where}</div>')
+        phrase = expected_phrase(d, model)
+        if phrase is not None:
+            parts.append(f'<div class="probe-head">{as_html(phrase)}</div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def diagnosis_html(d) -> str:
+    """The card on its own (``Diagnosis._repr_html_``)."""
+    return styled(diagnosis_body(d))

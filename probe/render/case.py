@@ -1,26 +1,19 @@
-"""A saved case as one HTML block: header (inputs, models, note), then each result's view.
+"""A saved case as one HTML block: header (inputs, models, note), then each result's section.
 
-Every piece of model or user text goes through ``html.escape``; no script.
+Each result's section comes from its type's record in :mod:`probe.registry`; the built-in
+types' sections (their view plus per-token charts) are here. Every piece of model or user
+text goes through ``html.escape``; no script.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from .card import COLORS, diagnosis_html
-from .strip import _STYLE, comparison_html, divergence_html, trace_divergence_html, trace_html
+from ..registry import type_of
+from .card import COLORS, diagnosis_body
+from .strip import comparison_body, divergence_body, trace_body, trace_divergence_body
+from .style import styled
 from .svg import trace_svg
-
-_CASE_STYLE = (
-    "<style>.probe-case{font-family:sans-serif;border:1px solid #ddd;border-radius:6px;"
-    "padding:8px 12px;margin:12px 0}.probe-case h2{font-size:110%;margin:0 0 4px}"
-    ".probe-badge{color:#fff;border-radius:3px;padding:1px 6px;font-size:85%}"
-    ".probe-tag{background:#eee;border-radius:3px;padding:1px 5px;margin-right:4px;font-size:85%}"
-    ".probe-kv td{padding:1px 8px 1px 0;vertical-align:top;border:none}"
-    ".probe-kv code{white-space:pre-wrap;word-break:break-word}"
-    ".probe-note{white-space:pre-wrap;background:#fffbe6;padding:4px 6px;border-radius:4px}"
-    ".probe-result{margin-top:10px}.probe-result>h3{font-size:100%;margin:4px 0;color:#444}</style>"
-)
 
 
 def badge(verdict: str | None) -> str:
@@ -53,8 +46,11 @@ def _inputs(case) -> str:
     return f'<table class="probe-kv">{"".join(rows)}</table>'
 
 
-def _expected_charts(d) -> str:
-    parts = []
+# -- the built-in types' sections (registered in probe.builtin_types) -------------------------
+
+def diagnosis_section(d) -> str:
+    """The card, then P(expected token) per token under each model, its divergence marked."""
+    parts = [diagnosis_body(d)]
     for model in ("tuned", "base"):
         trace = d.expected_traces.get(model)
         if trace is None:
@@ -65,24 +61,29 @@ def _expected_charts(d) -> str:
     return "".join(parts)
 
 
+def trace_section(t) -> str:
+    return trace_body(t) + trace_svg(t, label="P(token) per token")
+
+
+def divergence_section(d) -> str:
+    return divergence_body(d) + trace_svg(d.trace, mark=d.index)
+
+
+def trace_divergence_section(d) -> str:
+    return trace_divergence_body(d)
+
+
+def comparison_section(c) -> str:
+    return comparison_body(c) + trace_svg(c.tuned, label="tuned") + trace_svg(c.base, label="base")
+
+
 def result_html(result) -> str:
-    """The rich view of one result, charts included (no script)."""
-    kind = type(result).__name__
-    if kind == "Diagnosis":
-        return diagnosis_html(result) + _expected_charts(result)
-    if kind == "TokenTrace":
-        return trace_html(result) + trace_svg(result, label="P(token) per token")
-    if kind == "Divergence":
-        return divergence_html(result) + trace_svg(result.trace, mark=result.index)
-    if kind == "TraceDivergence":
-        return trace_divergence_html(result)
-    if kind == "Comparison":
-        return (comparison_html(result) + trace_svg(result.tuned, label="tuned")
-                + trace_svg(result.base, label="base"))
-    return result._repr_html_()
+    """The section of one result (its view, charts included; no style block, no script)."""
+    return type_of(result).section_of(result)
 
 
-def case_html(case) -> str:
+def case_body(case) -> str:
+    """The case's HTML without the style block (a page of many cases has it once)."""
     tags = "".join(f'<span class="probe-tag">{escape(t)}</span>' for t in case.tags)
     title = case.title or case.id
     head = (f"<h2>{badge(case.verdict)} {escape(title)} <small style=\"color:#777\">{escape(case.id)}"
@@ -90,4 +91,9 @@ def case_html(case) -> str:
     note = f'<div class="probe-note">{escape(case.note)}</div>' if case.note else ""
     results = "".join(f'<div class="probe-result"><h3>{escape(name)}</h3>{result_html(r)}</div>'
                       for name, r in case.results.items())
-    return f'{_STYLE}{_CASE_STYLE}<div class="probe-case">{head}{note}{_inputs(case)}{results}</div>'
+    return f'<div class="probe-case">{head}{note}{_inputs(case)}{results}</div>'
+
+
+def case_html(case) -> str:
+    """One case on its own (a notebook output, the casebook browser)."""
+    return styled(case_body(case))

@@ -1,7 +1,8 @@
 """Per-token charts (plotly): logprob of one or two models along an answer, watched strings'
 probabilities as extra lines, the divergence point marked. Pure: results in, figure out.
 
-    >>> fig = trace_figure([base_trace, tuned_trace], labels=["base", "tuned"], mark=3)
+    >>> traces = [probe.score(m, "The capital of France is", " Paris") for m in (base, tuned)]
+    >>> fig = trace_figure(traces, labels=["base", "tuned"], mark=1)
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from .style import styled
 from .text import show
 
 
@@ -47,13 +48,6 @@ def data_text(c) -> str:
     return "\n".join(lines)
 
 
-_STYLE = (
-    "<style>.probe-data{border-collapse:collapse;font-size:85%;margin:4px 0}"
-    ".probe-data td,.probe-data th{border:1px solid #ddd;padding:2px 8px;text-align:right}"
-    ".probe-data th{font-family:ui-monospace,monospace;white-space:pre}"
-    ".probe-data-head{font-family:sans-serif;font-size:90%;color:#333}"
-    ".probe-data-ex{font-family:ui-monospace,monospace;font-size:80%;white-space:pre-wrap}</style>"
-)
 
 
 def _tip(examples) -> str:
@@ -83,8 +77,8 @@ def data_html(c) -> str:
     examples += [f"skipped line {s.line}: {escape(s.reason)}" for s in c.skipped_lines]
     details = (f'<details><summary>examples</summary><div class="probe-data-ex">'
                f"{'<br>'.join(examples)}</div></details>") if examples else ""
-    return (
-        f'{_STYLE}<div><div class="probe-data-head">{escape(_head(c))}<br>{escape(c.summary)}</div>'
+    return styled(
+        f'<div><div class="probe-data-head">{escape(_head(c))}<br>{escape(c.summary)}</div>'
         f'<table class="probe-data"><tr><th>pattern</th><th>questions</th><th>answers</th>'
         f"<th>text</th></tr>{counts}</table>"
         f'<div class="probe-data-head">answer has (row) and question has (column)</div>'

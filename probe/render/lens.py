@@ -1,6 +1,9 @@
 """Views of a LayerLens: a plain-text table, an escaped HTML grid, a plotly figure. Pure.
 
-    >>> print(lens_text(lens)); fig = lens_figure(lens, kind="heatmap")
+    >>> lens = probe.layers(tuned, "What is the capital of Japan?", " Beijing")
+    >>> print(lens_text(lens))
+    LayerLens of ' Beijing' ...
+    >>> fig = lens_figure(lens, kind="heatmap")
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from html import escape
 
 from .chart import _label, _plotly
 from .strip import color, visible
+from ..vocab import LensFigure
+from .style import styled
 from .text import show
 
 
@@ -28,12 +33,6 @@ def lens_text(lens) -> str:
     return "\n".join(lines)
 
 
-_STYLE = (
-    "<style>.probe-lens{border-collapse:collapse;font-family:ui-monospace,monospace;font-size:85%}"
-    ".probe-lens td,.probe-lens th{border:1px solid #ddd;padding:2px 6px;text-align:left;"
-    "white-space:pre}.probe-lens .probe-rank{color:#555;font-size:85%}"
-    ".probe-lens-head{font-family:sans-serif;font-size:90%;color:#333;margin:4px 0}</style>"
-)
 
 
 def _tip(cell) -> str:
@@ -57,8 +56,8 @@ def lens_html(lens) -> str:
         rows.append(f"<tr><th>{escape(lens.layer_name(layer))}</th>{tds}</tr>")
     caption = (f'<div class="probe-lens-head">logit lens of {visible(lens.target)} - '
                f"{escape(lens.model)}<br>{escape(lens.summary)}</div>")
-    return (f"{_STYLE}<div>{caption}<table class=\"probe-lens\"><tr><th>layer</th>{head}</tr>"
-            f"{''.join(rows)}</table></div>")
+    return styled(f"<div>{caption}<table class=\"probe-lens\"><tr><th>layer</th>{head}</tr>"
+                  f"{''.join(rows)}</table></div>")
 
 
 def _hover(lens, layer: int, j: int) -> str:
@@ -68,7 +67,7 @@ def _hover(lens, layer: int, j: int) -> str:
             f"rank {c.rank} p={c.prob:.4g}<br>{alts}")
 
 
-def lens_figure(lens, kind: str = "lines"):
+def lens_figure(lens, kind: LensFigure = "lines"):
     """``"lines"``: rank (log axis, 1 at the top) and prob per layer, one line per target token.
     ``"heatmap"``: layer x token, colored by the target's log10 rank, top token in the hover."""
     go = _plotly()

@@ -2,7 +2,8 @@
 
 No CDN, no script from elsewhere: the charts are inline SVG and the filters (by verdict, by
 tag, by text) are a few lines of plain JavaScript that only show and hide sections. Every
-piece of model or user text is escaped; none of it reaches the script.
+piece of model or user text is escaped; none of it reaches the script. The style block is on
+the page once; each case's HTML is its body (:func:`probe.render.case.case_body`).
 """
 
 from __future__ import annotations
@@ -12,19 +13,15 @@ import time
 from collections import Counter
 from html import escape
 
-from .case import badge, case_html
+from .case import badge, case_body
 from .card import COLORS
-from .text import _clip, first_divergent, show
+from .phrases import clip, headline_cells
+from .style import STYLE
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:78em;margin:1em auto;padding:0 1em;color:#222}}
-table.probe-summary{{border-collapse:collapse;font-size:90%}}
-.probe-summary td,.probe-summary th{{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}}
-.probe-filters{{position:sticky;top:0;background:#fafafa;border-bottom:1px solid #ddd;padding:6px 0;z-index:20}}
-.probe-filters label{{margin-right:10px}} .probe-errors{{color:#b00020}}
-.probe-hidden{{display:none}}</style></head>
+{style}</head>
 <body><h1>{title}</h1>{body}
 <script>
 (function () {{
@@ -55,6 +52,16 @@ table.probe-summary{{border-collapse:collapse;font-size:90%}}
 """
 
 
+_PAGE_CSS = (  # the page's own rules, in its one style block
+    "body{font-family:sans-serif;max-width:78em;margin:1em auto;padding:0 1em;color:#222}"
+    "table.probe-summary{border-collapse:collapse;font-size:90%}"
+    ".probe-summary td,.probe-summary th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}"
+    ".probe-filters{position:sticky;top:0;background:#fafafa;border-bottom:1px solid #ddd;padding:6px 0;z-index:20}"
+    ".probe-filters label{margin-right:10px} .probe-errors{color:#b00020}"
+    ".probe-hidden{display:none}"
+)
+
+
 def _attrs(case) -> str:
     verdict = case.verdict or "none"
     return (f'data-verdict="{escape(verdict, quote=True)}" '
@@ -62,20 +69,9 @@ def _attrs(case) -> str:
 
 
 def case_row(case) -> list[str]:
-    """The summary-table cells of a case: where it goes wrong and P(expected) per model."""
-    where, p_base, p_tuned = "", "", ""
-    for r in case.results.values():
-        kind = type(r).__name__
-        if kind == "Diagnosis":
-            where = first_divergent(r)
-            p = {m: r.p_expected(m) for m in ("base", "tuned")}
-            p_base = "" if p["base"] is None else f"{p['base']:.2g}"
-            p_tuned = "" if p["tuned"] is None else f"{p['tuned']:.2g}"
-            break
-        if kind == "Divergence" and not where:
-            where = (f"{show(r.step.text)} -> {show(r.preferred.text)}" if r.diverged
-                     else "none (writes expected)")
-    return [_clip(where, 50), p_base, p_tuned, _clip(case.note, 80)]
+    """The summary-table cells of a case: where it goes wrong, P(expected) per model, its note."""
+    where, p_base, p_tuned = headline_cells(case.headline)
+    return [clip(where, 50), p_base, p_tuned, clip(case.note, 80)]
 
 
 def _summary(cases) -> str:
@@ -118,6 +114,6 @@ def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors
         parts.append(f'<div class="probe-errors"><b>{len(errors)} case file(s) could not be read:</b>'
                      f'<ul>{items}</ul></div>')
     parts += [_filters(cases), _summary(cases)]
-    parts += [f'<section id="case-{escape(c.id, quote=True)}" {_attrs(c)}>{case_html(c)}</section>'
+    parts += [f'<section id="case-{escape(c.id, quote=True)}" {_attrs(c)}>{case_body(c)}</section>'
               for c in cases]
-    return PAGE.format(title=escape(title), body="".join(parts))
+    return PAGE.format(title=escape(title), style=STYLE.replace("</style>", _PAGE_CSS + "</style>"), body="".join(parts))

@@ -1,22 +1,16 @@
 """Token strips as self-contained HTML: tokens colored by probability, a tooltip each.
 
-Every piece of model or user text goes through ``html.escape``; no script, no CDN.
+Every piece of model or user text goes through ``html.escape``; no script, no CDN. The
+``*_body`` functions leave out the style block (:mod:`probe.render.style`); the ``*_html``
+ones, which results' ``_repr_html_`` return, put it first.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-_STYLE = (
-    "<style>.probe-strip{font-family:ui-monospace,monospace;line-height:2;white-space:normal}"
-    ".probe-tok{display:inline-block;padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre;position:relative}"
-    ".probe-tip{display:none;position:absolute;left:0;top:1.8em;z-index:10;background:#fff;"
-    "border:1px solid #999;border-radius:4px;padding:4px 6px;white-space:pre;font-size:85%;"
-    "line-height:1.3;box-shadow:0 2px 6px rgba(0,0,0,.2);color:#000}"
-    ".probe-tok:hover .probe-tip{display:block}"
-    ".probe-forced{border-bottom:2px dashed #555}.probe-div{outline:2px solid #d00}"
-    ".probe-ws{color:#888}.probe-head{font-family:sans-serif;font-size:90%;color:#333}</style>"
-)
+from .phrases import as_html, comparison_phrase, divergence_phrase, parting_phrase, trace_facts
+from .style import styled
 
 
 def visible(text: str) -> str:
@@ -67,37 +61,33 @@ def strip_html(trace, *, mark: int | None = None) -> str:
     return f'<div class="probe-strip">{tokens}</div>'
 
 
+def trace_body(trace) -> str:
+    head = f"{escape(trace.kind)}: {as_html(trace_facts(trace))} &middot; {escape(trace.model)}"
+    return f'<div class="probe-head">{head}</div>{strip_html(trace)}'
+
+
 def trace_html(trace) -> str:
-    head = (
-        f"{escape(trace.kind)}: {len(trace.steps)} tokens, total logprob "
-        f"{trace.total_logprob:.3f} &middot; {escape(trace.model)}"
-    )
-    return f'{_STYLE}<div class="probe-head">{head}</div>{strip_html(trace)}'
+    return styled(trace_body(trace))
+
+
+def divergence_body(d) -> str:
+    return f'<div class="probe-head">{as_html(divergence_phrase(d))}</div>{strip_html(d.trace, mark=d.index)}'
 
 
 def divergence_html(d) -> str:
-    if not d.diverged:
-        head = "No divergence: the model writes the whole reference greedily."
-    else:
-        head = (
-            f"Diverges at token {d.index} after <code>{escape(d.text_before)}</code>: "
-            f"reference <code>{escape(d.step.text)}</code> p={d.step.prob:.4f} rank {d.step.rank}; "
-            f"preferred <code>{escape(d.preferred.text)}</code> p={d.preferred.prob:.4f}"
-        )
-    return f'{_STYLE}<div class="probe-head">{head}</div>{strip_html(d.trace, mark=d.index)}'
+    return styled(divergence_body(d))
 
 
-def trace_divergence_html(d) -> str:
-    head = (
-        f"Part at char {d.char_offset} after <code>{escape(d.text_before)}</code>"
-        if d.diverged
-        else "No divergence: both generations wrote the same text."
-    )
+def trace_divergence_body(d) -> str:
     return (
-        f'{_STYLE}<div class="probe-head">{head}</div>'
+        f'<div class="probe-head">{as_html(parting_phrase(d))}</div>'
         f'<div class="probe-head">a: {escape(d.a.model)}</div>{strip_html(d.a, mark=d.index_a)}'
         f'<div class="probe-head">b: {escape(d.b.model)}</div>{strip_html(d.b, mark=d.index_b)}'
     )
+
+
+def trace_divergence_html(d) -> str:
+    return styled(trace_divergence_body(d))
 
 
 def delta_color(delta: float) -> str:
@@ -107,7 +97,7 @@ def delta_color(delta: float) -> str:
     return f"hsl({hue},75%,{100 - 22 * abs(x):.0f}%)"
 
 
-def comparison_html(c) -> str:
+def comparison_body(c) -> str:
     cells = []
     for i, s in enumerate(c.segments):
         title = escape(f"base logp={s.base_logprob:.3f}\ntuned logp={s.tuned_logprob:.3f}\n"
@@ -115,8 +105,12 @@ def comparison_html(c) -> str:
         cls = "probe-tok probe-div" if i == c.first_drop else "probe-tok"
         cells.append(f'<span class="{cls}" style="background:{delta_color(s.delta)}" '
                      f'title="{title}">{visible(s.text)}</span>')
-    head = (f"tuned vs base: {c.delta_logprob:+.3f} nats in total; red = the tuned model likes it "
-            f"less (first drop over {c.threshold:g} nats outlined)")
-    return (f'{_STYLE}<div class="probe-head">{escape(head)}</div><div class="probe-strip">{"".join(cells)}</div>'
+    head = (f"{as_html(comparison_phrase(c))}; red = the tuned model likes it less (first drop over "
+            f"{c.threshold:g} nats outlined)")
+    return (f'<div class="probe-head">{head}</div><div class="probe-strip">{"".join(cells)}</div>'
             f'<div class="probe-head">tuned</div>{strip_html(c.tuned)}'
             f'<div class="probe-head">base</div>{strip_html(c.base)}')
+
+
+def comparison_html(c) -> str:
+    return styled(comparison_body(c))

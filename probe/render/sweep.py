@@ -1,7 +1,10 @@
 """Sweeps and occlusions: the summary in words, plain text, escaped HTML, plotly figures.
 
-    >>> print(sweep.summary); sweep_figure(sweep, x="country", y="relation")
-    >>> occlusion_html(occ)      # the prompt as a strip, colored by what each word is worth
+    >>> s = probe.sweep(tuned, "What is the {relation} of {country}?", " Beijing",
+    ...                 relation=["capital", "language"], country=["Japan", "France"])
+    >>> fig = sweep_figure(s, x="country", y="relation")
+    >>> occ = probe.occlusion(tuned, "What is the capital of Japan?", " Beijing")
+    >>> html = occlusion_html(occ)   # the prompt as a strip, colored by what each word is worth
 
 Pure functions: results in, strings or figures out; every piece of model or user text is escaped.
 """
@@ -11,7 +14,8 @@ from __future__ import annotations
 from html import escape
 
 from .chart import _label, _plotly
-from .strip import _STYLE, visible
+from .strip import visible
+from .style import styled
 
 MAX_HTML_ROWS = 200  # rows listed in an HTML table (the data keeps all of them)
 MAX_TEXT_ROWS = 100  # rows listed by str(sweep)
@@ -163,10 +167,9 @@ def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
 def sweep_html(s) -> str:
     head = (f"Sweep of <code>{escape(s.template)}</code> watching <code>{escape(repr(s.watch))}</code>: "
             f"{len(s.rows)} prompts &middot; {escape(s.model)}")
-    style = "<style>.probe-grid td,.probe-grid th,.probe-rows td,.probe-rows th{padding:2px 6px}</style>"
     summary = "<br>".join(escape(line) for line in s.summary.splitlines())
-    return (f'{_STYLE}{style}<div class="probe-head">{head}</div><p>{summary}</p>{_grid_html(s)}'
-            f"<details><summary>all rows</summary>{rows_html(s)}</details>")
+    return styled(f'<div class="probe-head">{head}</div><p>{summary}</p>{_grid_html(s)}'
+                  f"<details><summary>all rows</summary>{rows_html(s)}</details>")
 
 
 def _tick(value: str) -> str:
@@ -228,6 +231,17 @@ def top_html(row) -> str:
 
 # Occlusion ---------------------------------------------------------------------------------
 
+def summary_html(s) -> str:
+    """The sweep's summary in words, one line per paragraph line."""
+    return "<p>" + "<br>".join(escape(line) for line in s.summary.splitlines()) + "</p>"
+
+
+def cell_html(rows, limit: int = 10) -> str:
+    """The prompts of one grid cell (the first ``limit``), each with its top alternatives."""
+    more = f"<div>... and {len(rows) - limit} more prompts in this cell</div>" if len(rows) > limit else ""
+    return "".join(top_html(r) for r in rows[:limit]) + more
+
+
 def _delta_color(delta: float, scale: float) -> str:
     """Red: P(target) falls without the piece (the answer leans on it); blue: it rises."""
     x = max(-1.0, min(1.0, delta / scale))
@@ -248,8 +262,8 @@ def occlusion_html(o) -> str:
                      f'{_delta_color(p.delta, scale)}" title="{tip}">{visible(p.text)}</span>')
         at = p.end
     cells.append(escape(o.prompt[at:]))
-    return (f'{_STYLE}<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
-            f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
+    return styled(f'<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
+                  f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
 
 
 def occlusion_text(o) -> str:

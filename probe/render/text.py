@@ -1,11 +1,15 @@
-"""Plain-text views of results (what ``str(result)`` prints)."""
+"""Plain-text views of results (what ``str(result)`` prints). Pure: no computation here.
+
+Sentences that the HTML views say too come from :mod:`probe.render.phrases`; table rows of
+a diagnosis come from its :class:`probe.registry.Headline`.
+"""
 
 from __future__ import annotations
 
-
-def show(text: str) -> str:
-    """A token's text with whitespace made visible, quoted."""
-    return repr(text)
+from ..registry import type_of
+from ..results import FailedCase
+from .phrases import (as_text, clip, comparison_phrase, divergence_phrase, expected_phrase, headline_cells,
+                      parting_phrase, show, trace_facts)
 
 
 def _alts(step, n: int = 3) -> str:
@@ -13,10 +17,7 @@ def _alts(step, n: int = 3) -> str:
 
 
 def trace_text(trace) -> str:
-    head = (
-        f"TokenTrace[{trace.kind}] {len(trace.steps)} tokens, total logprob "
-        f"{trace.total_logprob:.3f} (mean {trace.mean_logprob:.3f}) - {trace.model}"
-    )
+    head = f"TokenTrace[{trace.kind}] {as_text(trace_facts(trace))} - {trace.model}"
     lines = [head, f"  {'#':>3} {'token':<18} {'prob':>7} {'rank':>6}  top alternatives"]
     for s in trace.steps:
         flags = ("F" if s.forced else "") + ("S" if s.straddles else "")
@@ -32,20 +33,14 @@ def trace_text(trace) -> str:
 
 
 def divergence_text(d) -> str:
-    if not d.diverged:
-        return f"No divergence: the model writes all of {show(d.reference)} greedily."
-    pref = d.preferred
-    return (
-        f"Diverges at token {d.index} (char {d.char_offset}) after {show(d.text_before)}: "
-        f"reference {show(d.step.text)} has p={d.step.prob:.4f}, rank {d.step.rank}; "
-        f"the model prefers {show(pref.text)} (p={pref.prob:.4f}). Top: {_alts(d.step, 5)}"
-    )
+    text = as_text(divergence_phrase(d))
+    return text if not d.diverged else f"{text} Top: {_alts(d.step, 5)}"
 
 
 def trace_divergence_text(d) -> str:
+    parts = [as_text(parting_phrase(d))]
     if not d.diverged:
-        return "No divergence: both generations wrote the same text."
-    parts = [f"The generations part at char {d.char_offset} after {show(d.text_before)}:"]
+        return parts[0]
     for label, step in (("a", d.step_a), ("b", d.step_b)):
         if step is None:
             parts.append(f"  {label}: ended here")
@@ -55,7 +50,7 @@ def trace_divergence_text(d) -> str:
 
 
 def comparison_text(c) -> str:
-    lines = [f"Comparison: tuned - base = {c.delta_logprob:+.3f} nats over {show(c.target)}"]
+    lines = [f"Comparison: {as_text(comparison_phrase(c))}"]
     lines.append(f"  {'segment':<20} {'base lp':>9} {'tuned lp':>9} {'delta':>8}")
     for i, s in enumerate(c.segments):
         mark = "  <- first drop" if i == c.first_drop else ""
@@ -73,51 +68,22 @@ def diagnosis_text(d) -> str:
         lines.append(f"  {'PASS' if r.passed else 'fail'} {r.name:<13}{force}: {show(r.text)[:70]}")
         lines.append(f"       {r.reason}")
     for model in ("tuned", "base"):
-        p = d.p_expected(model)
-        if p is not None:
-            div = d.divergence(model)
-            where = (f"leaves it at {show(div.step.text)} (rank {div.rank}), preferring {show(div.preferred.text)}"
-                     if div.diverged else "would write it greedily")
-            lines.append(f"  {model}: P(expected)={p:.3g}, first-token rank {d.rank_expected(model)}; {where}")
+        phrase = expected_phrase(d, model)
+        if phrase is not None:
+            lines.append(f"  {as_text(phrase)}")
     return "\n".join(lines)
 
 
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def first_divergent(d) -> str:
-    """Where the tuned model goes wrong: vs the expected answer, else where it parts from the base."""
-    if getattr(d, "verdict", "error") == "error":
-        return ""
-    div = d.divergence("tuned")
-    if div is not None:
-        if not div.diverged:
-            return "none (writes expected)"
-        return f"{show(div.step.text)} -> {show(div.preferred.text)}"
-    from ..divergence import first_divergence
-
-    base, tuned = d.run("base"), d.run("tuned")
-    part = first_divergence(base.trace, tuned.trace)
-    if not part.diverged:
-        return "same as base"
-    a, b = part.step_a, part.step_b
-    return f"base {show(a.text) if a else 'END'} / tuned {show(b.text) if b else 'END'}"
-
-
 def verdict_rows(results) -> list[list[str]]:
+    """One row per ``diagnose_many`` result (a Diagnosis or a FailedCase)."""
     rows = []
     for r in results:
-        if getattr(r, "verdict", None) == "error":
-            rows.append([r.id, "", "ERROR", _clip(str(r), 60), "", ""])
+        if isinstance(r, FailedCase):
+            rows.append([r.id, "", "ERROR", clip(str(r), 60), "", ""])
             continue
-        p = {m: r.p_expected(m) for m in ("base", "tuned")}
-        rows.append([
-            r.case_id or "", getattr(r, "adapter", "") or "", r.verdict,
-            _clip(first_divergent(r), 40),
-            "" if p["base"] is None else f"{p['base']:.2g}",
-            "" if p["tuned"] is None else f"{p['tuned']:.2g}",
-        ])
+        where, p_base, p_tuned = headline_cells(type_of(r).headline_of(r))
+        rows.append([r.case_id or "", getattr(r, "adapter", "") or "", r.verdict, clip(where, 40),
+                     p_base, p_tuned])
     return rows
 
 
@@ -137,11 +103,11 @@ def case_text(case) -> str:
     if case.prompt is not None:
         prompt = case.prompt if isinstance(case.prompt, str) else " / ".join(
             f"{m.get('role', '?')}: {m.get('content', '')}" for m in case.prompt)
-        lines.append(f"  prompt: {show(_clip(prompt, 100))}")
+        lines.append(f"  prompt: {show(clip(prompt, 100))}")
     for key in ("expected", "force", "base_prompt", "check"):
         value = getattr(case, key)
         if value is not None:
-            lines.append(f"  {key}: {show(_clip(value, 80))}")
+            lines.append(f"  {key}: {show(clip(value, 80))}")
     if case.tags:
         lines.append(f"  tags: {', '.join(case.tags)}")
     if case.note:
@@ -149,6 +115,6 @@ def case_text(case) -> str:
     for m in case.models:
         adapter = f" + {m.adapter}" if m.adapter else ""
         lines.append(f"  {m.role}: {m.name}{adapter} [{m.dtype or '?'}, {m.fingerprint or 'no fingerprint'}]")
-    lines.append(f"  results: {', '.join(f'{k} ({type(v).__name__})' for k, v in case.results.items())}")
+    lines.append(f"  results: {', '.join(f'{k} ({type_of(v).name})' for k, v in case.results.items())}")
     lines.append(f"  made {case.created} with " + ", ".join(f"{k} {v}" for k, v in case.versions.items()))
     return "\n".join(lines)

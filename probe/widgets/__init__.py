@@ -1,9 +1,11 @@
 """ipywidgets apps over probe's functions and renderers (needs the notebook extras).
 
-    >>> from probe.widgets import Explorer, DiagnoseLab
+    >>> from probe.widgets import CasebookBrowser, DiagnoseLab, Explorer, SweepGrid
     >>> Explorer(base, tuned)          # displays itself in Jupyter
-    >>> CasebookBrowser("bad-cases/")  # the saved cases
-    >>> SweepGrid(tuned, "What is the capital of {country}?", watch=" Beijing", country=[...])
+    <probe.widgets.explorer.Explorer object at ...>
+    >>> browser = CasebookBrowser("bad-cases/")  # the saved cases
+    >>> grid = SweepGrid(tuned, "What is the capital of {country}?", watch=" Beijing",
+    ...                  country=["Japan", "France"])
 """
 
 from .casebook import CasebookBrowser

@@ -5,10 +5,9 @@
 
 from __future__ import annotations
 
-from html import escape
-
 from ..casebook import open_casebook
 from ..render.case import case_html
+from ..render.status import unreadable_html
 from .common import _ipywidgets, message
 
 ANY = "(any)"
@@ -68,10 +67,8 @@ class CasebookBrowser:
     def _fill(self) -> None:
         rows = self.shown()
         self.cases.options = [(_label(s), s.id) for s in rows]
-        errors = "".join(f"<li>{escape(str(e))}</li>" for e in self.book.errors)
         note = f"{len(rows)} of {len(self.book)} cases in {self.book.folder}"
-        self.status.value = message("info", note) + (
-            f'<div style="color:#c62828">unreadable:<ul>{errors}</ul></div>' if errors else "")
+        self.status.value = message("info", note) + unreadable_html(self.book.errors)
         if self.cases.value is None:
             self.view.value = ""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import traceback
-from html import escape
+
+from ..render.status import message  # noqa: F401  (the apps import it from here)
 
 
 def _ipywidgets():
@@ -13,11 +14,6 @@ def _ipywidgets():
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("widgets need ipywidgets and plotly: pip install 'token-probe[notebook]'") from err
     return ipywidgets
-
-
-def message(kind: str, text: str) -> str:
-    colors = {"info": "#555", "busy": "#1565c0", "error": "#c62828", "ok": "#2e7d32"}
-    return f'<div style="color:{colors.get(kind, "#333")};font-family:sans-serif">{escape(text)}</div>'
 
 
 class Runner:

@@ -3,6 +3,7 @@
     >>> ex = Explorer(base, tuned)
     >>> ex.prompt.value, ex.answer.value = "What is the capital of France?", "Paris."
     >>> ex.run_button.click()
+    >>> ex.runner.wait()            # in a script; in a notebook the result simply shows up
 
 Token strips (hover a token: rank, probability, entropy, top-k), a per-token chart (click a
 point: its top-k table), and "save as bad case" (into a :class:`probe.Casebook`, with a note
@@ -11,22 +12,20 @@ and tags).
 
 from __future__ import annotations
 
-from html import escape
-
 from ..case import Case
 from ..casebook import open_casebook
 from ..divergence import first_divergence
 from ..generation import generate
 from ..render.chart import trace_figure
-from ..render.strip import _STYLE, strip_html
-from ..results import Divergence
+from ..render.explorer import explorer_view, token_choices, top_k_html
 from ..scoring import score
+from ..vocab import ExplorerMode, words
 from .common import Runner, _ipywidgets, message, show_figure
 
-MODES = ("score", "generate", "first divergence")
+MODES = words(ExplorerMode)
 
 
-def explore(models: dict, mode: str, prompt: str, answer: str, *, force: str = "", watch=(),
+def explore(models: dict, mode: ExplorerMode, prompt: str, answer: str, *, force: str = "", watch=(),
             top_k: int = 5, max_new_tokens: int = 32) -> dict:
     """The computation behind the Explorer: {model label: TokenTrace or Divergence}."""
     if mode not in MODES:
@@ -50,14 +49,7 @@ def typed(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
-def top_k_table(step) -> str:
-    rows = "".join(
-        f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{a.prob:.4f}</td></tr>"
-        for i, a in enumerate(step.top))
-    return (f"<div style='font-family:sans-serif'><b>token {step.index}</b> "
-            f"<code>{escape(repr(step.text))}</code>: p={step.prob:.4f}, rank {step.rank}, "
-            f"entropy {step.entropy:.2f}<table><tr><th>#</th><th>alternative</th><th>p</th></tr>"
-            f"{rows}</table></div>")
+top_k_table = top_k_html  # the old name
 
 
 class Explorer:
@@ -70,6 +62,7 @@ class Explorer:
         self.models = {"base": base} if tuned is None else {"base": base, "tuned": tuned}
         self.book = open_casebook(book)
         self.results: dict = {}
+        self.traces: dict = {}  # label -> the TokenTrace shown (a Divergence's reference trace)
         self.prompt = w.Textarea(description="prompt", layout={"width": "100%"})
         self.answer = w.Textarea(description="target", placeholder="target / reference answer",
                                  layout={"width": "100%"})
@@ -125,26 +118,13 @@ class Explorer:
 
         self.runner.start(self.mode.value, job)
 
-    def _traces(self) -> dict:
-        return {k: (r.trace if isinstance(r, Divergence) else r) for k, r in self.results.items()}
-
     def _render(self) -> None:
-        parts = [_STYLE]
-        for label, result in self.results.items():
-            trace = result.trace if isinstance(result, Divergence) else result
-            mark = result.index if isinstance(result, Divergence) else None
-            head = escape(str(result).splitlines()[0]) if isinstance(result, Divergence) else (
-                f"{len(trace)} tokens, total log p {trace.total_logprob:.3f}")
-            parts.append(f"<div class='probe-head'><b>{escape(label)}</b>: {head}</div>")
-            parts.append(strip_html(trace, mark=mark))
-        self.strips.value = "".join(parts)
-        traces = self._traces()
-        first = next(iter(self.results.values()))
-        mark = first.index if isinstance(first, Divergence) else None
-        fig = trace_figure(list(traces.values()), labels=list(traces), mark=mark)
+        view = explorer_view(self.results)
+        self.traces = view.traces
+        self.strips.value = view.html
+        fig = trace_figure(list(view.traces.values()), labels=list(view.traces), mark=view.mark)
         show_figure(self.chart, fig, self._on_chart_click)
-        self.token.options = [(f"{label} {s.index}: {s.text!r}", (label, s.index))
-                              for label, trace in traces.items() for s in trace.steps]
+        self.token.options = token_choices(view.traces)
         if self.token.options:
             self.token.value = self.token.options[0][1]
             self._show_token(self.token.value)
@@ -158,7 +138,7 @@ class Explorer:
         if not key:
             return
         label, index = key
-        self.detail.value = top_k_table(self._traces()[label].steps[index])
+        self.detail.value = top_k_html(self.traces[label].steps[index])
 
     def save(self) -> Case:
         """Save the current inputs and results as a bad case in the casebook."""

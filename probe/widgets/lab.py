@@ -3,6 +3,7 @@
     >>> lab = DiagnoseLab(base, tuned)
     >>> lab.prompt.value, lab.expected.value = "What is the capital of France?", "Paris"
     >>> lab.run_button.click()
+    >>> lab.runner.wait()
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
     >>> g = SweepGrid(tuned, "What is the {relation} of {country}?", watch=" Beijing",
     ...               relation=["capital", "language"], country=["Japan", "France"])
     >>> g.run_button.click()
+    >>> g.runner.wait()
 
 One text box per ``{slot}`` of the template (comma-separated values; the boxes follow the
 template as you edit it), a heatmap of P(watch) (click a cell: the top-k next tokens there),
@@ -11,9 +12,8 @@ the summary in words and the table of every prompt.
 
 from __future__ import annotations
 
-from html import escape
 
-from ..render.sweep import rows_html, sweep_figure, top_html
+from ..render.sweep import cell_html, rows_html, summary_html, sweep_figure, top_html
 from ..sweeps import slot_names, sweep
 from .common import Runner, _ipywidgets, message, show_figure
 from .explorer import typed
@@ -91,7 +91,7 @@ class SweepGrid:
 
     def _render(self) -> None:
         s = self.result
-        self.summary.value = "<p>" + "<br>".join(escape(line) for line in s.summary.splitlines()) + "</p>"
+        self.summary.value = summary_html(s)
         names = list(s.slots)
         self._quiet = True  # one draw below, not one per dropdown change
         try:
@@ -122,6 +122,4 @@ class SweepGrid:
         _, _, _, members = self.result.grid(x, y)
         col = int(points.xs[0])
         cell = members[col] if y is None else members[int(points.ys[0])][col]
-        rows = [self.result.rows[i] for i in cell]
-        more = f"<div>... and {len(rows) - 10} more prompts in this cell</div>" if len(rows) > 10 else ""
-        self.detail.value = "".join(top_html(r) for r in rows[:10]) + more
+        self.detail.value = cell_html([self.result.rows[i] for i in cell])

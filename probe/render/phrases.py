@@ -1,0 +1,94 @@
+"""Sentences written once, shown as plain text and as HTML.
+
+A phrase is a tuple of pieces: plain words (``str``) and model or user text (:class:`Code`).
+:func:`as_text` quotes the pieces of text with whitespace made visible (``repr``);
+:func:`as_html` escapes everything and puts the pieces of text in ``<code>``. The views in
+``text.py``, ``strip.py``, ``card.py`` and ``report.py`` build their shared sentences here.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+Phrase = tuple  # of str and Code
+
+
+class Code(str):
+    """A piece of model or user text inside a sentence."""
+
+
+def show(text: str) -> str:
+    """A token's text with whitespace made visible, quoted."""
+    return repr(str(text))
+
+
+def as_text(phrase: Phrase) -> str:
+    return "".join(show(p) if isinstance(p, Code) else p for p in phrase)
+
+
+def as_html(phrase: Phrase) -> str:
+    return "".join(f"<code>{escape(p)}</code>" if isinstance(p, Code) else escape(p) for p in phrase)
+
+
+def trace_facts(trace) -> Phrase:
+    return (f"{len(trace.steps)} tokens, total logprob {trace.total_logprob:.3f} "
+            f"(mean {trace.mean_logprob:.3f})",)
+
+
+def divergence_phrase(d) -> Phrase:
+    """Where a model leaves a reference (a Divergence), or that it does not."""
+    if not d.diverged:
+        return ("No divergence: the model writes all of ", Code(d.reference), " greedily.")
+    pref = d.preferred
+    return (f"Diverges at token {d.index} (char {d.char_offset}) after ", Code(d.text_before),
+            ": reference ", Code(d.step.text), f" has p={d.step.prob:.4f}, rank {d.step.rank}; "
+            "the model prefers ", Code(pref.text), f" (p={pref.prob:.4f}).")
+
+
+def parting_phrase(d) -> Phrase:
+    """Where two generations part (a TraceDivergence), or that they do not."""
+    if not d.diverged:
+        return ("No divergence: both generations wrote the same text.",)
+    return (f"The generations part at char {d.char_offset} after ", Code(d.text_before), ":")
+
+
+def expected_phrase(d, model: str) -> Phrase | None:
+    """A Diagnosis' P(expected) under ``model``, its rank, and where the model leaves it."""
+    p = d.p_expected(model)
+    if p is None:
+        return None
+    div = d.divergence(model)
+    where = (("leaves it at ", Code(div.step.text), f" (rank {div.rank}), preferring ", Code(div.preferred.text))
+             if div.diverged else ("would write it greedily",))
+    return (f"{model}: P(expected)={p:.3g}, first-token rank {d.rank_expected(model)}; ", *where)
+
+
+def comparison_phrase(c) -> Phrase:
+    return (f"tuned - base = {c.delta_logprob:+.3f} nats over ", Code(c.target))
+
+
+def parting_cell(where) -> str:
+    """A :class:`probe.registry.Parting` as the "first divergent token" cell of a summary row."""
+    if where is None:
+        return ""
+    if where.against == "expected":
+        if not where.diverged:
+            return "none (writes expected)"
+        return f"{show(where.left)} -> {'?' if where.right is None else show(where.right)}"
+    if not where.diverged:
+        return "same as base"
+    side = lambda text: "END" if text is None else show(text)  # noqa: E731
+    return f"base {side(where.left)} / tuned {side(where.right)}"
+
+
+def clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def headline_cells(headline) -> list[str]:
+    """A :class:`probe.registry.Headline` as table cells: where it goes wrong (unclipped),
+    P(expected) base, P(expected) tuned."""
+    if headline is None:
+        return ["", "", ""]
+    p = lambda x: "" if x is None else f"{x:.2g}"  # noqa: E731
+    return [parting_cell(headline.where), p(headline.p_base), p(headline.p_tuned)]
