@@ -23,6 +23,7 @@ from .models import LM, load, load_pair
 from .occlusion import Occlusion, occlusion
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
+from .shift import Shift, shift
 from .sweeps import Sweep, sweep
 
 __version__ = "0.1.0"
@@ -65,4 +66,6 @@ __all__ = [
     "load_pair",
     "score",
     "score_many",
+    "Shift",
+    "shift",
 ]
