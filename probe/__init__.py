@@ -21,6 +21,7 @@ from .generation import generate, generate_many
 from .lens import LayerLens, layers
 from .models import LM, load, load_pair
 from .occlusion import Occlusion, occlusion
+from .regression import Regression, regression
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
 from .shift import Shift, shift
@@ -68,4 +69,6 @@ __all__ = [
     "score_many",
     "Shift",
     "shift",
+    "Regression",
+    "regression",
 ]
