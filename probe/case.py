@@ -42,12 +42,15 @@ RESULT_TYPES = {
     "Occlusion": "probe.occlusion",
     "LayerLens": "probe.lens",
     "DataCounts": "probe.data",
+    "Shift": "probe.shift",
+    "Regression": "probe.regression",
 }
 
 # Default names of results in a case, by type.
 _DEFAULT_NAMES = {"TokenTrace": "trace", "Divergence": "divergence", "TraceDivergence": "divergence",
                   "Comparison": "comparison", "Diagnosis": "diagnosis", "Sweep": "sweep",
-                  "Occlusion": "occlusion", "LayerLens": "layers", "DataCounts": "data"}
+                  "Occlusion": "occlusion", "LayerLens": "layers", "DataCounts": "data",
+                  "Shift": "shift", "Regression": "regression"}
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 

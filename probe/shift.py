@@ -220,6 +220,12 @@ class Shift:
             out.append((i, j, g.gain))
         return out
 
+    def figure(self):
+        """Plotly: mean KL by position and the classes by position."""
+        from .render.shift import kl_figure
+
+        return kl_figure(self)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
