@@ -197,3 +197,39 @@ def report_sections(results, case_ids=frozenset()) -> str:
         else:
             raise TypeError(f"a report section is a Shift or a Regression, got {kind}")
     return "".join(parts)
+
+
+def position_html(p) -> str:
+    """One position in full: class, both models' numbers and top-k side by side, gains there."""
+    n = max(len(p.tuned_top), len(p.base_top))
+    rows = []
+    for k in range(n):
+        t = p.tuned_top[k] if k < len(p.tuned_top) else None
+        b = p.base_top[k] if k < len(p.base_top) else None
+        cell = lambda a: f'<td class="l"><code>{escape(show(a.text))}</code></td><td>{a.prob:.3f}</td>' if a else "<td></td><td></td>"  # noqa: E731
+        rows.append(f"<tr><td>{k + 1}</td>{cell(t)}{cell(b)}</tr>")
+    gains = "".join(f'<li>{which} <code>{escape(show(g.text))}</code> {g.gain:+.2f} nats '
+                    f'(p {math.exp(g.base_logprob):.3f} &rarr; {math.exp(g.tuned_logprob):.3f})</li>'
+                    for which, gs in (("promoted", p.promoted), ("demoted", p.demoted)) for g in gs)
+    return (f'<div class="probe-shift probe-position">{_SHIFT_STYLE}<div>position {p.index} '
+            f'<code>{escape(show(p.text))}</code>: <b>{p.kind}</b> (base rank {p.base_rank}, tuned rank '
+            f'{p.tuned_rank}), p tuned {math.exp(p.tuned_logprob):.3f}, p base {math.exp(p.base_logprob):.3f}, '
+            f'KL {p.kl:.3f}</div><table><tr><th>#</th><th class="l">tuned top</th><th>p</th>'
+            f'<th class="l">base top</th><th>p</th></tr>{"".join(rows)}</table><ul>{gains}</ul></div>')
+
+
+def wins_html(s, token, which: str = "promoted", limit: int = 50) -> str:
+    """The prompts where ``token`` is promoted (demoted), largest gain first."""
+    t = s.token(token, which)
+    if t is None:
+        return f"<p>{escape(show(str(token)))} is never {which}.</p>"
+    items = []
+    for i, j, g in s.where(t.id, which)[:limit]:
+        ps = s.prompts[i]
+        before = "".join(p.text for p in ps.positions[:j])
+        items.append(f'<li data-prompt="{i}" data-position="{j}">{g:+.2f} nats at position {j} of '
+                     f'<b>{escape(ps.case_id or f"prompt {i}")}</b> <code>{escape(_clip(_prompt_text(ps.prompt), 80))}'
+                     f'</code> after <code>{escape(_clip(before, 60))}</code></li>')
+    return (f'<div class="probe-shift probe-wins"><div><code>{escape(show(t.text))}</code> {which} at '
+            f'{t.count} positions of {t.n_prompts} prompts (mean gain {t.mean_gain:+.2f} nats)</div>'
+            f'<ol>{"".join(items)}</ol></div>')
