@@ -25,6 +25,7 @@ from .regression import Regression, regression
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
 from .shift import Shift, shift
+from .shift_follow import follow_token
 from .sweeps import Sweep, sweep
 
 __version__ = "0.1.0"
@@ -69,6 +70,7 @@ __all__ = [
     "score_many",
     "Shift",
     "shift",
+    "follow_token",
     "Regression",
     "regression",
 ]

@@ -188,3 +188,21 @@ def test_rows_are_read_in_chunks_never_all_positions_at_once(two_checkpoints, mo
     again = probe.shift(base, tuned, PROMPTS, max_new_tokens=6, min_gain=0.0, min_prob=0.0)
     for a, b in zip(s.positions, again.positions):
         assert a.kl == pytest.approx(b.kl, abs=1e-6) and a.base_rank == b.base_rank
+
+
+def test_follow_token_opens_sweep_occlusion_and_data_counts(two_checkpoints, tmp_path):
+    base, tuned = two_checkpoints
+    s = probe.shift(base, tuned, PROMPTS, max_new_tokens=4, min_gain=0.0, min_prob=0.0)
+    top = s.promoted[0]
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n')
+    found = probe.follow_token(tuned, s, top.id, data=sft, base=base, n=2)
+    assert set(found) == {"sweep", "sweep (base)", "occlusion", "data"}
+    winners = list(dict.fromkeys(s.prompts[i].prompt for i, _, _ in s.where(top.id)))[:2]
+    assert [r.values[0] for r in found["sweep"].rows][: len(winners)] == winners
+    i, j, _ = s.where(top.id)[0]
+    assert found["occlusion"].target == "".join(p.text for p in s.prompts[i].positions[: j + 1])
+    case = probe.Case.from_result(found)
+    assert len(case.results) == 4
+    with pytest.raises(ValueError, match="never promoted"):
+        probe.follow_token(tuned, s, "no such token")
