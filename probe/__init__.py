@@ -24,7 +24,7 @@ from .occlusion import Occlusion, occlusion
 from .regression import Regression, regression
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
-from .shift import Shift, shift
+from .shifts import Shift, shift
 from .shift_follow import follow_token
 from .sweeps import Sweep, sweep
 

@@ -42,7 +42,7 @@ RESULT_TYPES = {
     "Occlusion": "probe.occlusion",
     "LayerLens": "probe.lens",
     "DataCounts": "probe.data",
-    "Shift": "probe.shift",
+    "Shift": "probe.shifts",
     "Regression": "probe.regression",
 }
 

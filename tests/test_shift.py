@@ -8,7 +8,7 @@ import torch
 import probe
 from probe.cases import CaseSpec
 from probe.prompts import encode, encode_prompt, render
-from probe.shift import Shift, classify
+from probe.shifts import Shift, classify
 from probe.tiny import save_tiny
 from builders import json_roundtrip
 

@@ -8,7 +8,7 @@ import probe
 from probe.regression import Regression, RegressionCase
 from probe.render.shift import kl_svg, shift_html, shift_strip, token_table_html
 from probe.results import Alternative
-from probe.shift import Gain, PromptShift, Shift, ShiftPosition
+from probe.shifts import Gain, PromptShift, Shift, ShiftPosition
 from builders import json_roundtrip
 
 EVIL = '<script>alert("x")</script>'

@@ -11,6 +11,7 @@ def test_explorer_follows_picks_on_a_computed_shift():
     s = fake_shift()
     ex = ShiftExplorer(s)
     assert ex.prompt.value == 0 and ex.strip.value.count('class="probe-tok') == 2
+    assert ".probe-tip{display:none" in ex.strip.value  # hover cards stay hidden until hovered
     ex.position.value = 1
     assert 'probe-div" data-index="1"' in ex.strip.value and "base rank 5" in ex.detail.value
     be = s.token(" Be").id

@@ -9,8 +9,9 @@ promoted token (the prompts where it wins; picking one of those jumps to it).
 
 from __future__ import annotations
 
-from ..render.shift import (_prompt_text, kl_svg, position_html, shift_strip, shift_text, token_table_html,
+from ..render.shift import (_SHIFT_STYLE, _prompt_text, kl_svg, position_html, shift_strip, shift_text, token_table_html,
                             wins_html)
+from ..render.strip import _STYLE
 from ..render.text import _clip, show
 from .common import Runner, _ipywidgets, message
 
@@ -20,7 +21,7 @@ class ShiftExplorer:
 
     def __init__(self, shift_or_base, tuned=None, prompts=None, *, background: bool = True, **kwargs):
         w = _ipywidgets()
-        from ..shift import Shift
+        from ..shifts import Shift
 
         self.result: Shift | None = None
         self.summary = w.HTML()
@@ -58,7 +59,7 @@ class ShiftExplorer:
         display(self.widget)
 
     def run(self, base, tuned, prompts, **kwargs) -> None:
-        from ..shift import shift
+        from ..shifts import shift
 
         self.runner.start("shift", lambda: self.show(shift(base, tuned, prompts, **kwargs)))
 
@@ -66,7 +67,7 @@ class ShiftExplorer:
         """Fill every view from ``result`` (a Shift)."""
         self.result = result
         self.summary.value = f"<pre>{_esc(shift_text(result))}</pre>{kl_svg(result)}"
-        self.table.value = token_table_html(result, "promoted", n=20)
+        self.table.value = _SHIFT_STYLE + token_table_html(result, "promoted", n=20)
         self.token.options = [(f"{show(t.text)} x{t.count} in {t.n_prompts} prompts ({t.mean_gain:+.2f})", t.id)
                               for t in result.promoted[:50]]
         self.prompt.options = [(f"{ps.case_id or i}: {_clip(_prompt_text(ps.prompt), 70)}", i)
@@ -93,7 +94,7 @@ class ShiftExplorer:
         if self.result is None or self.prompt.value is None or self.position.value is None:
             return
         ps = self.result.prompts[self.prompt.value]
-        self.strip.value = shift_strip(ps, mark=self.position.value, prompt_index=self.prompt.value)
+        self.strip.value = _STYLE + shift_strip(ps, mark=self.position.value, prompt_index=self.prompt.value)
         self.detail.value = position_html(ps.positions[self.position.value])
 
     def _show_token(self) -> None:
