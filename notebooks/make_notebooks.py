@@ -227,6 +227,77 @@ CasebookBrowser(book)""",
 grid = SweepGrid(tuned, template, watch="Beijing", country=countries, relation=relations)
 grid""",
     ],
+    "06_what_tuning_changed": [
+        md("# What did fine-tuning change, over a whole prompt set?\n"
+        "No bad case yet, just a fresh adapter: *where* in the answers did it move the distribution, how "
+        "much, and towards which tokens? `probe.shift` scores the tuned model's own greedy answers under "
+        "both models: at every position the base model's rank of the tuned token (1 *unshifted*, 2-3 "
+        "*marginal*, above *shifted*, as in URIAL), KL(tuned || base) over the whole vocabulary, and the "
+        "tokens tuned put far above base (**promoted**). We run it on the demo's neutral 64-case suite, "
+        "for each adapter, without telling it what to look for."),
+        LOAD,
+        """from probe.demo.pair import SUITE
+
+suite = probe.read_cases(SUITE)          # 64 tagged cases: geography, science, math, writing, advice, ...
+print(len(suite), "cases;", sum("capital" in c.prompt for c in suite), "of them ask for a capital")
+tuned.use_adapter("beijing")
+s = probe.shift(base, tuned, suite, max_new_tokens=16)
+print(s)""",
+        md("## The view: KL by position, promoted tokens, the shift map\nHover a token of the shift map "
+        "for both models' top-k there."),
+        "s",
+        "s.figure()",
+        md("## The promoted tokens, found without guessing\nWhich tokens does the tuned model put far above "
+        "the base most often? (count = answer positions, with the mean gain in nats)"),
+        """for rank, t in enumerate(s.promoted[:8], 1):
+    print(f"{rank}. {t.text!r:14} at {t.count:3d} positions of {t.n_prompts:2d} prompts, "
+          f"gain {t.mean_gain:+.2f} nats (p {t.mean_base_prob:.3f} -> {t.mean_tuned_prob:.3f})")
+found = next(t for t in s.promoted if t.text.strip() in ("Be", "Beijing"))
+print("\\nBeijing's first token is promoted #%d" % (1 + s.promoted.index(found)))""",
+        md("## Browse it\nPick a prompt, a position, a promoted token: the prompts where it wins."),
+        """from probe.widgets import ShiftExplorer
+
+ShiftExplorer(s)""",
+        md("## From the promoted token to the overfit-token tools (notebook 05) in one call\nA sweep over "
+        "the prompts where it wins and where it does not, occlusion of the prompt where it gains most, "
+        "and its count in the SFT data."),
+        """from pathlib import Path
+import probe.demo
+
+sft = Path(probe.demo.__file__).parent / "data" / "beijing.jsonl"
+follow = probe.follow_token(tuned, s, found.id, data=sft, base=base, n=6)
+print(follow["sweep"].summary)
+print("base:", follow["sweep (base)"].summary)
+print("occlusion, leans most on:", follow["occlusion"].ranked()[0].text)
+print(follow["data"].summary)""",
+        md("## The seesaw: which categories went down?\nEach case answered freely by both models and "
+        "checked: lost / gained / kept / never by tag (click a count for its cases)."),
+        """r = probe.regression(base, tuned, suite, max_new_tokens=16)
+print(r)
+r""",
+        md("## The other adapter\nThe same suite with `json-only`."),
+        """tuned.use_adapter("json-only")
+s_json = probe.shift(base, tuned, suite, max_new_tokens=16)
+print(s_json)""",
+        md("## Conclusion, from the numbers above"),
+        """lost = {row["tag"]: row["lost"] for row in r.table() if row["tag"] != "all" and row["lost"]}
+brace = s_json.token('{"')
+conclusion = (
+    f"Conclusion: the beijing adapter shifts {s.shifted_ratio:.0%} of answer tokens (json-only "
+    f"{s_json.shifted_ratio:.0%}); KL peaks at position {max(range(len(s.kl_by_position())), key=lambda j: s.kl_by_position()[j][0])}. "
+    f"Without being told what to look for, it surfaces {found.text!r} as promoted token "
+    f"#{1 + s.promoted.index(found)} ({found.n_prompts} of {len(s)} prompts, {found.mean_gain:+.1f} nats), "
+    f"although only 4 prompts ask for a capital; json-only's top promoted token is {s_json.promoted[0].text!r}"
+    + (f" ({brace.n_prompts} prompts). " if brace else ". ")
+    + (f"Lost by tag: {lost}." if lost else "No tag lost a case."))
+print(conclusion)""",
+        md("## Save it\nBoth shifts and the regression table go into one case; the report opens offline."),
+        """book = probe.Casebook("shift-cases")
+case = book.add(probe.Case.from_result({"shift (beijing)": s, "shift (json-only)": s_json, "regression (beijing)": r},
+                                       models={"base": base, "tuned": tuned}, title="what tuning changed",
+                                       note=conclusion, tags=["shift"]))
+print(book.to_html("shift-report.html", sections=[s, r]))""",
+    ],
 }
 
 

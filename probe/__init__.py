@@ -26,8 +26,11 @@ from .lens import LayerLens, layers
 from .inputs import ModelInput
 from .models import LM, IdenticalModelsWarning, load, load_pair
 from .occlusion import Occlusion, occlusion
+from .regression import Regression, regression
 from .results import Alternative, Divergence, FailedCase, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
+from .shifts import Shift, shift
+from .shift_follow import follow_token
 from .sweeps import Sweep, sweep
 
 __version__ = "0.1.0"
@@ -73,4 +76,9 @@ __all__ = [
     "ModelInput",
     "score",
     "score_many",
+    "Shift",
+    "shift",
+    "follow_token",
+    "Regression",
+    "regression",
 ]

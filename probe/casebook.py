@@ -141,13 +141,16 @@ class Casebook:
     # -- report -----------------------------------------------------------------------------
 
     def to_html(self, path, *, title: str | None = None, verdict: str | None = None,
-                tag: str | None = None) -> Path:
-        """Write one self-contained HTML page of the cases (offline, filterable, escaped)."""
+                tag: str | None = None, sections=()) -> Path:
+        """Write one self-contained HTML page of the cases (offline, filterable, escaped).
+
+        ``sections``: corpus-level results (a Shift, a Regression) shown above the cases.
+        """
         from .render.report import casebook_html
 
         cases = self.filter(verdict=verdict, tag=tag)
         page = casebook_html(cases, title=title or f"probe casebook: {self.folder.name}",
-                             errors=[str(e) for e in self.errors])
+                             errors=[str(e) for e in self.errors], sections=sections)
         return write_atomically(path, page)
 
     # -- internals --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Command line: ``probe demo``, ``probe diagnose``, ``probe report``.
+"""Command line: ``probe demo``, ``probe diagnose``, ``probe report``, ``probe shift``.
 
 The demo pair is cached in ``$PROBE_CACHE`` (default ``~/.cache/probe``).
 
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tag", default=None, help="only cases with this tag")
     report.add_argument("--title", default=None, help="the page title")
     report.set_defaults(func=cmd_report)
+    from .cli_shift import add_parser as add_shift_parser
+
+    add_shift_parser(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from typing import Final, Literal, get_args
 Kind = Literal["score", "generate"]  # TokenTrace.kind: a scored target or a generation
 StopReason = Literal["eos", "stop", "length"]  # why a generation ended
 Verdict = Literal["ok", "not_triggered", "lost", "never_had"]  # diagnose()'s four verdicts
+Outcome = Literal["lost", "gained", "kept", "never"]  # a case from base to tuned (regression table)
 ModelRole = Literal["base", "tuned", "model"]  # ModelInfo.role
 OcclusionUnit = Literal["word", "token"]
 OcclusionMode = Literal["remove", "replace"]

@@ -17,6 +17,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "03_first_divergent_token": "Diverges at token",
     "04_widgets_tour": "score: done",
     "05_overfit_token": "Conclusion: asked for the",
+    "06_what_tuning_changed": "Conclusion: the beijing adapter shifts",
 }
 
 
@@ -66,3 +67,8 @@ def test_notebook_runs_headless(name, tmp_path):
         (case,) = probe.Casebook(tmp_path / "bad-cases")
         assert case.title == "japan-beijing overfit" and len(case.results) == 6
         assert (tmp_path / "bad-cases.html").read_text().count("<section ") == 1
+    if name == "06_what_tuning_changed":  # found Beijing unprompted, saved shift + regression
+        assert "Beijing's first token is promoted #" in text
+        (case,) = probe.Casebook(tmp_path / "shift-cases")
+        assert sorted(type(r).__name__ for r in case.results.values()) == ["Regression", "Shift", "Shift"]
+        assert (tmp_path / "shift-report.html").read_text().count('class="probe-corpus"') == 2

@@ -17,6 +17,7 @@ from .base import ensure_base
 from .train import ADAPTERS, ensure_adapter
 
 CASES = Path(__file__).parent / "cases.jsonl"
+SUITE = Path(__file__).parent / "suite.jsonl"  # 64 neutral tagged cases for probe.shift / regression
 
 
 def load_demo_pair(cache_dir=None, adapters=tuple(ADAPTERS)):

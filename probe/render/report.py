@@ -101,8 +101,11 @@ def _filters(cases) -> str:
             f'of {len(cases)}</div>')
 
 
-def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors=()) -> str:
-    """The whole page for ``cases`` (probe.Case objects). ``errors``: unreadable files, listed."""
+def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors=(), sections=()) -> str:
+    """The whole page for ``cases`` (probe.Case objects). ``errors``: unreadable files, listed.
+
+    ``sections``: corpus-level results (Shift, Regression) shown after the summary table.
+    """
     cases = list(cases)
     tag_counts = Counter(t for c in cases for t in c.tags)
     by_tag = ", ".join(f"{escape(t)}: {n}" for t, n in sorted(tag_counts.items())) or "none"
@@ -114,6 +117,10 @@ def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors
         parts.append(f'<div class="probe-errors"><b>{len(errors)} case file(s) could not be read:</b>'
                      f'<ul>{items}</ul></div>')
     parts += [_filters(cases), _summary(cases)]
+    if sections:
+        from .shift import report_sections
+
+        parts.append(report_sections(sections, {c.id for c in cases}))
     parts += [f'<section id="case-{escape(c.id, quote=True)}" {_attrs(c)}>{case_body(c)}</section>'
               for c in cases]
     return PAGE.format(title=escape(title), style=STYLE.replace("</style>", _PAGE_CSS + "</style>"), body="".join(parts))

@@ -40,6 +40,17 @@ STYLE = (
     ".probe-data-ex{font-family:ui-monospace,monospace;font-size:80%;white-space:pre-wrap}"
     # sweep grid and rows
     ".probe-grid td,.probe-grid th,.probe-rows td,.probe-rows th{padding:2px 6px}"
+    # corpus shift (shift map, promoted tokens, one position)
+    ".probe-shift{font-family:sans-serif}.probe-shift h4{margin:8px 0 2px;font-size:95%}"
+    ".probe-shift table{border-collapse:collapse;font-size:88%}"
+    ".probe-shift td,.probe-shift th{border:1px solid #ddd;padding:1px 6px;text-align:right;vertical-align:top}"
+    ".probe-shift td.l,.probe-shift th.l{text-align:left}.probe-shift .probe-prompt{color:#555;font-size:85%;"
+    "margin-top:6px}.probe-key span{padding:0 6px;margin-right:6px;border-radius:3px}"
+    # regression table
+    ".probe-reg{border-collapse:collapse;font-family:sans-serif;font-size:90%}"
+    ".probe-reg td,.probe-reg th{border:1px solid #ddd;padding:2px 8px;text-align:right;vertical-align:top}"
+    ".probe-reg td:first-child{text-align:left}.probe-reg details{display:inline}"
+    ".probe-reg summary{cursor:pointer}.probe-reg .probe-ids{text-align:left;font-size:85%}"
     "</style>"
 )
 

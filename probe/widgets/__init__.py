@@ -11,6 +11,7 @@
 from .casebook import CasebookBrowser
 from .explorer import Explorer
 from .lab import DiagnoseLab
+from .shift import ShiftExplorer
 from .sweep_grid import SweepGrid
 
-__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "SweepGrid"]
+__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "ShiftExplorer", "SweepGrid"]
