@@ -114,6 +114,13 @@ def _find_norm(model, blocks_name: str, hidden: int | None) -> tuple[str | None,
             after = True
         elif after and _norm_like(module, hidden):
             return (f"{parent_name}.{name}" if parent_name else name), module
+    # Some register it before the blocks (OPT's decoder.final_layer_norm): a lone norm-like
+    # sibling of the blocks whose name says final (callers self-check the result).
+    before = [(name, m) for name, m in parent.named_children()
+              if name != child and "final" in name and _norm_like(m, hidden)]
+    if len(before) == 1:
+        name, module = before[0]
+        return (f"{parent_name}.{name}" if parent_name else name), module
     return None, None
 
 

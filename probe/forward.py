@@ -200,6 +200,9 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
     kwargs = dict(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=cache or past is not None)
     if past is not None:
         kwargs[sig["cache"]] = past
+        layers = getattr(past, "layers", None)
+        if layers and not any(hasattr(layer, "keys") for layer in layers):
+            kwargs["attention_mask"] = mask[:, -ids.shape[1]:]  # a state-space cache: the new tokens only
     if sig["logits_to_keep"]:
         kwargs["logits_to_keep"] = keep
     lazy = _lazy_head(lm) if keep > 1 and past is None else None
@@ -248,7 +251,7 @@ def _appends_only(layer) -> bool:
         from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
     except ImportError:  # pragma: no cover - older transformers
         return False
-    return type(layer).update in (DynamicLayer.update, DynamicSlidingWindowLayer.update)
+    return getattr(type(layer), "update", None) in (DynamicLayer.update, DynamicSlidingWindowLayer.update)
 
 
 @contextlib.contextmanager
