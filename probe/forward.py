@@ -180,7 +180,8 @@ def _call(lm, kwargs, extra):
 
 
 @torch.no_grad()
-def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = False, **extra):
+def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = False,
+            lazy: bool = True, **extra):
     """Run the model and return (the last ``keep`` positions' :class:`Logits`, cache).
 
     Args:
@@ -189,6 +190,8 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
         past: a cache from a previous call (its positions come first in ``mask``).
         pos: position ids of the new tokens (default: computed from ``mask``).
         cache: return a KV cache (implied when ``past`` is given).
+        lazy: allow the lazy head (False: the model's own logits, in exactly one model call,
+            for callers that hook the model's blocks).
         extra: more model arguments (``adapter_names`` for a PEFT mixed batch; the handle's
             own adapter switch is then left alone).
     Returns:
@@ -205,9 +208,9 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
             kwargs["attention_mask"] = mask[:, -ids.shape[1]:]  # a state-space cache: the new tokens only
     if sig["logits_to_keep"]:
         kwargs["logits_to_keep"] = keep
-    lazy = _lazy_head(lm) if keep > 1 and past is None else None
-    if lazy is not None:
-        head, apply = lazy
+    tap = _lazy_head(lm) if lazy and keep > 1 and past is None else None
+    if tap is not None:
+        head, apply = tap
         with _tap(head, keep) as box:
             out = _call(lm, kwargs, extra)
         hidden = box.get("hidden")

@@ -237,7 +237,7 @@ def layers(lm, prompt: Prompt, target: str, *, top_k: int = 5, raw: bool | None 
     ids, mask = left_pad([enc.ids], lm.pad_id, lm.device)  # (1, seq)
     pos = torch.arange(enc.n_prompt - 1, len(enc.ids) - 1)  # hidden at p predicts token p + 1
     with _capture(parts, pos) as (kept, order):
-        real, _ = forward(lm, ids, mask, keep=n + 1)  # Logits (1, n + 1, vocab)
+        real, _ = forward(lm, ids, mask, keep=n + 1, lazy=False)  # one model call: the hooks see one pass
     if order != list(range(len(parts.blocks))) or len(kept) != len(parts.blocks) + 1:
         raise StructureError(
             f"the blocks in {parts.blocks_name} did not each run once, in order (ran: {order[:8]}...); "
