@@ -14,7 +14,7 @@ from html import escape
 
 from .case import badge, case_html
 from .card import COLORS
-from .text import _clip, first_divergent, show
+from .text import _clip, first_divergent, run_cell, show
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -61,33 +61,38 @@ def _attrs(case) -> str:
             f'data-tags="{escape(json.dumps(list(case.tags)), quote=True)}"')
 
 
+RUN_COLUMNS = ("tuned", "tuned_forced", "base", "base_forced")
+
+
 def case_row(case) -> list[str]:
-    """The summary-table cells of a case: where it goes wrong and P(expected) per model."""
-    where, p_base, p_tuned = "", "", ""
+    """The summary-table cells of a case: what the verdict rests on, its labels, where it goes
+    wrong, each run's ``PASS|fail k/n p=P(expected) rRANK``, and the note."""
+    where, rests, runs = "", "", [""] * len(RUN_COLUMNS)
     for r in case.results.values():
         kind = type(r).__name__
         if kind == "Diagnosis":
-            where = first_divergent(r)
-            p = {m: r.p_expected(m) for m in ("base", "tuned")}
-            p_base = "" if p["base"] is None else f"{p['base']:.2g}"
-            p_tuned = "" if p["tuned"] is None else f"{p['tuned']:.2g}"
+            where, rests = first_divergent(r), r.summary.split(": ", 1)[-1]
+            runs = ["" if r.run(n) is None else run_cell(r.run(n)) for n in RUN_COLUMNS]
             break
         if kind == "Divergence" and not where:
             where = (f"{show(r.step.text)} -> {show(r.preferred.text)}" if r.diverged
                      else "none (writes expected)")
-    return [_clip(where, 50), p_base, p_tuned, _clip(case.note, 80)]
+    return [rests, ", ".join(case.labels), _clip(where, 50), *runs, _clip(case.note, 80)]
 
 
 def _summary(cases) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("case", "verdict", "tags", "first divergent token (tuned)",
-                                             "P(exp) base", "P(exp) tuned", "note"))
+    head = "".join(f"<th>{h}</th>" for h in ("case", "verdict", "rests on", "labels", "tags",
+                                             "first divergent token (tuned)", "tuned", "tuned forced",
+                                             "base", "base forced", "note"))
     rows = []
     for case in cases:
-        where, p_base, p_tuned, note = (escape(c) for c in case_row(case))
+        rests, labels, where, *runs, note = (escape(c) for c in case_row(case))
         tags = escape(", ".join(case.tags))
+        cells = "".join(f"<td>{c}</td>" for c in runs)
         rows.append(f'<tr {_attrs(case)}><td><a href="#case-{escape(case.id, quote=True)}">'
-                    f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td><td>{tags}</td>'
-                    f'<td><code>{where}</code></td><td>{p_base}</td><td>{p_tuned}</td><td>{note}</td></tr>')
+                    f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td>'
+                    f'<td>{rests}</td><td>{labels}</td><td>{tags}</td>'
+                    f'<td><code>{where}</code></td>{cells}<td>{note}</td></tr>')
     return f'<table class="probe-summary"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
