@@ -21,8 +21,10 @@ from .generation import generate, generate_many
 from .lens import LayerLens, layers
 from .models import LM, load, load_pair
 from .occlusion import Occlusion, occlusion
+from .passrate import PassRate
 from .results import Alternative, Divergence, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
+from .settings import GenerationSettings
 from .sweeps import Sweep, sweep
 
 __version__ = "0.1.0"
@@ -38,6 +40,8 @@ __all__ = [
     "Comparison",
     "Diagnosis",
     "Run",
+    "PassRate",
+    "GenerationSettings",
     "Segment",
     "checks",
     "data",

@@ -33,7 +33,7 @@ from .checks import Check, as_check, contains
 from .divergence import divergence_from_trace
 from .evidence import check_sweep, run_kind, score_evidence, sweep_template
 from .generation import RowSpec, generate_rows
-from .labels import VERDICTS, Verdict, decide, labels_of, summary, verdict_of  # noqa: F401
+from .labels import VERDICTS, Label, Verdict, decide, labels_of, summary, verdict_of  # noqa: F401
 from .passrate import PassRate
 from .results import Divergence, TokenStep, TokenTrace
 from .settings import BASE_ADAPTER, GenerationSettings
@@ -135,7 +135,7 @@ class Diagnosis:
     models: dict[str, str] = field(default_factory=dict)  # "base"/"tuned"/"reference" -> name
     adapter: str | None = None  # the tuned model's active PEFT adapter, if any
     leaning: str = ""  # what the rates point to (= verdict unless "uncertain")
-    labels: tuple[str, ...] = ()  # probe.labels.RULES that hold
+    labels: tuple[Label, ...] = ()  # probe.labels.RULES that hold
     samples: int = 0  # samples per run (0: greedy only)
     temperature: float | None = None
     seed: int | None = None

@@ -14,11 +14,8 @@ in words (the README table is this dict).
 from __future__ import annotations
 
 import math
-from typing import Literal
 
-Verdict = Literal["ok", "not_triggered", "lost", "never_had", "uncertain"]
-Label = Literal["not_triggered", "lost", "never_had", "too_hard_for_size", "undertrained",
-                "pattern_overfit"]
+from .kinds import Label, Verdict  # noqa: F401  (re-exported)
 
 PASS_RATE = 0.5  # a sampled run answers right when at least this share of its samples pass
 UNDERTRAINED_GAIN = math.log(2)  # nats: tuned P(expected) at least doubled from the base

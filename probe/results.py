@@ -18,6 +18,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .kinds import StopReason
+
 
 @dataclass(frozen=True)
 class Alternative:
@@ -94,7 +96,7 @@ class TokenTrace:
     steps: tuple[TokenStep, ...]
     kind: str = "score"  # "score" | "generate"
     model: str = ""  # which model produced it (LM.name)
-    stop_reason: str | None = None  # generate only: "eos" | "stop" | "length"
+    stop_reason: StopReason | None = None  # generate only: "eos" | "stop" | "length"
     settings: dict[str, Any] = field(default_factory=dict)  # top_k, sampling, watch, ...
 
     def __len__(self) -> int:

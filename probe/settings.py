@@ -12,13 +12,10 @@ arguments; the engine reads only this object. ``trace_dict`` writes the same key
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Final, Literal, Sequence
+from typing import Sequence
 
+from .kinds import BASE_ADAPTER, BaseAdapter, StopReason  # noqa: F401  (re-exported)
 from .scoring import check_top_k
-
-StopReason = Literal["eos", "stop", "length"]  # why a generation ended
-BaseAdapter = Literal["__base__"]
-BASE_ADAPTER: Final[BaseAdapter] = "__base__"  # row adapter name that means "no adapter" (PEFT)
 
 
 def _watch_tuple(watch) -> tuple[str, ...]:
