@@ -12,7 +12,7 @@ import pytest
 import probe
 from probe import cli
 from probe.demo import base as demo_base
-from probe.demo.pair import CASES, load_demo_pair
+from probe.demo.pair import load_demo_pair
 from reference import check_step, full_ids, next_token_logits, stats
 
 pytestmark = pytest.mark.slow
