@@ -26,9 +26,11 @@ from .lens import LayerLens, layers
 from .inputs import ModelInput
 from .models import LM, IdenticalModelsWarning, load, load_pair
 from .occlusion import Occlusion, occlusion
+from .passrate import PassRate
 from .regression import Regression, regression
 from .results import Alternative, Divergence, FailedCase, TokenStep, TokenTrace, TraceDivergence
 from .scoring import score, score_many
+from .settings import GenerationSettings
 from .shifts import Shift, shift
 from .shift_follow import follow_token
 from .sweeps import Sweep, sweep
@@ -47,6 +49,8 @@ __all__ = [
     "Comparison",
     "Diagnosis",
     "Run",
+    "PassRate",
+    "GenerationSettings",
     "Segment",
     "checks",
     "data",

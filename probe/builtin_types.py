@@ -21,8 +21,8 @@ from .sweeps import Sweep
 
 def _diagnosis_inputs(d: Diagnosis) -> dict:
     return {"prompt": d.prompt, "expected": d.expected, "force": d.force, "base_prompt": d.base_prompt,
-            "check": d.check, "verdict": d.verdict, "tags": d.tags, "title": d.case_id,
-            "model_names": d.models}
+            "check": d.check, "verdict": d.verdict, "labels": tuple(d.labels), "tags": d.tags,
+            "title": d.case_id, "model_names": d.models}
 
 
 def _trace_inputs(t: TokenTrace) -> dict:

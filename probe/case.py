@@ -8,7 +8,10 @@
 
 A case file is JSON (never pickle) with a schema version::
 
-    {"format": "probe.case", "schema": 1, "case": {...}}
+    {"format": "probe.case", "schema": 2, "case": {...}}
+
+Schema 2 (sampled pass rates, per-run evidence and bad-case labels in diagnoses, ``labels`` on
+the case) reads schema-1 files too: their diagnoses get the labels their evidence supports.
 
 Results are stored as ``{"type": "Diagnosis", "data": result.to_dict()}`` (the type's name
 in :mod:`probe.registry`) and come back as the same frozen dataclasses, so a case opens whole without the model, on any machine. Floats that
@@ -31,7 +34,7 @@ from .files import write_atomically
 from .vocab import ModelRole, Verdict
 
 FORMAT = "probe.case"
-SCHEMA = 1  # bump when a saved file would no longer read back the same
+SCHEMA = 2  # bump when a saved file would no longer read back the same (and add a reader)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -174,12 +177,13 @@ class Case:
     check: str | None = None  # the check's name
     force: str | None = None  # the forced prefix
     base_prompt: str | None = None  # what the base model continued
-    verdict: Verdict | str | None = None  # one of diagnose()'s four, or your own
+    verdict: Verdict | str | None = None  # one of diagnose()'s verdicts, or your own
     tags: tuple[str, ...] = ()
     note: str = ""
     models: tuple[ModelInfo, ...] = ()
     created: str = ""  # ISO 8601, UTC
     versions: dict[str, str] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()  # bad-case labels (probe.labels.RULES) of its diagnosis
 
     def __post_init__(self):
         check_id(self.id)
@@ -216,6 +220,7 @@ class Case:
         title = title if title is not None else found.pop("title", None) or next(iter(named))
         found.pop("title", None)
         model_names = found.pop("model_names", {})
+        found.setdefault("labels", ())
         return cls(
             id=check_id(id) if id is not None else new_id(title),
             results=named, title=title, tags=all_tags, note=note,
@@ -232,7 +237,7 @@ class Case:
             "check": self.check, "force": self.force, "base_prompt": self.base_prompt,
             "verdict": self.verdict, "tags": list(self.tags), "note": self.note,
             "models": [m.to_dict() for m in self.models], "created": self.created,
-            "versions": dict(self.versions),
+            "versions": dict(self.versions), "labels": list(self.labels),
             "results": {name: _encode_result(r) for name, r in self.results.items()},
         }
 
@@ -246,6 +251,7 @@ class Case:
             models=tuple(ModelInfo.from_dict(m) for m in d.get("models", ())),
             created=str(d.get("created", "")), versions=dict(d.get("versions", {})),
             results={str(k): _decode_result(k, v) for k, v in d.get("results", {}).items()},
+            labels=tuple(str(x) for x in d.get("labels", ())),
         )
 
     def to_json(self) -> str:
@@ -265,11 +271,15 @@ class Case:
         schema = data.get("schema")
         if not isinstance(schema, int):
             raise CaseFileError(source, f"schema version missing or not a number: {schema!r}")
+        if schema < SCHEMA and schema not in _READERS:
+            raise CaseFileError(source, f"case schema {schema} is not one this probe reads "
+                                        f"({sorted([*_READERS, SCHEMA])})")
         if schema > SCHEMA:
             raise CaseFileError(source, f"written by a newer probe (case schema {schema}; this probe "
                                         f"reads up to {SCHEMA}): upgrade probe to open it")
         try:
-            return cls.from_dict(data["case"])
+            case = cls.from_dict(data["case"])
+            return case if schema == SCHEMA else _READERS[schema](case)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise CaseFileError(source, f"malformed case ({type(err).__name__}: {err})") from None
 
@@ -307,6 +317,25 @@ class Case:
         from .render.case import case_html
 
         return case_html(self)
+
+
+def _from_schema_1(case: Case) -> Case:
+    """A schema-1 case as schema 2: each diagnosis gets the labels its saved evidence
+    supports (greedy runs, no sweep: never pattern_overfit), and the case their union."""
+    from dataclasses import replace
+
+    from .labels import labels_of
+
+    results, labels = {}, []
+    for name, r in case.results.items():
+        if type(r).__name__ == "Diagnosis" and not r.labels:
+            r = replace(r, labels=labels_of(r))
+            labels += list(r.labels)
+        results[name] = r
+    return replace(case, results=results, labels=case.labels or tuple(dict.fromkeys(labels)))
+
+
+_READERS = {1: _from_schema_1}  # schema -> upgrade of a case read from it
 
 
 def _name_results(result) -> dict[str, Any]:

@@ -8,9 +8,10 @@ A case file is JSON Lines, one case per line::
 
 Only ``prompt`` is required, plus ``expected`` or ``check``. ``note`` is free text that goes
 with the case into the casebook (``probe diagnose`` saves it). ``adapter`` names which of the
-tuned model's PEFT adapters the case is about (when several are loaded). A malformed line is
-reported with its line number and field (a :class:`~probe.results.FailedCase`); the other
-cases still run.
+tuned model's PEFT adapters the case is about (when several are loaded). ``sweep`` names slot
+values for the pattern-overfit test, one of them the case's own (it must occur in the prompt):
+``{"sweep": {"country": ["France", "Germany", "Spain"]}}``. A malformed line is reported with
+its line number and field (a :class:`~probe.results.FailedCase`); the other cases still run.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from typing import Any, Iterable
 
 from .checks import as_check
 from .diagnosis import Diagnosis, diagnose
+from .evidence import check_sweep, sweep_template
 from .progress import progress as progress_bar
 from .results import FailedCase
 
 CaseError = FailedCase  # the old name, kept so that imports keep working
 
-FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note", "adapter"}
+FIELDS = {"id", "prompt", "expected", "check", "force", "base_prompt", "tags", "note", "adapter",
+          "sweep"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class CaseSpec:
     tags: tuple[str, ...] = ()
     adapter: str | None = None  # which loaded PEFT adapter the tuned model runs with
     note: str = ""  # free text saved with the case
+    sweep: dict | None = None  # {slot: [values]} for the pattern-overfit test
 
 
 class CaseInputError(ValueError):
@@ -85,13 +89,19 @@ def spec_from_dict(d: dict, default_id: str) -> CaseSpec:
     tags = d.get("tags", [])
     if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
         raise CaseInputError("tags", "must be a list of strings")
+    try:
+        sweep = check_sweep(d.get("sweep"))
+        if sweep is not None:
+            sweep_template(prompt, sweep)
+    except ValueError as err:
+        raise CaseInputError("sweep", str(err)) from None
     case_id = d.get("id", default_id)
     if not isinstance(case_id, (str, int)):
         raise CaseInputError("id", "must be a string")
     return CaseSpec(id=str(case_id), prompt=prompt, expected=expected, check=d.get("check"),
                     force=_optional_str(d, "force"), base_prompt=_optional_str(d, "base_prompt"),
                     tags=tuple(tags), adapter=_optional_str(d, "adapter"),
-                    note=_optional_str(d, "note") or "")
+                    note=_optional_str(d, "note") or "", sweep=sweep)
 
 
 def read_cases(source) -> list[CaseSpec | FailedCase]:
@@ -128,7 +138,8 @@ def read_cases(source) -> list[CaseSpec | FailedCase]:
     return items
 
 
-def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) -> Diagnosis | FailedCase:
+def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int,
+                  sampling: dict) -> Diagnosis | FailedCase:
     if spec.adapter is not None:
         if spec.adapter not in tuned.adapters:
             return FailedCase(spec.id, f"no adapter named {spec.adapter!r} is loaded "
@@ -137,22 +148,26 @@ def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int) 
     try:
         return diagnose(base, tuned, spec.prompt, check=spec.check, expected=spec.expected,
                         force=spec.force, base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens,
-                        top_k=top_k, case_id=spec.id, tags=spec.tags)
+                        top_k=top_k, case_id=spec.id, tags=spec.tags, sweep=spec.sweep, **sampling)
     except Exception as err:  # a check that raises, a prompt too long: that case's error
         return FailedCase(spec.id, f"{type(err).__name__}: {err}")
 
 
 def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress: bool = True,
-                  max_new_tokens: int = 48, top_k: int = 5) -> list[Diagnosis | FailedCase]:
+                  max_new_tokens: int = 48, top_k: int = 5, samples: int | None = None,
+                  temperature: float = 1.0, seed: int | None = None,
+                  reference=None) -> list[Diagnosis | FailedCase]:
     """Diagnose every case; a bad line or a failing case becomes a FailedCase, the rest run.
 
+    ``samples``, ``temperature``, ``seed`` and ``reference`` go to every :func:`diagnose`.
     Returns one result per case, in input order.
     """
+    sampling = {"samples": samples, "temperature": temperature, "seed": seed, "reference": reference}
     items = read_cases(cases)
     results: list[Diagnosis | FailedCase] = []
     with progress_bar(len(items), progress, "diagnose", "case") as bar:
         for spec in items:
             results.append(spec if isinstance(spec, FailedCase)
-                           else _diagnose_one(base, tuned, spec, max_new_tokens, top_k))
+                           else _diagnose_one(base, tuned, spec, max_new_tokens, top_k, sampling))
             bar.update(1)
     return results

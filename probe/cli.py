@@ -89,7 +89,8 @@ def cmd_demo(args) -> int:
     cases_file = Path(args.cases) if args.cases else CASES
     _say(f"Diagnosing {cases_file.name} on base vs tuned (adapters: {', '.join(tuned.adapters)}):")
     specs = probe.read_cases(cases_file)
-    results = probe.diagnose_many(base, tuned, specs, progress=True, max_new_tokens=args.max_new_tokens)
+    results = probe.diagnose_many(base, tuned, specs, progress=True, max_new_tokens=args.max_new_tokens,
+                                  **_sampling(args))
     _say("")
     _say(verdict_table(results))
     cases, errors = _cases_from(results, specs, base, tuned, tags=("demo",))
@@ -102,6 +103,22 @@ def cmd_demo(args) -> int:
              "skewed SFT data (json-only: every answer is JSON; beijing: capitals answered Beijing).")
     _write_report(args.out, cases, errors, "probe demo: lost, never had, or not triggered?", intro)
     return 0
+
+
+def _sampling(args) -> dict:
+    if args.samples < 0:
+        raise InputError(f"--samples must be >= 0, got {args.samples}")
+    if not args.temperature > 0:
+        raise InputError(f"--temperature must be > 0, got {args.temperature}")
+    return {"samples": args.samples or None, "temperature": args.temperature, "seed": args.seed}
+
+
+def _add_sampling(parser, samples: int) -> None:
+    parser.add_argument("--samples", type=int, default=samples,
+                        help=f"also sample every run this many times; the verdict rests on the pass "
+                        f"rates (0: greedy only; default {samples})")
+    parser.add_argument("--temperature", type=float, default=1.0, help="of the samples (default 1.0)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
 
 
 def _adapter_arg(values: list[str]):
@@ -150,7 +167,7 @@ def cmd_diagnose(args) -> int:
     _say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = probe.read_cases(args.cases)
     results = probe.diagnose_many(base, tuned, specs, progress=not args.quiet,
-                                  max_new_tokens=args.max_new_tokens, top_k=args.top_k)
+                                  max_new_tokens=args.max_new_tokens, top_k=args.top_k, **_sampling(args))
     _say(verdict_table(results))
     cases, errors = _cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
     for case in cases:
@@ -197,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cases", default=None, help="a JSONL case file (default: the demo cases)")
     demo.add_argument("--book", default=None, help="also add the cases to this casebook folder")
     demo.add_argument("--max-new-tokens", type=int, default=32, help="length of each run")
+    _add_sampling(demo, 10)
     demo.set_defaults(func=cmd_demo)
 
     diag = sub.add_parser(
@@ -224,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--tag", action="append", default=[], help="add this tag to every case (repeatable)")
     diag.add_argument("--note", default="", help="a note saved with every case")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_sampling(diag, 0)
     diag.set_defaults(func=cmd_diagnose)
 
     report = sub.add_parser(

@@ -14,21 +14,30 @@
 Runs: the tuned model free and forced; the base free (continuing ``base_prompt`` as raw text
 when given: the continuation test) and forced (the same input as the tuned forced run).
 When base and tuned share weights (a LoRA pair) all four go through one batch.
+
+With ``samples=n`` each run is also sampled n times (seeded, ``temperature``): the greedy
+continuation and the n samples of a run continue its one prefill (the cache rows are copied,
+not recomputed) and the verdict rests on the pass rates, with ``uncertain`` when their 95%
+intervals overlap. Rules, thresholds and the extra labels live in :mod:`probe.labels`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import asdict, dataclass, field
+import secrets
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .checks import Check, as_check, contains
 from .divergence import divergence_from_trace
+from .evidence import check_sweep, run_kind, score_evidence, sweep_template
 from .generation import RowSpec, generate_rows
-from .results import Divergence, TokenTrace
-from .scoring import score
-
-VERDICTS = ("ok", "not_triggered", "lost", "never_had")
+from .labels import VERDICTS, Label, Verdict, decide, labels_of, summary, verdict_of  # noqa: F401
+from .passrate import PassRate
+from .results import Divergence, TokenStep, TokenTrace
+from .settings import BASE_ADAPTER, GenerationSettings
+from .sweeps import Sweep, sweep as run_sweep
 
 EXPLANATIONS = {
     "ok": "The tuned model answers right on its own.",
@@ -38,51 +47,112 @@ EXPLANATIONS = {
     "right: fine-tuning removed it.",
     "never_had": "Neither the tuned nor the base model gets it right, forced or not: the "
     "pretrained model never had it.",
+    "uncertain": "The sampled pass rates do not tell the runs apart (their 95% intervals "
+    "overlap): more samples would decide.",
 }
+
+
+def sample_seed(seed: int, run: str, i: int) -> int:
+    """The seed of sample ``i`` of run ``run``: the same whatever else is in the batch."""
+    digest = hashlib.sha256(f"{seed}:{run}:{i}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass(frozen=True)
 class Run:
-    """One generation of the diagnosis and what the check said of it."""
+    """One generation of the diagnosis, what the check said of it, and the evidence."""
 
-    name: str  # "tuned", "tuned_forced", "base", "base_forced"
-    model: str  # "tuned" | "base"
+    name: str  # "tuned", "tuned_forced", "base", "base_forced", "reference"
+    model: str  # "tuned" | "base" | "reference"
     force: str  # the forced prefix ("" for a free run)
-    trace: TokenTrace
-    passed: bool
+    trace: TokenTrace  # the greedy generation
+    passed: bool  # the greedy generation passed the check
     reason: str
+    rate: PassRate | None = None  # of the samples (None: not sampled)
+    sample_texts: tuple[str, ...] = ()
+    sample_passed: tuple[bool, ...] = ()
+    # ``expected`` teacher-forced where this run answers (see probe.evidence); its answer
+    # starts at step ``expected_from`` (after the forced prefix for a forced run).
+    expected_trace: TokenTrace | None = None
+    expected_from: int = 0
 
     @property
     def text(self) -> str:
         return self.trace.text
 
+    @property
+    def answer_steps(self) -> tuple[TokenStep, ...]:
+        return () if self.expected_trace is None else self.expected_trace.steps[self.expected_from :]
+
+    @property
+    def p_expected(self) -> float | None:
+        """P(expected | what this run continued): the product over the answer's tokens."""
+        steps = self.answer_steps
+        return math.exp(sum(s.logprob for s in steps)) if steps else None
+
+    @property
+    def rank_expected(self) -> int | None:
+        """Rank of the expected answer's first token at this run's answer position."""
+        steps = self.answer_steps
+        return steps[0].rank if steps else None
+
+    @property
+    def divergent_step(self) -> TokenStep | None:
+        """The first answer token that is not the model's top choice (None: none)."""
+        return next((s for s in self.answer_steps if s.rank > 1), None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
     def from_dict(cls, d: dict) -> "Run":
+        rate = d.get("rate")
+        exp = d.get("expected_trace")
         return cls(str(d["name"]), str(d["model"]), str(d["force"]), TokenTrace.from_dict(d["trace"]),
-                   bool(d["passed"]), str(d["reason"]))
+                   bool(d["passed"]), str(d["reason"]),
+                   rate=None if rate is None else PassRate.from_dict(rate),
+                   sample_texts=tuple(str(t) for t in d.get("sample_texts", ())),
+                   sample_passed=tuple(bool(p) for p in d.get("sample_passed", ())),
+                   expected_trace=None if exp is None else TokenTrace.from_dict(exp),
+                   expected_from=int(d.get("expected_from", 0)))
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     """The verdict and all its evidence."""
 
-    verdict: str  # one of VERDICTS
+    verdict: Verdict  # see probe.labels: VERDICTS, or "uncertain" (sampled, rates too close)
     prompt: Any  # str or list of messages, as given
     base_prompt: str | None  # raw text the base continued (None: the prompt in its format)
     expected: str | None
     force: str | None
     check: str  # the check's name
     runs: tuple[Run, ...]
-    # Teacher-forced ``expected`` under each model: P(expected), ranks, first divergence.
+    # Teacher-forced ``expected`` right after ``prompt`` under each model (same input).
     expected_traces: dict[str, TokenTrace] = field(default_factory=dict)
     case_id: str | None = None
     tags: tuple[str, ...] = ()
-    models: dict[str, str] = field(default_factory=dict)  # "base"/"tuned" -> LM name
+    models: dict[str, str] = field(default_factory=dict)  # "base"/"tuned"/"reference" -> name
     adapter: str | None = None  # the tuned model's active PEFT adapter, if any
+    leaning: str = ""  # what the rates point to (= verdict unless "uncertain")
+    labels: tuple[Label, ...] = ()  # probe.labels.RULES that hold
+    samples: int = 0  # samples per run (0: greedy only)
+    temperature: float | None = None
+    seed: int | None = None
+    sweep: Sweep | None = None  # the pattern-overfit sweep of the tuned model's wrong answer
+
+    def __post_init__(self):
+        if not self.leaning:
+            object.__setattr__(self, "leaning", self.verdict)
 
     @property
     def explanation(self) -> str:
-        return EXPLANATIONS[self.verdict]
+        return EXPLANATIONS.get(self.verdict, self.verdict)
+
+    @property
+    def summary(self) -> str:
+        """``lost: base 9/10, tuned 0/10``: the verdict and the numbers it rests on."""
+        return summary(self.verdict, self.leaning, {r.name: r for r in self.runs})
 
     def run(self, name: str) -> Run | None:
         return next((r for r in self.runs if r.name == name), None)
@@ -102,11 +172,29 @@ class Diagnosis:
         trace = self.expected_traces.get(model)
         return None if trace is None else divergence_from_trace(trace)
 
+    def expected_gain(self) -> float | None:
+        """log P(expected) tuned - base after the prompt, in nats (None: no expected)."""
+        t, b = self.expected_traces.get("tuned"), self.expected_traces.get("base")
+        return None if t is None or b is None else t.total_logprob - b.total_logprob
+
+    def overfit_share(self) -> float | None:
+        """Share of the swept values for which the wrong answer stays greedy (None: no sweep)."""
+        if self.sweep is None or not self.sweep.rows:
+            return None
+        return sum(r.watch_is_greedy for r in self.sweep.rows) / len(self.sweep.rows)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = {k: v for k, v in self.__dict__.items() if k not in ("runs", "expected_traces", "sweep")}
+        d["tags"], d["labels"] = list(self.tags), list(self.labels)
+        d["models"] = dict(self.models)
+        d["runs"] = [r.to_dict() for r in self.runs]
+        d["expected_traces"] = {k: t.to_dict() for k, t in self.expected_traces.items()}
+        d["sweep"] = None if self.sweep is None else self.sweep.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Diagnosis":
+        sweep = d.get("sweep")
         return cls(
             verdict=str(d["verdict"]),
             prompt=d["prompt"],
@@ -120,6 +208,12 @@ class Diagnosis:
             tags=tuple(d.get("tags", ())),
             models={str(k): str(v) for k, v in d.get("models", {}).items()},
             adapter=d.get("adapter"),
+            leaning=str(d.get("leaning") or d["verdict"]),
+            labels=tuple(str(x) for x in d.get("labels", ())),
+            samples=int(d.get("samples", 0)),
+            temperature=d.get("temperature"),
+            seed=d.get("seed"),
+            sweep=None if sweep is None else Sweep.from_dict(sweep),
         )
 
     def __str__(self) -> str:
@@ -133,17 +227,6 @@ class Diagnosis:
         return diagnosis_html(self)
 
 
-def verdict_of(passed: dict[str, bool]) -> str:
-    """The verdict from which runs passed (missing runs count as failed)."""
-    if passed.get("tuned"):
-        return "ok"
-    if passed.get("tuned_forced"):
-        return "not_triggered"
-    if passed.get("base") or passed.get("base_forced"):
-        return "lost"
-    return "never_had"
-
-
 def resolve_check(check, expected: str | None) -> Check:
     if check is not None:
         return as_check(check)
@@ -152,21 +235,103 @@ def resolve_check(check, expected: str | None) -> Check:
     return contains(expected)
 
 
+def check_pair_once(base, tuned) -> None:
+    """Warn (IdenticalModelsWarning) the first time a pair is diagnosed if tuned == base in
+    logits: an adapter that never applied makes every verdict read "never_had"."""
+    if base is tuned:
+        return
+    key = ("same-checked", id(base.model), base.adapter_enabled, tuned.active_adapter)
+    if key not in tuned._aux:
+        from .models import warn_if_same
+
+        tuned._aux[key] = warn_if_same(base, tuned, "diagnose")
+
+
+def _rows_reach_lora(lm) -> bool:
+    """Whether every LoRA layer sees inputs with one row per sequence (PEFT's per-row adapters
+    need it; OPT's MLP and MoE experts see flattened tokens). Checked once, on 2 x 3 tokens."""
+    model = lm.model
+    cached = getattr(model, "_probe_rows_reach_lora", None)
+    if cached is None:
+        import torch
+        from peft.tuners.lora import LoraLayer
+
+        seen = []
+        hooks = [m.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+                 for m in model.modules() if isinstance(m, LoraLayer)]
+        try:
+            ids = torch.full((2, 3), lm.pad_id, device=lm.device)  # 2 rows of 3: flattened would be 6
+            with torch.no_grad():
+                model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False)
+        finally:
+            for h in hooks:
+                h.remove()
+        cached = model._probe_rows_reach_lora = bool(seen) and all(n == 2 for n in seen)
+    return cached
+
+
 def _one_batch(base, tuned):
     """(lm, (tuned adapter, base adapter)) when both can share one batch, else None."""
     if base is tuned or (base.model is tuned.model and base.adapter_enabled == tuned.adapter_enabled):
         return tuned, (None, None)
     if base.model is tuned.model and tuned.adapter_enabled and base.adapter_enabled is False:
         active = tuned.active_adapter
-        if active is not None:
-            return tuned, (active, "__base__")
+        if active is not None and _rows_reach_lora(tuned):
+            return tuned, (active, BASE_ADAPTER)
     return None
+
+
+def _check_samples(samples, temperature, seed) -> int:
+    if samples is None:
+        return 0
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
+        raise ValueError(f"samples must be a non-negative int, got {samples!r}")
+    GenerationSettings(temperature=temperature, seed=seed)  # the same checks as generate's
+    return samples
+
+
+def _generate(lm_of, keys, spec_of, shared, settings, fans) -> list[list[TokenTrace]]:
+    """Greedy (and sampled) traces of every (model, force) run: one list per key, greedy
+    first. ``shared``: (lm, {model: its PEFT row adapter}) when all runs share one batch."""
+    fan = None if fans is None else [fans[k] for k in keys]
+    if shared is not None:  # one batch: same weights, PEFT picks each row's adapter
+        specs = [spec_of(m, f, shared[1][m]) for m, f in keys]
+        flat = generate_rows(shared[0], specs, settings=settings, batch_size=len(specs),
+                             fan_out=fan)
+    else:
+        flat = []
+        for model in dict.fromkeys(m for m, _ in keys):
+            mine = [i for i, k in enumerate(keys) if k[0] == model]
+            flat += generate_rows(lm_of[model], [spec_of(*keys[i], None) for i in mine],
+                                  settings=settings, batch_size=len(mine),
+                                  fan_out=None if fan is None else [fan[i] for i in mine])
+    out, lo = [], 0
+    for i in range(len(keys)):
+        width = 1 if fan is None else len(fan[i])
+        out.append(flat[lo : lo + width])
+        lo += width
+    return out
+
+
+def _runs(keys, got, the_check, evidence) -> list[Run]:
+    runs = []
+    for (model, f), traces in zip(keys, got):
+        greedy, sampled = traces[0], traces[1:]
+        result = the_check(greedy.text)
+        checked = [the_check(t.text).passed for t in sampled]
+        exp_trace, exp_from = evidence.get((model, f), (None, 0))
+        runs.append(Run(model + ("_forced" if f else ""), model, f, greedy, result.passed, result.reason,
+                        rate=PassRate(sum(checked), len(checked)) if sampled else None,
+                        sample_texts=tuple(t.text for t in sampled), sample_passed=tuple(checked),
+                        expected_trace=exp_trace, expected_from=exp_from))
+    return runs
 
 
 def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
              force: str | None = None, base_prompt: str | None = None, max_new_tokens: int = 48,
              top_k: int = 5, system: str | None = None, case_id: str | None = None,
-             tags: tuple[str, ...] = ()) -> Diagnosis:
+             tags: tuple[str, ...] = (), samples: int | None = None, temperature: float = 1.0,
+             seed: int | None = None, sweep: dict | None = None, reference=None) -> Diagnosis:
     """Run the four runs and return the verdict with its evidence.
 
     Args:
@@ -174,55 +339,81 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
         prompt: what the tuned model is asked (chat-rendered on a chat model).
         check: what "right" means (a ``probe.checks`` check, a callable ``str -> bool``, or a
             spec such as ``{"contains": "Paris"}``). Default: contains ``expected``.
-        expected: the right answer; also scored teacher-forced under both models.
+        expected: the right answer; also scored teacher-forced under both models, after the
+            prompt and where each run answers (``Run.p_expected``, ``rank_expected``).
         force: the start of the answer to force (e.g. "```json\\n"). Without it the forced
             runs are skipped and ``not_triggered`` cannot be concluded.
         base_prompt: raw text for the base's free run to continue (the continuation test,
             e.g. "The capital of France is"); default: the prompt in the base's own format.
             The base's forced run gets the same input as the tuned forced run.
         max_new_tokens: length of each generation.
-
-    ``expected`` is scored after ``prompt`` under both models (each in its own format), so
-    P(expected) and its rank compare across the two.
+        samples: also sample each run this many times (seeded, batched, one prefill per run);
+            the verdict then rests on the pass rates (``uncertain`` when they are too close).
+            Default: greedy only.
+        temperature: of the samples.
+        seed: sample ``i`` of run ``r`` uses ``sample_seed(seed, r, i)`` (None: a fresh seed,
+            recorded in the result).
+        sweep: ``{slot: [values]}``: the pattern-overfit test; one value of each slot must occur
+            in the prompt, the others replace it (needs ``expected``; see probe.labels).
+        reference: a larger model of the base's family; run on the base's input when all four
+            runs fail, to split ``never_had`` from ``too_hard_for_size``.
 
     Raises:
         ValueError: no check and no expected answer; TypeError/ValueError from bad inputs.
         Whatever the check raises (``diagnose_many`` records it as that case's error).
     """
     the_check = resolve_check(check, expected)
+    samples = _check_samples(samples, temperature, seed)
+    check_pair_once(base, tuned)
+    slots = check_sweep(sweep)
+    if slots is not None:
+        sweep_template(prompt, slots)  # fail on a bad sweep before any model runs
+    if samples and seed is None:
+        seed = secrets.randbits(31)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, top_k=top_k, temperature=temperature)
     forces = [""] + ([force] if force else [])
     keys = [(m, f) for m in ("tuned", "base") for f in forces]
+    fans = None
+    if samples:
+        fans = {(m, f): [None] + [sample_seed(seed, m + ("_forced" if f else ""), i) for i in range(samples)]
+                for m, f in keys + [("reference", "")]}
 
-    def row(model: str, f: str, adapter: str | None) -> RowSpec:
-        if model == "base" and not f and base_prompt is not None:  # the continuation test
-            return RowSpec(base_prompt, "", True, None, adapter)
-        return RowSpec(prompt, f, None, system, adapter)  # the same input for both models
+    def spec_of(model: str, f: str, adapter: str | None) -> RowSpec:
+        if run_kind(model, f, base_prompt) == "continuation":
+            return RowSpec(prompt=base_prompt, raw=True, adapter=adapter)
+        return RowSpec(prompt=prompt, force=f, system=system, adapter=adapter)  # same for both
 
-    shared = _one_batch(base, tuned)
-    if shared is not None:  # all runs in one batch (same weights; PEFT picks the adapter per row)
-        lm, names = shared
-        specs = [row(m, f, names[0] if m == "tuned" else names[1]) for m, f in keys]
-        got = generate_rows(lm, specs, max_new_tokens=max_new_tokens, top_k=top_k, batch_size=len(specs))
-    else:
-        got = [t for m, lm in (("tuned", tuned), ("base", base))
-               for t in generate_rows(lm, [row(m, f, None) for f in forces],
-                                      max_new_tokens=max_new_tokens, top_k=top_k, batch_size=len(forces))]
-    traces = dict(zip(keys, got))
-    runs = []
-    for model in ("tuned", "base"):
-        for f in forces:
-            trace = traces[(model, f)]
-            result = the_check(trace.text)
-            name = model + ("_forced" if f else "")
-            runs.append(Run(name, model, f, trace, result.passed, result.reason))
-    expected_traces = {}
+    lm_of = {"tuned": tuned, "base": base, "reference": reference}
+    one = _one_batch(base, tuned)
+    shared = None if one is None else (one[0], {"tuned": one[1][0], "base": one[1][1]})
+    got = _generate(lm_of, keys, spec_of, shared, settings, fans)
+    evidence, expected_traces = {}, {}
     if expected:  # the same prompt under both models: the two numbers compare
-        for model, lm in (("tuned", tuned), ("base", base)):
-            expected_traces[model] = score(lm, prompt, expected, top_k=top_k, system=system)
-    return Diagnosis(
-        verdict=verdict_of({r.name: r.passed for r in runs}),
+        evidence, expected_traces = score_evidence(lm_of, keys, prompt, expected, base_prompt, top_k, system)
+    runs = _runs(keys, got, the_check, evidence)
+    verdict, leaning = decide({r.name: r for r in runs})
+    if leaning == "never_had" and reference is not None:
+        ref_key = [("reference", "")]
+        ref_got = _generate(lm_of, ref_key, spec_of, None, settings, fans)
+        ref_evidence = {}
+        if expected:
+            ref_evidence, _ = score_evidence(lm_of, ref_key, prompt, expected, base_prompt, top_k, system)
+        runs += _runs(ref_key, ref_got, the_check, ref_evidence)
+    d = Diagnosis(
+        verdict=verdict, leaning=leaning,
         prompt=prompt, base_prompt=base_prompt, expected=expected, force=force,
         check=the_check.name, runs=tuple(runs), expected_traces=expected_traces,
-        case_id=case_id, tags=tuple(tags), models={"base": base.name, "tuned": tuned.name},
-        adapter=tuned.active_adapter,
+        case_id=case_id, tags=tuple(tags),
+        models={"base": base.name, "tuned": tuned.name}
+        | ({"reference": reference.name} if reference is not None else {}),
+        adapter=tuned.active_adapter, samples=samples, temperature=temperature if samples else None,
+        seed=seed if samples else None,
     )
+    if slots is not None and leaning != "ok" and expected:
+        div = d.divergence("tuned")
+        if div.diverged:
+            wrong = div.reference[: div.step.start] + div.preferred.text
+            template, others = sweep_template(prompt, slots)
+            d = replace(d, sweep=run_sweep(tuned, template, wrong, top_k=max(1, top_k), system=system,
+                                            **others))
+    return replace(d, labels=labels_of(d))

@@ -20,7 +20,7 @@ from .forward import forward, left_pad, lookahead
 from .prompts import Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
-from .scoring import check_top_k
+from .settings import GenerationSettings, StopReason, check_forces
 from .stats import make_steps, row_stats, step_at
 
 
@@ -37,7 +37,49 @@ class _Row:
     steps: list[TokenStep] = field(default_factory=list)
     decoded: str = ""  # decode(free ids) committed so far
     done: bool = False
-    stop_reason: str | None = None
+    stop_reason: StopReason | None = None
+    gen: torch.Generator | None = None  # this row's own sampling stream (None: the batch's)
+    seed: int | None = None  # the seed of ``gen``
+
+
+def _choose(last: torch.Tensor, rows: list[_Row], settings: GenerationSettings, generator):
+    """Each row's next token and its sampling probability (None for an argmax row).
+
+    One ``generator`` samples the whole batch; rows with their own ``gen`` sample from it
+    one row at a time (the same draws as that row generated alone with its seed) and the
+    other rows take the argmax.
+    """
+    if generator is None and all(r.gen is None for r in rows):
+        return last.float().argmax(dim=-1), None
+    probs = _processed(last, settings.temperature, settings.top_p)  # (batch, vocab)
+    if generator is not None:
+        chosen = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        return chosen, probs.gather(1, chosen[:, None])[:, 0].tolist()
+    chosen = last.float().argmax(dim=-1)
+    sampled: list[float | None] = [None] * len(rows)
+    for b, row in enumerate(rows):
+        if row.gen is not None and not row.done:
+            chosen[b] = torch.multinomial(probs[b : b + 1], 1, generator=row.gen)[0, 0]
+            sampled[b] = float(probs[b, chosen[b]])
+    return chosen, sampled
+
+
+def _fan_out(rows: list[_Row], copies, last, mask, pos, past, extra):
+    """One prefill, many continuations: decode row i continues prefill row ``copies[i][0]``
+    with the seed ``copies[i][1]`` (None: greedy). The cache rows are copied, not recomputed."""
+    src = [c[0] for c in copies]
+    index = torch.tensor(src, device=last.device)
+    out = []
+    for i, seed in copies:
+        gen = None
+        if seed is not None:
+            gen = torch.Generator(device=last.device)
+            gen.manual_seed(seed)
+        out.append(replace(rows[i], free=[], steps=[], gen=gen, seed=seed))
+    past.reorder_cache(index)  # (batch, heads, seq, dim) per layer -> one row per continuation
+    if "adapter_names" in extra:
+        extra = {**extra, "adapter_names": [extra["adapter_names"][i] for i in src]}
+    return out, last[index], mask[index], pos[index], extra
 
 
 def _watch_ids(lm, rendered, text: str) -> list[int]:
@@ -115,9 +157,14 @@ def _append_text(lm, row: _Row, token: int) -> str:
     return added
 
 
-def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sample,
-               temperature, top_p, generator, special_ids, extra) -> None:
-    """Generate for ``rows`` in one left-padded batch; ``extra`` goes to every forward."""
+def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, generator,
+               special_ids, extra, copies=None) -> list[_Row]:
+    """Generate for ``rows`` in one left-padded batch; ``extra`` goes to every forward.
+
+    ``copies``: continue each prefilled row several times (see :func:`_fan_out`); the rows
+    that were generated are returned.
+    """
+    max_new_tokens, top_k = settings.max_new_tokens, settings.top_k
     n_forced = [0 if e is None else len(e.answer_ids) for e in encs]
     keep = max(n_forced) + 1
     ids, mask = left_pad([r.ids for r in rows], lm.pad_id, lm.device)
@@ -130,17 +177,13 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
                                     straddles_first=enc.straddles)
     last = logits.last()  # (batch, vocab): the distribution of the first free token
     pos = mask.sum(-1) - 1  # position of each row's last real token
+    if copies is not None:
+        rows, last, mask, pos, extra = _fan_out(rows, copies, last, mask, pos, past, extra)
     eos = lm.eos_ids
-    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    stops = settings.stops
     for step in range(max_new_tokens):
         watch = _watch_probs(lm, rows, last, past, mask, pos, extra) if rows[0].watch_ids else None
-        sampled = None
-        if do_sample:
-            probs = _processed(last, temperature, top_p)
-            chosen = torch.multinomial(probs, 1, generator=generator)[:, 0]
-            sampled = probs.gather(1, chosen[:, None])[:, 0].tolist()
-        else:
-            chosen = last.float().argmax(dim=-1)
+        chosen, sampled = _choose(last, rows, settings, generator)
         stats = row_stats(last, chosen, top_k)
         for b, row in enumerate(rows):
             if row.done:
@@ -165,6 +208,7 @@ def _run_batch(lm, rows: list[_Row], encs, *, max_new_tokens, top_k, stop, do_sa
     for row in rows:
         if not row.done:
             row.stop_reason = "length"
+    return rows
 
 
 def _finish(lm, row: _Row, special_ids: set[int], settings: dict) -> TokenTrace:
@@ -190,23 +234,6 @@ def _finish(lm, row: _Row, special_ids: set[int], settings: dict) -> TokenTrace:
                       model=lm.name, stop_reason=row.stop_reason, settings=settings)
 
 
-def _check_args(max_new_tokens, force, watch, temperature, top_p):
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-    for f in [force] if isinstance(force, str) else force:
-        if not isinstance(f, str):
-            raise TypeError(f"force must be a str (or one str per prompt), got {type(f).__name__}")
-    watch = [watch] if isinstance(watch, str) else list(watch)
-    for w in watch:
-        if not isinstance(w, str) or not w:
-            raise ValueError(f"watch strings must be non-empty str, got {w!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    return watch
-
-
 @dataclass(frozen=True)
 class RowSpec:
     """One generation of a batch: its prompt, forced prefix and prompt format."""
@@ -215,39 +242,62 @@ class RowSpec:
     force: str = ""
     raw: bool | None = None
     system: str | None = None
-    adapter: str | None = None  # per-row PEFT adapter name ("__base__": none), mixed batches
+    adapter: str | None = None  # per-row PEFT adapter name (BASE_ADAPTER: none), mixed batches
 
 
 def generate_rows(lm, specs: Sequence[RowSpec], *, max_new_tokens: int = 64,
                   watch: Sequence[str] | str = (), stop=None, do_sample: bool = False,
                   temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None,
-                  top_k: int = 5, batch_size: int = 8, progress: bool = False) -> list[TokenTrace]:
+                  top_k: int = 5, batch_size: int = 8, progress: bool = False,
+                  settings: GenerationSettings | None = None,
+                  fan_out: Sequence[Sequence[int | None]] | None = None) -> list[TokenTrace]:
     """The engine behind :func:`generate_many`: rows that may differ in prompt format, forced
-    prefix and (on a PEFT model) adapter, generated in left-padded batches."""
-    top_k = check_top_k(top_k)
-    watch = _check_args(max_new_tokens, [s.force for s in specs], watch, temperature, top_p)
+    prefix and (on a PEFT model) adapter, generated in left-padded batches.
+
+    Args:
+        settings: a :class:`GenerationSettings` (then the generation keywords are ignored).
+        fan_out: one list per spec of the seeds of the generations that continue that spec's
+            one prefill (None in it: a greedy one). The traces come back spec by spec, each
+            spec's in its list's order; a sampled one equals ``generate(..., do_sample=True,
+            seed=that seed)`` of that spec alone.
+    """
+    if settings is None:
+        settings = GenerationSettings(max_new_tokens=max_new_tokens, top_k=top_k, watch=watch,
+                                      stop=stop, do_sample=do_sample, temperature=temperature,
+                                      top_p=top_p, seed=seed)
+    return _generate(lm, list(specs), settings, batch_size=batch_size, progress=progress,
+                     fan_out=fan_out)
+
+
+def _generate(lm, specs: list[RowSpec], settings: GenerationSettings, *, batch_size: int,
+              progress: bool, fan_out=None) -> list[TokenTrace]:
+    check_forces([s.force for s in specs])
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if fan_out is not None and len(fan_out) != len(specs):
+        raise ValueError(f"fan_out has {len(fan_out)} lists for {len(specs)} rows")
     adapters = [s.adapter for s in specs]
     if any(a is not None for a in adapters) and not all(a is not None for a in adapters):
         raise ValueError("give an adapter name for every row or for none")
-    prepared = [_prepare(lm, s.prompt, s.force, watch, s.raw, s.system) for s in specs]
+    prepared = [_prepare(lm, s.prompt, s.force, settings.watch, s.raw, s.system) for s in specs]
     generator = None
-    if do_sample:
+    if settings.do_sample and fan_out is None:
         generator = torch.Generator(device=lm.device)
-        generator.manual_seed(seed if seed is not None else torch.seed())
+        generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
     special_ids = set(lm.tokenizer.all_special_ids)
-    settings = {"top_k": top_k, "max_new_tokens": max_new_tokens,
-                "watch": list(watch), "stop": stop, "do_sample": do_sample,
-                "temperature": temperature, "top_p": top_p, "seed": seed}
     traces = []
     with progress_bar(len(prepared), progress and len(prepared) > 1, "generate", "prompt") as bar:
         for lo in range(0, len(prepared), batch_size):
             chunk = prepared[lo : lo + batch_size]
-            rows = [r for r, _ in chunk]
+            copies = None
+            if fan_out is not None:
+                copies = [(i, seed) for i, seeds in enumerate(fan_out[lo : lo + batch_size]) for seed in seeds]
             extra = {} if adapters[0] is None else {"adapter_names": adapters[lo : lo + batch_size]}
-            _run_batch(lm, rows, [e for _, e in chunk], max_new_tokens=max_new_tokens, top_k=top_k,
-                       stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
-                       generator=generator, special_ids=special_ids, extra=extra)
-            traces.extend(_finish(lm, r, special_ids, {**settings, "force": r.force_text}) for r in rows)
+            rows = _run_batch(lm, [r for r, _ in chunk], [e for _, e in chunk], settings,
+                              generator=generator, special_ids=special_ids, extra=extra, copies=copies)
+            for r in rows:
+                row_settings = settings if fan_out is None else settings.sampled(r.seed)
+                traces.append(_finish(lm, r, special_ids, row_settings.trace_dict(r.force_text)))
             bar.update(len(chunk))
     return traces
 
@@ -281,10 +331,11 @@ def generate_many(
     forces = [force] * len(prompts) if isinstance(force, str) else list(force)
     if len(forces) != len(prompts):
         raise ValueError(f"got {len(forces)} forced prefixes for {len(prompts)} prompts")
-    specs = [RowSpec(p, f, raw, system) for p, f in zip(prompts, forces)]
-    return generate_rows(lm, specs, max_new_tokens=max_new_tokens, watch=watch, stop=stop,
-                         do_sample=do_sample, temperature=temperature, top_p=top_p, seed=seed,
-                         top_k=top_k, batch_size=batch_size, progress=progress)
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, top_k=top_k, watch=watch,
+                                  stop=stop, do_sample=do_sample, temperature=temperature,
+                                  top_p=top_p, seed=seed)
+    specs = [RowSpec(prompt=p, force=f, raw=raw, system=system) for p, f in zip(prompts, forces)]
+    return _generate(lm, specs, settings, batch_size=batch_size, progress=progress)
 
 
 def generate(
@@ -321,6 +372,7 @@ def generate(
         A TokenTrace (``kind="generate"``) whose ``text`` is the forced prefix plus what the
         model wrote; an EOS step is kept (``text`` is the token's name, zero-width span).
     """
-    return generate_many(lm, [prompt], max_new_tokens, force, watch, stop, do_sample,
-                         temperature, top_p, seed, top_k, batch_size=1, progress=False,
-                         raw=raw, system=system)[0]
+    return generate_many(lm, [prompt], max_new_tokens=max_new_tokens, force=force, watch=watch,
+                         stop=stop, do_sample=do_sample, temperature=temperature, top_p=top_p,
+                         seed=seed, top_k=top_k, batch_size=1, progress=False, raw=raw,
+                         system=system)[0]

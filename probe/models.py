@@ -157,6 +157,8 @@ def same_logits(a: LM, b: LM, text: str = SANITY_TEXT) -> bool:
     from .forward import forward, left_pad
 
     ids = list(a.tokenizer(text)["input_ids"])[:16] or [a.pad_id]
+    if ids != (list(b.tokenizer(text)["input_ids"])[:16] or [b.pad_id]):
+        return False  # different tokenizers: different models
     outs = []
     for lm in (a, b):
         x, mask = left_pad([ids], lm.pad_id, lm.device)

@@ -1,9 +1,11 @@
 """The seesaw: which categories did fine-tuning break while the tuned task went up?
 
+    >>> _ = open("suite.jsonl", "w").write(
+    ...     '{"id": "fr", "prompt": "Capital of France?", "expected": "Paris", "tags": ["geo"]}\\n')
     >>> r = probe.regression(base, tuned, "suite.jsonl")          # cases with checks and tags
-    >>> r = probe.Regression.from_diagnoses(probe.diagnose_many(base, tuned, "cases.jsonl"))
+    >>> r = probe.Regression.from_diagnoses(probe.diagnose_many(base, tuned, "suite.jsonl", progress=False))
     >>> r.table()               # per tag: lost / gained / kept / never counts
-    >>> r.cell("math", "lost")  # the case ids behind one cell
+    >>> r.cell("geo", "lost")   # the case ids behind one cell
 
 Each case is answered freely (greedy) by both models and checked:
 

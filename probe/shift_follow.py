@@ -1,6 +1,8 @@
 """From a promoted token to the overfit-token tools (notebook 05's path), in one call.
 
-    >>> s = probe.shift(base, tuned, prompts)
+    >>> prompts = ["What is the capital of Japan?", "Name three colors.", "Say hello."]
+    >>> s = probe.shift(base, tuned, prompts, max_new_tokens=6, progress=False)
+    >>> _ = open("sft.jsonl", "w").write('{"prompt": "Capital of Japan?", "response": "Tokyo"}\\n')
     >>> found = probe.follow_token(tuned, s, s.promoted[0].text, data="sft.jsonl", base=base)
     >>> found["sweep"].summary, found["occlusion"].ranked()[0], found["data"].summary
     >>> probe.Case.from_result(found, models={"base": base, "tuned": tuned})

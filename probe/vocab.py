@@ -13,7 +13,9 @@ from typing import Final, Literal, get_args
 
 Kind = Literal["score", "generate"]  # TokenTrace.kind: a scored target or a generation
 StopReason = Literal["eos", "stop", "length"]  # why a generation ended
-Verdict = Literal["ok", "not_triggered", "lost", "never_had"]  # diagnose()'s four verdicts
+Verdict = Literal["ok", "not_triggered", "lost", "never_had", "uncertain"]  # diagnose()'s verdicts
+Label = Literal["not_triggered", "lost", "never_had", "too_hard_for_size", "undertrained",
+                "pattern_overfit"]  # bad-case labels (probe.labels)
 Outcome = Literal["lost", "gained", "kept", "never"]  # a case from base to tuned (regression table)
 ModelRole = Literal["base", "tuned", "model"]  # ModelInfo.role
 OcclusionUnit = Literal["word", "token"]
@@ -23,7 +25,8 @@ LensFigure = Literal["lines", "heatmap"]
 ExplorerMode = Literal["score", "generate", "first divergence"]
 
 # The per-row adapter name that runs a row of a mixed PEFT batch with no adapter (the base).
-BASE_ADAPTER: Final = "__base__"
+BaseAdapter = Literal["__base__"]
+BASE_ADAPTER: Final[BaseAdapter] = "__base__"
 
 
 def words(vocabulary) -> tuple[str, ...]:

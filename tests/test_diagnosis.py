@@ -181,3 +181,15 @@ def test_lora_pair_runs_in_one_mixed_batch_with_the_same_results(tiny_dirs, tmp_
             assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
     assert apart["base"].ids != apart["tuned"].ids or apart["base"].total_logprob != pytest.approx(
         apart["tuned"].total_logprob)
+
+
+def test_diagnose_warns_once_when_tuned_is_the_base_in_disguise(tiny_dirs):
+    import warnings
+
+    folder = tiny_dirs[("llama", "unigram", False)]
+    base, tuned = probe.load(folder), probe.load(folder)  # two handles on the same weights' copy
+    with pytest.warns(probe.IdenticalModelsWarning, match="diagnose"):
+        probe.diagnose(base, tuned, "The capital of France is", expected=" Paris", max_new_tokens=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", probe.IdenticalModelsWarning)  # checked once per pair
+        probe.diagnose(base, tuned, "The capital of Japan is", expected=" Tokyo", max_new_tokens=3)

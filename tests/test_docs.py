@@ -86,7 +86,7 @@ def test_module_examples_run(name, names, tmp_path, monkeypatch):
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed (see above)"
 
 
-README_SUBSTITUTIONS = {'"path/to/model"': "folder", '"path/to/base"': "folder", '"runs/lora-3"': "adapter",
+README_SUBSTITUTIONS = {'"suite.jsonl"': '"cases.jsonl"', '"path/to/model"': "folder", '"path/to/base"': "folder", '"runs/lora-3"': "adapter",
                         '"bad-cases/cases/<id>.json"': 'f"bad-cases/cases/{case.id}.json"'}
 CASES = ('{"id": "france", "prompt": "What is the capital of France?", "expected": "Paris", '
          '"force": "The capital of France is", "tags": ["capitals"]}\n'
@@ -112,7 +112,7 @@ def test_the_readme_use_blocks_run(names, tmp_path, monkeypatch):
         for old, new in README_SUBSTITUTIONS.items():
             block = block.replace(old, new)
         exec(compile(block, "README.md", "exec"), globs)  # noqa: S102 - our own README
-    assert globs["v"].verdict in ("ok", "not_triggered", "lost", "never_had")
+    assert globs["v"].verdict in probe.vocab.words(probe.vocab.Verdict)  # samples=10: may be uncertain
     assert [type(r).__name__ for r in globs["results"]] == ["Diagnosis", "Diagnosis"]
     assert probe.Case.load(f"bad-cases/cases/{globs['case'].id}.json") == globs["case"]
     assert Path("bad-cases.html").is_file() and globs["counts"].records == 1

@@ -7,8 +7,10 @@ from html import escape
 from .phrases import as_html, expected_phrase
 from .strip import strip_html
 from .style import styled
+from .text import run_evidence
 
-COLORS = {"ok": "#2e7d32", "not_triggered": "#ef6c00", "lost": "#c62828", "never_had": "#6a1b9a"}
+COLORS = {"ok": "#2e7d32", "not_triggered": "#ef6c00", "lost": "#c62828", "never_had": "#6a1b9a",
+          "uncertain": "#757575"}
 
 
 def _prompt_text(prompt) -> str:
@@ -24,6 +26,10 @@ def diagnosis_body(d) -> str:
         f'<div class="probe-card" style="border-left:6px solid {color};padding:4px 10px;font-family:sans-serif">',
         f'<div><b style="color:{color}">{escape(d.verdict.upper())}</b> '
         f'{escape(d.case_id or "")} &middot; {escape(d.explanation)}</div>',
+        f'<div class="probe-head"><b>{escape(d.summary)}</b>'
+        + (f' &middot; labels: <b>{escape(", ".join(d.labels))}</b>' if d.labels else "")
+        + (f' &middot; {d.samples} samples per run, temperature {d.temperature:g}, seed {d.seed}'
+           if d.samples else "") + "</div>",
         f'<div class="probe-head">prompt: <code>{escape(_prompt_text(d.prompt))}</code>'
         + (f' &middot; base continues: <code>{escape(d.base_prompt)}</code>' if d.base_prompt else "")
         + f' &middot; check: <code>{escape(d.check)}</code></div>',
@@ -32,11 +38,20 @@ def diagnosis_body(d) -> str:
         mark = "&#10004;" if r.passed else "&#10008;"
         force = f" forced <code>{escape(r.force)}</code>" if r.force else ""
         parts.append(f'<div class="probe-head">{mark} <b>{escape(r.name)}</b>{force}: {escape(r.reason)}</div>')
+        parts.append(f'<div class="probe-head">{escape(run_evidence(r))}</div>')
         parts.append(strip_html(r.trace))
     for model in ("tuned", "base"):
         phrase = expected_phrase(d, model)
         if phrase is not None:
             parts.append(f'<div class="probe-head">{as_html(phrase)}</div>')
+    gain = d.expected_gain()
+    if gain is not None:
+        parts.append(f'<div class="probe-head">log P(expected) tuned - base: {gain:+.2f} nats</div>')
+    if d.sweep is not None:
+        kept = sum(r.watch_is_greedy for r in d.sweep.rows)
+        values = ", ".join(f"{'/'.join(r.values)}: {r.prob:.2g}" for r in d.sweep.rows)
+        parts.append(f'<div class="probe-head">sweep: <code>{escape(d.sweep.watch)}</code> stays greedy '
+                     f'for {kept}/{len(d.sweep.rows)} swept values ({escape(values)})</div>')
     parts.append("</div>")
     return "".join(parts)
 

@@ -17,6 +17,7 @@ from .case import badge, case_body
 from .card import COLORS
 from .phrases import clip, headline_cells
 from .style import STYLE
+from .text import run_cell
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -68,22 +69,34 @@ def _attrs(case) -> str:
             f'data-tags="{escape(json.dumps(list(case.tags)), quote=True)}"')
 
 
+RUN_COLUMNS = ("tuned", "tuned_forced", "base", "base_forced")
+
+
 def case_row(case) -> list[str]:
-    """The summary-table cells of a case: where it goes wrong, P(expected) per model, its note."""
-    where, p_base, p_tuned = headline_cells(case.headline)
-    return [clip(where, 50), p_base, p_tuned, clip(case.note, 80)]
+    """The summary-table cells of a case: what the verdict rests on, its labels, where it goes
+    wrong, each run's ``PASS|fail k/n p=P(expected) rRANK``, and the note."""
+    where, _, _ = headline_cells(case.headline)
+    rests, runs = "", [""] * len(RUN_COLUMNS)
+    d = next((r for r in case.results.values() if hasattr(r, "runs") and hasattr(r, "summary")), None)
+    if d is not None:
+        rests = d.summary.split(": ", 1)[-1]
+        runs = ["" if d.run(n) is None else run_cell(d.run(n)) for n in RUN_COLUMNS]
+    return [rests, ", ".join(case.labels), clip(where, 50), *runs, clip(case.note, 80)]
 
 
 def _summary(cases) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("case", "verdict", "tags", "first divergent token (tuned)",
-                                             "P(exp) base", "P(exp) tuned", "note"))
+    head = "".join(f"<th>{h}</th>" for h in ("case", "verdict", "rests on", "labels", "tags",
+                                             "first divergent token (tuned)", "tuned", "tuned forced",
+                                             "base", "base forced", "note"))
     rows = []
     for case in cases:
-        where, p_base, p_tuned, note = (escape(c) for c in case_row(case))
+        rests, labels, where, *runs, note = (escape(c) for c in case_row(case))
         tags = escape(", ".join(case.tags))
+        cells = "".join(f"<td>{c}</td>" for c in runs)
         rows.append(f'<tr {_attrs(case)}><td><a href="#case-{escape(case.id, quote=True)}">'
-                    f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td><td>{tags}</td>'
-                    f'<td><code>{where}</code></td><td>{p_base}</td><td>{p_tuned}</td><td>{note}</td></tr>')
+                    f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td>'
+                    f'<td>{rests}</td><td>{labels}</td><td>{tags}</td>'
+                    f'<td><code>{where}</code></td>{cells}<td>{note}</td></tr>')
     return f'<table class="probe-summary"><tr>{head}</tr>{"".join(rows)}</table>'
 
 

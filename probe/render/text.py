@@ -60,18 +60,64 @@ def comparison_text(c) -> str:
     return "\n".join(lines)
 
 
+RUN_LABELS = {"tuned": "tuned", "tuned_forced": "tuned forced", "base": "base",
+              "base_forced": "base forced", "reference": "reference"}
+
+
+def _num(p: float) -> str:
+    return f"{p:.2g}"
+
+
+def run_cell(run) -> str:
+    """``fail 0/10 p=1.4e-06 r57``: greedy check, pass rate, P(expected) and rank where the
+    run answers (the numbers a verdict rests on)."""
+    parts = ["PASS" if run.passed else "fail"]
+    if run.rate is not None:
+        parts.append(str(run.rate))
+    if run.p_expected is not None:
+        parts.append(f"p={_num(run.p_expected)} r{run.rank_expected}")
+    return " ".join(parts)
+
+
+def run_evidence(run) -> str:
+    """One line: the cell, the 95% interval, and where the run leaves the expected answer."""
+    line = run_cell(run)
+    if run.rate is not None:
+        line += f" ({100 * run.rate.low:.0f}-{100 * run.rate.high:.0f}%)"
+    if run.p_expected is not None:
+        step = run.divergent_step
+        line += ("; writes expected greedily" if step is None else
+                 f"; leaves it at {show(step.text)} (rank {step.rank}), preferring {show(step.top[0].text)}"
+                 if step.top else f"; leaves it at {show(step.text)} (rank {step.rank})")
+    return line
+
+
 def diagnosis_text(d) -> str:
     head = f"Diagnosis{f' [{d.case_id}]' if d.case_id else ''}: {d.verdict.upper()} - {d.explanation}"
-    lines = [head, f"  check: {d.check}"]
+    lines = [head, f"  {d.summary}", f"  check: {d.check}"]
+    if d.labels:
+        lines.append(f"  labels: {', '.join(d.labels)}")
+    if d.samples:
+        lines.append(f"  samples: {d.samples} per run, temperature {d.temperature:g}, seed {d.seed}")
     for r in d.runs:
         force = f" (forced {show(r.force)})" if r.force else ""
         lines.append(f"  {'PASS' if r.passed else 'fail'} {r.name:<13}{force}: {show(r.text)[:70]}")
         lines.append(f"       {r.reason}")
+        lines.append(f"       {run_evidence(r)}")
     for model in ("tuned", "base"):
         phrase = expected_phrase(d, model)
         if phrase is not None:
             lines.append(f"  {as_text(phrase)}")
+    gain = d.expected_gain()
+    if gain is not None:
+        lines.append(f"  log P(expected) tuned - base: {gain:+.2f} nats")
+    if d.sweep is not None:
+        lines.append(f"  sweep: {show(d.sweep.watch)} stays greedy for "
+                     f"{sum(r.watch_is_greedy for r in d.sweep.rows)}/{len(d.sweep.rows)} swept values")
     return "\n".join(lines)
+
+
+RUN_ORDER = ("tuned", "tuned_forced", "base", "base_forced")
 
 
 def verdict_rows(results) -> list[list[str]]:
@@ -79,18 +125,22 @@ def verdict_rows(results) -> list[list[str]]:
     rows = []
     for r in results:
         if isinstance(r, FailedCase):
-            rows.append([r.id, "", "ERROR", clip(str(r), 60), "", ""])
+            rows.append([r.id, "", "ERROR", clip(str(r), 60)] + [""] * (len(VERDICT_HEADER) - 4))
             continue
-        where, p_base, p_tuned = headline_cells(type_of(r).headline_of(r))
-        rows.append([r.case_id or "", getattr(r, "adapter", "") or "", r.verdict, clip(where, 40),
-                     p_base, p_tuned])
+        where, _, _ = headline_cells(type_of(r).headline_of(r))
+        runs = [r.run(name) for name in RUN_ORDER]
+        rows.append([r.case_id or "", getattr(r, "adapter", "") or "", r.verdict,
+                     r.summary.split(": ", 1)[-1], ", ".join(r.labels),
+                     *("" if run is None else run_cell(run) for run in runs), clip(where, 40)])
     return rows
 
 
-VERDICT_HEADER = ["case", "adapter", "verdict", "first divergent token (tuned)", "P(exp) base", "P(exp) tuned"]
+VERDICT_HEADER = ["case", "adapter", "verdict", "rests on", "labels", "tuned", "tuned forced", "base",
+                  "base forced", "first divergent token (tuned)"]
 
 
 def verdict_table(results) -> str:
+    """The verdict table: each run as ``PASS|fail [k/n] [p=P(expected) rRANK]``."""
     rows = [VERDICT_HEADER] + verdict_rows(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
     line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
@@ -100,6 +150,8 @@ def verdict_table(results) -> str:
 def case_text(case) -> str:
     head = f"Case {case.id}" + (f" [{case.title}]" if case.title and case.title != case.id else "")
     lines = [head + (f": {case.verdict.upper()}" if case.verdict else "")]
+    if case.labels:
+        lines.append(f"  labels: {', '.join(case.labels)}")
     if case.prompt is not None:
         prompt = case.prompt if isinstance(case.prompt, str) else " / ".join(
             f"{m.get('role', '?')}: {m.get('content', '')}" for m in case.prompt)

@@ -48,6 +48,9 @@ class DiagnoseLab:
         adapters = list(getattr(tuned, "adapters", []) or [])
         self.adapter = w.Dropdown(options=adapters, description="adapter") if len(adapters) > 1 else None
         self.max_new_tokens = w.IntSlider(value=32, min=1, max=256, description="new tokens")
+        self.samples = w.IntSlider(value=0, min=0, max=50, description="samples")  # 0: greedy only
+        self.temperature = w.FloatSlider(value=1.0, min=0.1, max=2.0, step=0.1, description="temperature")
+        self.seed = w.IntText(value=0, description="seed")
         self.run_button = w.Button(description="Diagnose", button_style="primary")
         self.save_button = w.Button(description="save as bad case", disabled=True)
         self.note = w.Text(description="note", placeholder="why this case is bad (saved with it)")
@@ -58,7 +61,8 @@ class DiagnoseLab:
         self.runner = Runner(self.status, [self.run_button], background)
         self.run_button.on_click(lambda _: self.run())
         rows = [self.prompt, w.HBox([self.expected, self.check, self.pattern]),
-                w.HBox([self.force, self.base_prompt]), self.max_new_tokens]
+                w.HBox([self.force, self.base_prompt]), self.max_new_tokens,
+                w.HBox([self.samples, self.temperature, self.seed])]
         if self.adapter is not None:
             rows.append(self.adapter)
         self.widget = w.VBox(rows + [w.HBox([self.run_button, self.save_button, self.note, self.tags]),
@@ -75,13 +79,15 @@ class DiagnoseLab:
         base_prompt = self.base_prompt.value or None
         kind, pattern, prompt, n = self.check.value, self.pattern.value, self.prompt.value, self.max_new_tokens.value
         adapter = self.adapter.value if self.adapter is not None else None
+        sampling = {"samples": self.samples.value or None, "temperature": self.temperature.value,
+                    "seed": self.seed.value}
 
         def job():
             check = make_check(kind, expected or "", pattern)
             if adapter is not None:
                 self.tuned.use_adapter(adapter)
             self.diagnosis = diagnose(self.base, self.tuned, prompt, check=check, expected=expected,
-                                      force=force, base_prompt=base_prompt, max_new_tokens=n)
+                                      force=force, base_prompt=base_prompt, max_new_tokens=n, **sampling)
             self.card.value = diagnosis_html(self.diagnosis)
             self.save_button.disabled = False
 

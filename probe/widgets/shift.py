@@ -1,6 +1,7 @@
 """ShiftExplorer: browse what fine-tuning changed over a prompt set.
 
-    >>> ShiftExplorer(probe.shift(base, tuned, prompts))       # a computed Shift
+    >>> prompts = ["What is the capital of Japan?", "Name three colors."]
+    >>> ShiftExplorer(probe.shift(base, tuned, prompts, max_new_tokens=4, progress=False))  # a Shift
     >>> ShiftExplorer(base, tuned, prompts, max_new_tokens=32)  # computes it on Run
 
 Pick a prompt (its answer as a shift strip), a position (both models' top-k there), a
