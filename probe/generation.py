@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import torch
 
 from .forward import forward, left_pad, lookahead
+from .support import require
 from .prompts import Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
@@ -280,6 +281,11 @@ def _generate(lm, specs: list[RowSpec], settings: GenerationSettings, *, batch_s
     if any(a is not None for a in adapters) and not all(a is not None for a in adapters):
         raise ValueError("give an adapter name for every row or for none")
     prepared = [_prepare(lm, s.prompt, s.force, settings.watch, s.raw, s.system) for s in specs]
+    feature = "diagnose" if adapters and adapters[0] is not None else (
+        "watch" if settings.watch else "force" if any(s.force for s in specs) else "generate")
+    require(lm, "cache", feature)
+    if len({len(r.ids) for r, _ in prepared}) > 1 and min(batch_size, len(prepared)) > 1:
+        require(lm, "padding", f"{feature} in batches")
     generator = None
     if settings.do_sample and fan_out is None:
         generator = torch.Generator(device=lm.device)

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import torch
 
 from .forward import forward, left_pad
+from .support import require
 from .progress import progress as progress_bar
 from .prompts import Encoded, Prompt, encode, render
 from .results import TokenTrace
@@ -23,6 +24,8 @@ from .stats import make_steps, row_stats
 def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> list[TokenTrace]:
     """One left-padded forward over a batch; only the answer positions' logits are kept."""
     n_answer = [len(e.ids) - e.n_prompt for e in encoded]
+    if len({len(e.ids) for e in encoded}) > 1:
+        require(lm, "padding", "score_many")
     keep = max(n_answer) + 1  # the logits before each answer token, plus the last position
     ids, mask = left_pad([e.ids for e in encoded], lm.pad_id, lm.device)
     logits, _ = forward(lm, ids, mask, keep=keep)  # (batch, keep, vocab)
