@@ -160,6 +160,7 @@ def test_memory_peaks_join_the_timed_rows_by_tool():
 
 
 def test_missing_shift_and_samples_are_na_rows_not_failures(out, monkeypatch):
+    has_shift = hasattr(probe, "shift")  # the report was made with this probe
     monkeypatch.delattr(probe, "shift", raising=False)
     (row,) = core.shift_workload(None, dict(prompts=["a"], new_tokens=4, source="x"), {})
     assert row["na"] == "probe.shift not available" and "error" not in row
@@ -178,10 +179,10 @@ def test_missing_shift_and_samples_are_na_rows_not_failures(out, monkeypatch):
     sampled = core._sampled_diagnose(None, None, [dict(prompt="p", expected=" x")], 4, 10)
     assert sampled() == [("p", 10)]
     text = table.report(out)
-    assert "| probe shift | | n/a (probe.shift not available) |" in text or hasattr(probe, "shift")
+    assert "| probe shift | | n/a (probe.shift not available) |" in text or has_shift
     checks = {name: (measured, ok) for name, measured, ok in
               table.targets(out, {w: table.workload_rows(out, w) for w in out["meta"]["only"]})}
-    if not hasattr(probe, "shift"):
+    if not has_shift:
         assert checks["W7: probe <= 2.2x the limit"] == ("n/a (probe.shift not available)", None)
 
 
@@ -214,7 +215,7 @@ def _reference_logprobs(lm, job):
     return logp[-n - 1:-1].gather(1, ids[0, -n:, None])[:, 0].tolist()
 
 
-@pytest.mark.parametrize("switch", [None, True])
+@pytest.mark.parametrize("switch", [True])  # (None: a probe before the switch existed; gone)
 def test_w6_scores_the_long_answer_before_and_after_the_lazy_head(w6_job, monkeypatch, switch):
     lm, job = w6_job
     if switch is None:
@@ -282,14 +283,16 @@ def test_w7_times_shift_against_generate_plus_a_base_forward(tiny_pair, monkeypa
 
 
 def test_w3_samples_row_is_timed_against_sampled_generate(tiny_pair, monkeypatch):
-    real = probe.diagnose
+    import probe.cases
+
+    real = probe.cases.diagnose  # what diagnose_many calls for each case
     seen = []
 
     def diagnose(base, tuned, prompt, *, samples=None, **kwargs):
         seen.append(samples)
-        return real(base, tuned, prompt, **kwargs)
+        return real(base, tuned, prompt, samples=samples, **kwargs)
 
-    monkeypatch.setattr(probe, "diagnose", diagnose)
+    monkeypatch.setattr(probe.cases, "diagnose", diagnose)
     job = dict(cases=[dict(id="a", prompt="What is red?", expected=" red", force=" json", base_prompt="Red is")],
                new_tokens=3, samples=4)
     rows = core.diagnose_workload(tiny_pair, job, dict(repeats=1, budget_s=60, spread=0.03, memory=False))
