@@ -52,14 +52,17 @@ def _vocab_size(lm) -> int:
     return int(emb.weight.shape[0]) if emb is not None else len(lm.tokenizer)
 
 
-def _batches(encoded: list[Encoded], batch_size: int, vocab: int):
-    """Index batches, shortest sequences first, within ``batch_size`` and the logits budget."""
+def _batches(encoded: list, batch_size: int, vocab: int, rows_per: int = 1):
+    """Index batches, shortest sequences first, within ``batch_size`` and the logits budget.
+
+    ``encoded`` items have ``ids`` and ``n_prompt`` (Encoded, shift's answers); ``rows_per``:
+    batch rows per item (2 when base and tuned share a batch)."""
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
     batch: list[int] = []
     keep = 0
     for i in order:
         k = max(keep, len(encoded[i].ids) - encoded[i].n_prompt + 1)
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * k * vocab > LOGITS_BUDGET):
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * rows_per * k * vocab > LOGITS_BUDGET):
             yield batch
             batch, k = [], len(encoded[i].ids) - encoded[i].n_prompt + 1
         batch.append(i)

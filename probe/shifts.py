@@ -27,7 +27,7 @@ from .registry import register
 from .forward import forward, left_pad
 from .prompts import encode, encode_prompt, render
 from .results import Alternative
-from .scoring import LOGITS_BUDGET, _vocab_size, check_top_k
+from .scoring import _batches, _vocab_size, check_top_k
 from .shift_stats import pair_stats
 
 CLASSES = ("unshifted", "marginal", "shifted")
@@ -322,22 +322,6 @@ def _answers(base, tuned, items, answers, max_new_tokens, batch_size, system) ->
     return out
 
 
-def _batches(answers: list[_Answer], batch_size: int, rows_per: int, vocab: int):
-    """Index batches, shortest first, within ``batch_size`` prompts and the logits budget."""
-    order = sorted(range(len(answers)), key=lambda i: len(answers[i].ids))
-    batch: list[int] = []
-    keep = 0
-    for i in order:
-        k = max(keep, len(answers[i].ids) - answers[i].n_prompt + 1)
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * rows_per * k * vocab > LOGITS_BUDGET):
-            yield batch
-            batch, k = [], len(answers[i].ids) - answers[i].n_prompt + 1
-        batch.append(i)
-        keep = k
-    if batch:
-        yield batch
-
-
 def answer_index(n_answer: list[int], keep: int, first_row: int = 0) -> torch.Tensor:
     """Flat (row * keep + kept position) index of the logits before each answer token.
 
@@ -437,8 +421,8 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
     done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system)
     shared = _one_batch(base, tuned)
     per: list[PromptShift | None] = [None] * len(done)
-    for chunk in _batches(done, batch_size, 1 if shared is None or shared[1][0] is None else 2,
-                          _vocab_size(tuned)):
+    for chunk in _batches(done, batch_size, _vocab_size(tuned),
+                          rows_per=1 if shared is None or shared[1][0] is None else 2):
         stats = _score_batch(base, tuned, shared, [done[i] for i in chunk], settings)
         lo = 0
         for i in chunk:
