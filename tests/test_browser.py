@@ -117,22 +117,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory):
-    _require_browser()
-    root = tmp_path_factory.mktemp("lab")
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells.append(new_code_cell(
-        "from probe.demo.pair import load_demo_pair\nfrom probe.widgets import Explorer\n"
-        "base, tuned = load_demo_pair()\nExplorer(base, tuned)"))
-    nbformat.write(nb, root / "explorer.ipynb")
+def serve_lab(root, tmp_path_factory, env_extra=None):
+    """Start JupyterLab on a free port in ``root`` (hermetic config dirs), yield (url, token,
+    log path) once it answers, and stop it afterwards: the body of the lab fixtures."""
     port, token = _free_port(), secrets.token_hex(16)
     log = open(root / "jupyter.log", "w")
     env = dict(os.environ)  # hermetic: no settings or state from earlier runs, as on a new machine
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
         env[var] = str(tmp_path_factory.mktemp(var.lower()))
     env.pop("JUPYTER_PATH", None)
+    env.update(env_extra or {})
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
@@ -156,6 +150,19 @@ def jupyterlab(tmp_path_factory):
     except subprocess.TimeoutExpired:
         server.kill()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    _require_browser()
+    root = tmp_path_factory.mktemp("lab")
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells.append(new_code_cell(
+        "from probe.demo.pair import load_demo_pair\nfrom probe.widgets import Explorer\n"
+        "base, tuned = load_demo_pair()\nExplorer(base, tuned)"))
+    nbformat.write(nb, root / "explorer.ipynb")
+    yield from serve_lab(root, tmp_path_factory)
 
 
 def _run_first_cell(page, tries: int = 4) -> None:

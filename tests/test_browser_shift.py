@@ -5,11 +5,6 @@ turns a missing browser into a failure).
 """
 
 import os
-import secrets
-import subprocess
-import sys
-import time
-import urllib.request
 
 import nbformat
 import pytest
@@ -19,7 +14,7 @@ import probe
 from probe.regression import Regression, RegressionCase
 from probe.render.report import casebook_html
 from probe.tiny import save_tiny
-from test_browser import ARTIFACTS, _free_port, _require_browser, _run_first_cell, browser  # noqa: F401
+from test_browser import ARTIFACTS, _require_browser, _run_first_cell, browser, serve_lab  # noqa: F401
 from test_shift_views import EVIL, EVIL_ATTR, fake_shift
 
 pytestmark = pytest.mark.slow
@@ -78,36 +73,8 @@ def lab(tmp_path_factory, models):
         f"base, tuned = probe.load({str(models[0])!r}), probe.load({str(models[1])!r})\n"
         f"s = probe.shift(base, tuned, {PROMPTS!r}, **{SETTINGS!r})\nShiftExplorer(s)"))
     nbformat.write(nb, root / "shift.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    log = open(root / "jupyter.log", "w")
-    env = dict(os.environ)
-    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
-        env[var] = str(tmp_path_factory.mktemp(var.lower()))
-    env.pop("JUPYTER_PATH", None)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(probe.__file__)), env.get("PYTHONPATH", "")])
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail("JupyterLab did not start: " + (root / "jupyter.log").read_text()[-2000:])
-            time.sleep(0.5)
-    yield url, token, root / "jupyter.log"
-    server.terminate()
-    try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    pythonpath = os.pathsep.join([os.path.dirname(os.path.dirname(probe.__file__)), os.environ.get("PYTHONPATH", "")])
+    yield from serve_lab(root, tmp_path_factory, {"PYTHONPATH": pythonpath})
 
 
 def test_shift_explorer_in_jupyterlab_prompt_position_token(browser, lab, models):  # noqa: F811
