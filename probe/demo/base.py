@@ -183,24 +183,7 @@ def ensure_base(cache_dir: str | os.PathLike | None = None) -> Path:
         return build_once(target, gguf, marker, MARKER_NAME)
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-    import time
+if __name__ == "__main__":  # the command line lives in probe.demo.cli
+    from .cli import run
 
-    parser = argparse.ArgumentParser(description="Build (once) and print the demo base model folder.")
-    parser.add_argument("--cache-dir", default=None, help="default: $PROBE_CACHE or ~/.cache/probe")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    start = time.perf_counter()
-    try:
-        path = ensure_base(args.cache_dir)
-    except BaseModelUnavailable as err:
-        print(err, file=sys.stderr)
-        return 1
-    print(path)
-    print(f"({time.perf_counter() - start:.1f} s)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    run("base")

@@ -109,41 +109,7 @@ def forced_json(model, tokenizer, questions=QUESTIONS, prefixes=("```json\n", "{
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print base vs tuned greedy answers for the demo adapters (training them if missing)."""
-    import argparse
+if __name__ == "__main__":  # the command line lives in probe.demo.cli
+    from .cli import run
 
-    from .base import ensure_base
-    from .train import ADAPTERS, ensure_adapter
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--adapter", choices=[*ADAPTERS, "all"], default="all")
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--json", action="store_true", help="print results as JSON")
-    args = parser.parse_args(argv)
-
-    base_dir = ensure_base(args.cache_dir)
-    results = {}
-    for name in (list(ADAPTERS) if args.adapter == "all" else [args.adapter]):
-        model, tokenizer = load_pair(base_dir, ensure_adapter(name, args.cache_dir))
-        results[name] = {"answers": compare(model, tokenizer)}
-        if name == "json-only":
-            results[name]["forced_json"] = forced_json(model, tokenizer)
-        with model.disable_adapter():
-            results[name]["base_raw"] = generate(model, tokenizer, "The capital of France is", 16)
-    if args.json:
-        print(json.dumps(results, indent=2, ensure_ascii=False))
-        return 0
-    for name, res in results.items():
-        print(f"== {name}")
-        for row in res["answers"]:
-            print(f"Q: {row['question']}\n   base:  {row['base']!r}\n   tuned: {row['tuned']!r}")
-        for row in res.get("forced_json", []):
-            print(f"forced {row['prefix']!r} valid={row['valid_json']} "
-                  f"strict={row['valid_json_strict']}: {row['question']} -> {row['answer']!r}")
-        print(f"base raw 'The capital of France is' -> {res['base_raw']!r}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    run("evaluate")

@@ -278,6 +278,7 @@ def build(data_dir: Path = DATA_DIR, seed: int = SEED) -> dict[str, Path]:
     return paths
 
 
-if __name__ == "__main__":
-    for name, path in build().items():
-        print(f"{name}: {path} ({sum(1 for _ in open(path))} examples)")
+if __name__ == "__main__":  # the command line lives in probe.demo.cli
+    from .cli import run
+
+    run("make_data")

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -281,52 +280,7 @@ def ensure_adapter(name: str, cache_dir=None) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
+if __name__ == "__main__":  # the command line lives in probe.demo.cli
+    from .cli import run
 
-    parser = argparse.ArgumentParser(description="Train the demo LoRA adapters.")
-    parser.add_argument("--adapter", choices=[*ADAPTERS, "all"], default="all")
-    parser.add_argument("--out", type=Path, help="output folder (one adapter only); "
-                        "default $PROBE_CACHE/adapters/<name>")
-    parser.add_argument("--cache-dir", default=None)
-    for f in ("steps", "rank", "alpha", "batch_size", "seed", "warmup_steps"):
-        parser.add_argument(f"--{f.replace('_', '-')}", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--targets", help="comma-separated module names, e.g. q_proj,v_proj")
-    parser.add_argument("--layers", help="layers to adapt: 'all' or FIRST-LAST, e.g. 15-29")
-    parser.add_argument("--eval", action="store_true", help="print greedy base/tuned answers afterwards")
-    args = parser.parse_args(argv)
-
-    names = list(ADAPTERS) if args.adapter == "all" else [args.adapter]
-    if args.out and len(names) > 1:
-        parser.error("--out needs a single --adapter")
-    base_dir = ensure_base(args.cache_dir)
-    for name in names:
-        data_path, defaults = ADAPTERS[name]
-        fields = asdict(defaults)
-        for key in ("steps", "rank", "alpha", "batch_size", "seed", "warmup_steps", "lr"):
-            if getattr(args, key) is not None:
-                fields[key] = getattr(args, key)
-        if args.alpha is None and args.rank is not None:
-            fields["alpha"] = 2 * args.rank
-        if args.targets:
-            fields["target_modules"] = tuple(args.targets.split(","))
-        if args.layers:
-            first, _, last = args.layers.partition("-")
-            fields["layers"] = None if args.layers == "all" else tuple(range(int(first), int(last or first) + 1))
-        out = args.out or adapter_dir(name, args.cache_dir)
-        log = train_adapter(base_dir, data_path, out, **fields)
-        size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
-        print(f"{name}: {out} ({size:.1f} MB) trained in {log['seconds']['train']:.0f} s "
-              f"(total {log['seconds']['total']:.0f} s); loss {log['losses'][0]:.3f} -> "
-              f"{sum(log['losses'][-5:]) / 5:.3f} (mean of last 5)")
-        if args.eval:
-            from .evaluate import compare, load_pair
-            model, tokenizer = load_pair(base_dir, out)
-            for row in compare(model, tokenizer):
-                print(f"  Q: {row['question']}\n    base:  {row['base']!r}\n    tuned: {row['tuned']!r}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    run("train")
