@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .checks import as_check
-from .diagnosis import Diagnosis, diagnose
+from .casebatch import BATCH_TOKENS, CasePlan, plan_case, plan_tokens, run_plans, token_batches
+from .diagnosis import Diagnosis
 from .evidence import check_sweep, sweep_template
 from .progress import progress as progress_bar
 from .results import FailedCase
@@ -138,36 +139,58 @@ def read_cases(source) -> list[CaseSpec | FailedCase]:
     return items
 
 
-def _diagnose_one(base, tuned, spec: CaseSpec, max_new_tokens: int, top_k: int,
-                  sampling: dict) -> Diagnosis | FailedCase:
-    if spec.adapter is not None:
-        if spec.adapter not in tuned.adapters:
-            return FailedCase(spec.id, f"no adapter named {spec.adapter!r} is loaded "
-                                      f"(loaded: {tuned.adapters})", field="adapter")
-        tuned.use_adapter(spec.adapter)
+def _plan(spec: CaseSpec, tuned, sampling: dict):
+    """A case's plan, or a FailedCase naming what is wrong with it (nothing has run yet)."""
+    if spec.adapter is not None and spec.adapter not in tuned.adapters:
+        return FailedCase(spec.id, f"no adapter named {spec.adapter!r} is loaded "
+                                   f"(loaded: {tuned.adapters})", field="adapter")
     try:
-        return diagnose(base, tuned, spec.prompt, check=spec.check, expected=spec.expected,
-                        force=spec.force, base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens,
-                        top_k=top_k, case_id=spec.id, tags=spec.tags, sweep=spec.sweep, **sampling)
-    except Exception as err:  # a check that raises, a prompt too long: that case's error
+        return plan_case(spec.prompt, check=spec.check, expected=spec.expected, force=spec.force,
+                         base_prompt=spec.base_prompt, case_id=spec.id, tags=spec.tags,
+                         sweep=spec.sweep, **sampling)
+    except Exception as err:  # noqa: BLE001 - that case's error
         return FailedCase(spec.id, f"{type(err).__name__}: {err}")
 
 
 def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress: bool = True,
                   max_new_tokens: int = 48, top_k: int = 5, samples: int | None = None,
                   temperature: float = 1.0, seed: int | None = None,
-                  reference=None) -> list[Diagnosis | FailedCase]:
+                  reference=None, batch_tokens: int = BATCH_TOKENS) -> list[Diagnosis | FailedCase]:
     """Diagnose every case; a bad line or a failing case becomes a FailedCase, the rest run.
 
     ``samples``, ``temperature``, ``seed`` and ``reference`` go to every :func:`diagnose`.
+    Cases run together in shared batches (see :mod:`probe.casebatch`): as many as fit in
+    ``batch_tokens`` (rows x their length in tokens; lower it if a large model runs out of
+    memory, 1 runs one case at a time). A case without ``adapter`` runs with the adapter
+    active when this is called, which is active again when it returns.
     Returns one result per case, in input order.
     """
-    sampling = {"samples": samples, "temperature": temperature, "seed": seed, "reference": reference}
+    if not isinstance(batch_tokens, int) or isinstance(batch_tokens, bool) or batch_tokens < 1:
+        raise ValueError(f"batch_tokens must be a positive int, got {batch_tokens!r}")
+    sampling = {"samples": samples, "temperature": temperature, "seed": seed}
     items = read_cases(cases)
-    results: list[Diagnosis | FailedCase] = []
+    results: list = [s if isinstance(s, FailedCase) else _plan(s, tuned, sampling) for s in items]
+    todo = [i for i, r in enumerate(results) if isinstance(r, CasePlan)]
+    start = tuned.active_adapter
+    by_adapter: dict = {}
+    for i in todo:
+        by_adapter.setdefault(items[i].adapter or start, []).append(i)
     with progress_bar(len(items), progress, "diagnose", "case") as bar:
-        for spec in items:
-            results.append(spec if isinstance(spec, FailedCase)
-                           else _diagnose_one(base, tuned, spec, max_new_tokens, top_k, sampling))
-            bar.update(1)
+        bar.update(len(items) - len(todo))
+        try:
+            for adapter, index in by_adapter.items():
+                if adapter is not None:
+                    tuned.use_adapter(adapter)
+                costs = [plan_tokens(tuned, results[i], max_new_tokens) for i in index]
+                for group in token_batches(costs, batch_tokens):
+                    chunk = [index[g] for g in group]
+                    done = run_plans(base, tuned, [results[i] for i in chunk], max_new_tokens=max_new_tokens,
+                                     top_k=top_k, reference=reference)
+                    for i, r in zip(chunk, done):
+                        results[i] = r if isinstance(r, Diagnosis) else FailedCase(
+                            items[i].id, f"{type(r).__name__}: {r}")
+                    bar.update(len(chunk))
+        finally:
+            if start is not None and tuned.active_adapter != start:
+                tuned.use_adapter(start)
     return results

@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import secrets
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .checks import Check, as_check, contains
 from .divergence import divergence_from_trace
-from .evidence import check_sweep, run_kind, score_evidence, sweep_template
-from .generation import RowSpec, generate_rows
-from .labels import VERDICTS, Label, Verdict, decide, labels_of, summary, verdict_of  # noqa: F401
+from .labels import VERDICTS, Label, Verdict, summary, verdict_of  # noqa: F401
 from .passrate import PassRate
 from .results import Divergence, TokenStep, TokenTrace
-from .settings import BASE_ADAPTER, GenerationSettings
-from .sweeps import Sweep, sweep as run_sweep
+from .settings import BASE_ADAPTER
+from .sweeps import Sweep
 
 EXPLANATIONS = {
     "ok": "The tuned model answers right on its own.",
@@ -281,52 +278,6 @@ def _one_batch(base, tuned):
     return None
 
 
-def _check_samples(samples, temperature, seed) -> int:
-    if samples is None:
-        return 0
-    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 0:
-        raise ValueError(f"samples must be a non-negative int, got {samples!r}")
-    GenerationSettings(temperature=temperature, seed=seed)  # the same checks as generate's
-    return samples
-
-
-def _generate(lm_of, keys, spec_of, shared, settings, fans) -> list[list[TokenTrace]]:
-    """Greedy (and sampled) traces of every (model, force) run: one list per key, greedy
-    first. ``shared``: (lm, {model: its PEFT row adapter}) when all runs share one batch."""
-    fan = None if fans is None else [fans[k] for k in keys]
-    if shared is not None:  # one batch: same weights, PEFT picks each row's adapter
-        specs = [spec_of(m, f, shared[1][m]) for m, f in keys]
-        flat = generate_rows(shared[0], specs, settings=settings, batch_size=len(specs),
-                             fan_out=fan)
-    else:
-        flat = []
-        for model in dict.fromkeys(m for m, _ in keys):
-            mine = [i for i, k in enumerate(keys) if k[0] == model]
-            flat += generate_rows(lm_of[model], [spec_of(*keys[i], None) for i in mine],
-                                  settings=settings, batch_size=len(mine),
-                                  fan_out=None if fan is None else [fan[i] for i in mine])
-    out, lo = [], 0
-    for i in range(len(keys)):
-        width = 1 if fan is None else len(fan[i])
-        out.append(flat[lo : lo + width])
-        lo += width
-    return out
-
-
-def _runs(keys, got, the_check, evidence) -> list[Run]:
-    runs = []
-    for (model, f), traces in zip(keys, got):
-        greedy, sampled = traces[0], traces[1:]
-        result = the_check(greedy.text)
-        checked = [the_check(t.text).passed for t in sampled]
-        exp_trace, exp_from = evidence.get((model, f), (None, 0))
-        runs.append(Run(model + ("_forced" if f else ""), model, f, greedy, result.passed, result.reason,
-                        rate=PassRate(sum(checked), len(checked)) if sampled else None,
-                        sample_texts=tuple(t.text for t in sampled), sample_passed=tuple(checked),
-                        expected_trace=exp_trace, expected_from=exp_from))
-    return runs
-
-
 def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
              force: str | None = None, base_prompt: str | None = None, max_new_tokens: int = 48,
              top_k: int = 5, system: str | None = None, case_id: str | None = None,
@@ -362,58 +313,13 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
         ValueError: no check and no expected answer; TypeError/ValueError from bad inputs.
         Whatever the check raises (``diagnose_many`` records it as that case's error).
     """
-    the_check = resolve_check(check, expected)
-    samples = _check_samples(samples, temperature, seed)
-    check_pair_once(base, tuned)
-    slots = check_sweep(sweep)
-    if slots is not None:
-        sweep_template(prompt, slots)  # fail on a bad sweep before any model runs
-    if samples and seed is None:
-        seed = secrets.randbits(31)
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, top_k=top_k, temperature=temperature)
-    forces = [""] + ([force] if force else [])
-    keys = [(m, f) for m in ("tuned", "base") for f in forces]
-    fans = None
-    if samples:
-        fans = {(m, f): [None] + [sample_seed(seed, m + ("_forced" if f else ""), i) for i in range(samples)]
-                for m, f in keys + [("reference", "")]}
+    from .casebatch import plan_case, run_plans
 
-    def spec_of(model: str, f: str, adapter: str | None) -> RowSpec:
-        if run_kind(model, f, base_prompt) == "continuation":
-            return RowSpec(prompt=base_prompt, raw=True, adapter=adapter)
-        return RowSpec(prompt=prompt, force=f, system=system, adapter=adapter)  # same for both
-
-    lm_of = {"tuned": tuned, "base": base, "reference": reference}
-    one = _one_batch(base, tuned)
-    shared = None if one is None else (one[0], {"tuned": one[1][0], "base": one[1][1]})
-    got = _generate(lm_of, keys, spec_of, shared, settings, fans)
-    evidence, expected_traces = {}, {}
-    if expected:  # the same prompt under both models: the two numbers compare
-        evidence, expected_traces = score_evidence(lm_of, keys, prompt, expected, base_prompt, top_k, system)
-    runs = _runs(keys, got, the_check, evidence)
-    verdict, leaning = decide({r.name: r for r in runs})
-    if leaning == "never_had" and reference is not None:
-        ref_key = [("reference", "")]
-        ref_got = _generate(lm_of, ref_key, spec_of, None, settings, fans)
-        ref_evidence = {}
-        if expected:
-            ref_evidence, _ = score_evidence(lm_of, ref_key, prompt, expected, base_prompt, top_k, system)
-        runs += _runs(ref_key, ref_got, the_check, ref_evidence)
-    d = Diagnosis(
-        verdict=verdict, leaning=leaning,
-        prompt=prompt, base_prompt=base_prompt, expected=expected, force=force,
-        check=the_check.name, runs=tuple(runs), expected_traces=expected_traces,
-        case_id=case_id, tags=tuple(tags),
-        models={"base": base.name, "tuned": tuned.name}
-        | ({"reference": reference.name} if reference is not None else {}),
-        adapter=tuned.active_adapter, samples=samples, temperature=temperature if samples else None,
-        seed=seed if samples else None,
-    )
-    if slots is not None and leaning != "ok" and expected:
-        div = d.divergence("tuned")
-        if div.diverged:
-            wrong = div.reference[: div.step.start] + div.preferred.text
-            template, others = sweep_template(prompt, slots)
-            d = replace(d, sweep=run_sweep(tuned, template, wrong, top_k=max(1, top_k), system=system,
-                                            **others))
-    return replace(d, labels=labels_of(d))
+    plan = plan_case(prompt, check=check, expected=expected, force=force, base_prompt=base_prompt,
+                     system=system, case_id=case_id, tags=tags, samples=samples,
+                     temperature=temperature, seed=seed, sweep=sweep)
+    [result] = run_plans(base, tuned, [plan], max_new_tokens=max_new_tokens, top_k=top_k,
+                         reference=reference)
+    if isinstance(result, Exception):
+        raise result
+    return result

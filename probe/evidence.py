@@ -45,16 +45,14 @@ def first_answer_step(trace, chars_before: int) -> int:
     return next(i for i, s in enumerate(trace.steps) if s.end > chars_before)
 
 
-def score_runs(lm, items: list[tuple], *, top_k: int, system: str | None) -> list:
-    """Score ``(prompt, target, raw)`` items under ``lm``, one batch per prompt format."""
+def score_runs(lm, items: list[tuple], *, top_k: int) -> list:
+    """Score ``(prompt, target, raw, system)`` items under ``lm``, one ``score_many`` per prompt
+    format (batched by length inside it)."""
     out: list = [None] * len(items)
-    for raw in (None, True):
-        index = [i for i, it in enumerate(items) if it[2] is raw]
-        if not index:
-            continue
+    for raw, system in dict.fromkeys((it[2], it[3]) for it in items):
+        index = [i for i, it in enumerate(items) if (it[2], it[3]) == (raw, system)]
         pairs = [(items[i][0], items[i][1]) for i in index]
-        traces = score_many(lm, pairs, top_k=top_k, progress=False, raw=raw,
-                            system=None if raw else system)
+        traces = score_many(lm, pairs, top_k=top_k, progress=False, raw=raw, system=system)
         for i, t in zip(index, traces):
             out[i] = t
     return out
@@ -70,27 +68,42 @@ def run_kind(model: str, force: str, base_prompt: str | None) -> str:
 def score_evidence(lm_of, keys, prompt, expected, base_prompt, top_k, system):
     """Per run: (``expected`` scored where it answers, index of its first answer step);
     and per model: ``expected`` right after ``prompt``."""
-    evidence, after_prompt = {}, {}
-    for model in dict.fromkeys(m for m, _ in keys):
-        items, where = [(prompt, expected, None)], [None]
-        for m, f in keys:
-            if m != model:
-                continue
-            kind = run_kind(m, f, base_prompt)
-            if kind == "free":
-                where[0] = (m, f)
-                continue
-            kwargs, target, before = run_target(kind, f, base_prompt, expected)
-            items.append((base_prompt if kind == "continuation" else prompt, target, kwargs.get("raw")))
-            where.append(((m, f), before))
-        traces = score_runs(lm_of[model], items, top_k=top_k, system=system)
-        after_prompt[model] = traces[0]
-        if where[0] is not None:
-            evidence[where[0]] = (traces[0], 0)
-        for (key, before), trace in zip(where[1:], traces[1:]):
-            evidence[key] = (trace, first_answer_step(trace, before))
-    return evidence, after_prompt
+    return score_evidence_many(lm_of, [(keys, prompt, expected, base_prompt, system)], top_k)[0]
 
+
+def score_evidence_many(lm_of, jobs, top_k):
+    """:func:`score_evidence` of many cases, ``jobs`` = [(keys, prompt, expected, base_prompt,
+    system)], with one batched ``score_many`` per model and prompt format for all of them."""
+    out = [({}, {}) for _ in jobs]
+    for model in dict.fromkeys(m for keys, *_ in jobs for m, _ in keys):
+        items, where = [], []  # where: (job, run key or None for "after the prompt", chars before)
+        for j, (keys, prompt, expected, base_prompt, system) in enumerate(jobs):
+            mine = [(m, f) for m, f in keys if m == model]
+            if not mine:
+                continue
+            items.append((prompt, expected, None, system))
+            where.append((j, None, 0))
+            for m, f in mine:
+                kind = run_kind(m, f, base_prompt)
+                if kind == "free":
+                    where.append((j, (m, f), "after-prompt"))
+                    continue
+                kwargs, target, before = run_target(kind, f, base_prompt, expected)
+                raw = kwargs.get("raw")
+                items.append((base_prompt if raw else prompt, target, raw, None if raw else system))
+                where.append((j, (m, f), before))
+        traces = iter(score_runs(lm_of[model], items, top_k=top_k))
+        after = None
+        for j, key, before in where:
+            evidence, after_prompt = out[j]
+            if key is None:
+                after = after_prompt[model] = next(traces)
+            elif before == "after-prompt":  # the free run answers right after the prompt
+                evidence[key] = (after, 0)
+            else:
+                trace = next(traces)
+                evidence[key] = (trace, first_answer_step(trace, before))
+    return out
 
 
 def sweep_template(prompt, slots: dict) -> tuple[str, dict[str, list[str]]]:

@@ -43,25 +43,46 @@ class _Row:
     seed: int | None = None  # the seed of ``gen``
 
 
+def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling: row b takes the token whose share of the row's cumulative mass
+    holds ``u[b]`` (uniform in [0, 1)); a zero-probability token is never taken.
+
+    One cumulative sum and one search for the whole batch: ``torch.multinomial`` called row by
+    row (each row has its own seed) cost ~1 ms a row on a 49k vocabulary.
+    """
+    cdf = probs.cumsum(-1)
+    x = (u.to(cdf.dtype) * cdf[:, -1])[:, None]
+    idx = torch.searchsorted(cdf, x, right=True)[:, 0]
+    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).int().argmax(-1)  # rounding at the top
+    return torch.minimum(idx, last)
+
+
 def _choose(last: torch.Tensor, rows: list[_Row], settings: GenerationSettings, generator):
     """Each row's next token and its sampling probability (None for an argmax row).
 
-    One ``generator`` samples the whole batch; rows with their own ``gen`` sample from it
-    one row at a time (the same draws as that row generated alone with its seed) and the
-    other rows take the argmax.
+    One ``generator`` draws a uniform for every row of the batch; a row with its own ``gen``
+    draws its uniform from it (the same draws as that row generated alone with its seed) and
+    the other rows take the argmax.
     """
     if generator is None and all(r.gen is None for r in rows):
         return last.float().argmax(dim=-1), None
     probs = _processed(last, settings.temperature, settings.top_p)  # (batch, vocab)
     if generator is not None:
-        chosen = torch.multinomial(probs, 1, generator=generator)[:, 0]
+        u = torch.rand(len(rows), generator=generator, device=generator.device)
+        chosen = draw(probs, u.to(probs.device))
         return chosen, probs.gather(1, chosen[:, None])[:, 0].tolist()
     chosen = last.float().argmax(dim=-1)
+    mine = [b for b, row in enumerate(rows) if row.gen is not None and not row.done]
+    if not mine:
+        return chosen, [None] * len(rows)
+    u = torch.cat([torch.rand(1, generator=rows[b].gen, device=rows[b].gen.device).to(probs.device)
+                   for b in mine])
+    index = torch.tensor(mine, device=probs.device)
+    chosen[index] = draw(probs[index], u)
+    picked = probs[index].gather(1, chosen[index][:, None])[:, 0].tolist()
     sampled: list[float | None] = [None] * len(rows)
-    for b, row in enumerate(rows):
-        if row.gen is not None and not row.done:
-            chosen[b] = torch.multinomial(probs[b : b + 1], 1, generator=row.gen)[0, 0]
-            sampled[b] = float(probs[b, chosen[b]])
+    for b, p in zip(mine, picked):
+        sampled[b] = p
     return chosen, sampled
 
 

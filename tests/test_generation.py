@@ -179,3 +179,18 @@ def test_generate_many_with_one_forced_prefix_per_prompt(raw_lm):
             assert x.logprob == pytest.approx(y.logprob, abs=1e-4) and x.forced == y.forced
     with pytest.raises(ValueError, match="2 forced prefixes for 3 prompts"):
         probe.generate_many(raw_lm, prompts, force=["", ""], progress=False)
+
+
+def test_draw_gives_each_token_exactly_its_share_of_the_uniforms():
+    from probe.generation import draw
+
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3, 0.0], [0.0, 0.0, 0.0, 1.0, 0.0], [0.25, 0.25, 0.5, 0.0, 0.0]])
+    n = 20000
+    grid = (torch.arange(n, dtype=torch.float32) + 0.5) / n  # evenly spread uniforms
+    for row in probs:
+        got = draw(row.expand(n, -1), grid)
+        share = torch.bincount(got, minlength=row.numel()).float() / n
+        assert torch.allclose(share, row, atol=2 / n), (share, row)
+    edges = torch.tensor([0.0, float(torch.nextafter(torch.tensor(1.0), torch.tensor(0.0)))])
+    for row in probs:  # the extremes never land on a zero-probability token
+        assert all(row[i] > 0 for i in draw(row.expand(2, -1), edges).tolist())
