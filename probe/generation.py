@@ -52,9 +52,12 @@ def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """
     cdf = probs.cumsum(-1)
     x = (u.to(cdf.dtype) * cdf[:, -1])[:, None]
-    idx = torch.searchsorted(cdf, x, right=True)[:, 0]
-    last = probs.shape[-1] - 1 - (probs.flip(-1) > 0).int().argmax(-1)  # rounding at the top
-    return torch.minimum(idx, last)
+    idx = torch.searchsorted(cdf, x, right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
+    bad = probs.gather(1, idx[:, None])[:, 0] <= 0  # rounding at the top of the cdf (rare)
+    if bool(bad.any()):
+        tail = probs[bad].flip(-1) > 0
+        idx[bad] = probs.shape[-1] - 1 - tail.int().argmax(-1)  # the last token with mass
+    return idx
 
 
 def _choose(last: torch.Tensor, rows: list[_Row], settings: GenerationSettings, generator):

@@ -191,6 +191,7 @@ def test_draw_gives_each_token_exactly_its_share_of_the_uniforms():
         got = draw(row.expand(n, -1), grid)
         share = torch.bincount(got, minlength=row.numel()).float() / n
         assert torch.allclose(share, row, atol=2 / n), (share, row)
-    edges = torch.tensor([0.0, float(torch.nextafter(torch.tensor(1.0), torch.tensor(0.0)))])
-    for row in probs:  # the extremes never land on a zero-probability token
-        assert all(row[i] > 0 for i in draw(row.expand(2, -1), edges).tolist())
+    edges = torch.tensor([0.0, float(torch.nextafter(torch.tensor(1.0), torch.tensor(0.0))), 1.0])
+    for row in probs:  # the extremes (even u = 1) never land on a zero-probability token
+        got = draw(row.expand(3, -1), edges).tolist()
+        assert all(row[i] > 0 for i in got) and got[2] == max(i for i in range(5) if row[i] > 0)
