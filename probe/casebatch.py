@@ -204,12 +204,24 @@ def _add_reference(lm_of, plans, runs_of, decided, settings, top_k, out) -> None
     """Where all four runs fail (leaning never_had), run the reference model on the base's
     input, one batch for all such plans, and add its run."""
     index = [i for i in runs_of if decided[i][1] == "never_had" and out[i] is None]
+    _reference_runs(lm_of, plans, index, runs_of, settings, top_k, out)
+
+
+def _reference_runs(lm_of, plans, index, runs_of, settings, top_k, out) -> None:
     if not index:
         return
-    rows = [(i, "reference", "") for i in index]
-    got = _by_row(rows, _generate(lm_of, plans, rows, None, settings))
     key = [("reference", "")]
-    evidence = _evidence(lm_of, plans, [i for i in index if plans[i].expected], lambda i: key, top_k)
+    try:
+        rows = [(i, "reference", "") for i in index]
+        got = _by_row(rows, _generate(lm_of, plans, rows, None, settings))
+        evidence = _evidence(lm_of, plans, [i for i in index if plans[i].expected], lambda i: key, top_k)
+    except Exception as err:  # noqa: BLE001 - pinned on its case: each alone
+        if len(index) == 1:
+            out[index[0]] = err
+        else:
+            for i in index:
+                _reference_runs(lm_of, plans, [i], runs_of, settings, top_k, out)
+        return
     for i in index:
         try:
             runs_of[i] = runs_of[i] + _runs(key, got[i], plans[i].check, evidence.get(i, ({}, {}))[0])
@@ -239,28 +251,32 @@ def _diagnosis(p: CasePlan, base, tuned, reference, runs, decided, expected_trac
     return replace(d, labels=labels_of(d))
 
 
-def plan_tokens(lm, p: CasePlan, max_new_tokens: int) -> int:
-    """What a plan costs a generation batch: its rows x the longest of them, in tokens."""
+def plan_size(lm, p: CasePlan, max_new_tokens: int) -> tuple[int, int]:
+    """(rows, tokens per row) a plan adds to a generation batch: its runs x (1 + samples), and
+    its longest input plus the new tokens."""
+    rows = len(p.keys) * (1 + p.samples)
     try:
         longest = max(len(encode_prompt(lm, render(lm, p.prompt, system=p.system))),
                       0 if p.base_prompt is None else len(encode_prompt(lm, render(lm, p.base_prompt, raw=True))))
         longest += 0 if not p.force else len(lm.tokenizer(p.force, add_special_tokens=False)["input_ids"])
     except Exception:  # noqa: BLE001 - a prompt that fails here fails in run_plans, alone
-        return BATCH_TOKENS * 1024
-    return len(p.keys) * (1 + p.samples) * (longest + max_new_tokens)
+        return rows, BATCH_TOKENS * 1024
+    return rows, longest + max_new_tokens
 
 
-def token_batches(costs: list[int], budget: int) -> list[list[int]]:
-    """Indices grouped so each group's summed cost stays within ``budget`` (a plan over it goes
-    alone); similar lengths together (shortest first) so padding wastes little."""
-    order = sorted(range(len(costs)), key=lambda i: costs[i])
+def token_batches(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]:
+    """Indices of ``sizes`` ((rows, tokens per row) each) grouped so that every group's rows x
+    its longest row (what its padded batch holds) stays within ``budget``; a plan over it goes
+    alone. Shortest first, so that similar lengths share a batch and padding wastes little."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i][1])
     groups: list[list[int]] = []
-    total = 0
+    rows = 0
     for i in order:
-        if groups and total + costs[i] <= budget:
+        n, length = sizes[i]
+        if groups and (rows + n) * length <= budget:  # ``length`` is the group's longest so far
             groups[-1].append(i)
-            total += costs[i]
+            rows += n
         else:
             groups.append([i])
-            total = costs[i]
+            rows = n
     return groups

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .checks import as_check
-from .casebatch import BATCH_TOKENS, CasePlan, plan_case, plan_tokens, run_plans, token_batches
+from .casebatch import BATCH_TOKENS, CasePlan, plan_case, plan_size, run_plans, token_batches
 from .diagnosis import Diagnosis
 from .evidence import check_sweep, sweep_template
 from .progress import progress as progress_bar
@@ -160,9 +160,9 @@ def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress:
 
     ``samples``, ``temperature``, ``seed`` and ``reference`` go to every :func:`diagnose`.
     Cases run together in shared batches (see :mod:`probe.casebatch`): as many as fit in
-    ``batch_tokens`` (rows x their length in tokens; lower it if a large model runs out of
-    memory, 1 runs one case at a time). A case without ``adapter`` runs with the adapter
-    active when this is called, which is active again when it returns.
+    ``batch_tokens`` (a batch's rows x its longest row, in tokens; lower it if a large model
+    runs out of memory, 1 runs one case at a time). A case without ``adapter`` runs with the
+    adapter active when this is called, which is active again when it returns.
     Returns one result per case, in input order.
     """
     if not isinstance(batch_tokens, int) or isinstance(batch_tokens, bool) or batch_tokens < 1:
@@ -172,17 +172,19 @@ def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress:
     results: list = [s if isinstance(s, FailedCase) else _plan(s, tuned, sampling) for s in items]
     todo = [i for i, r in enumerate(results) if isinstance(r, CasePlan)]
     start = tuned.active_adapter
-    by_adapter: dict = {}
+    saved = getattr(tuned.model, "active_adapter", None) if tuned.adapters else None
+    saved = saved if isinstance(saved, str) else None
+    by_adapter: dict = {start: []}  # the cases without an adapter first, before any switch
     for i in todo:
         by_adapter.setdefault(items[i].adapter or start, []).append(i)
     with progress_bar(len(items), progress, "diagnose", "case") as bar:
         bar.update(len(items) - len(todo))
         try:
             for adapter, index in by_adapter.items():
-                if adapter is not None:
+                if adapter is not None and adapter != tuned.active_adapter:
                     tuned.use_adapter(adapter)
-                costs = [plan_tokens(tuned, results[i], max_new_tokens) for i in index]
-                for group in token_batches(costs, batch_tokens):
+                sizes = [plan_size(tuned, results[i], max_new_tokens) for i in index]
+                for group in token_batches(sizes, batch_tokens):
                     chunk = [index[g] for g in group]
                     done = run_plans(base, tuned, [results[i] for i in chunk], max_new_tokens=max_new_tokens,
                                      top_k=top_k, reference=reference)
@@ -191,6 +193,6 @@ def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress:
                             items[i].id, f"{type(r).__name__}: {r}")
                     bar.update(len(chunk))
         finally:
-            if start is not None and tuned.active_adapter != start:
-                tuned.use_adapter(start)
+            if saved is not None and getattr(tuned.model, "active_adapter", None) != saved:
+                tuned.model.set_adapter(saved)  # what was active before the call, as it was
     return results

@@ -50,13 +50,14 @@ def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     One cumulative sum and one search for the whole batch: ``torch.multinomial`` called row by
     row (each row has its own seed) cost ~1 ms a row on a 49k vocabulary.
     """
-    cdf = probs.cumsum(-1)
-    x = (u.to(cdf.dtype) * cdf[:, -1])[:, None]
+    cdf = probs.double().cumsum(-1)  # float64: a token of p = 1e-9 near the top keeps its share
+    x = (u.double() * cdf[:, -1])[:, None]
     idx = torch.searchsorted(cdf, x, right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
-    bad = probs.gather(1, idx[:, None])[:, 0] <= 0  # rounding at the top of the cdf (rare)
-    if bool(bad.any()):
-        tail = probs[bad].flip(-1) > 0
-        idx[bad] = probs.shape[-1] - 1 - tail.int().argmax(-1)  # the last token with mass
+    bad = (probs.gather(1, idx[:, None])[:, 0] <= 0).nonzero()[:, 0].tolist()
+    for b in bad:  # rounding put it on a token without mass (rare): the nearest one before it
+        mass = (probs[b] > 0).nonzero()[:, 0]
+        before = mass[mass <= idx[b]]
+        idx[b] = before[-1] if before.numel() else mass[0]
     return idx
 
 
@@ -206,6 +207,7 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
         rows, last, mask, pos, extra = _fan_out(rows, copies, last, mask, pos, past, extra)
     eos = lm.eos_ids
     stops = settings.stops
+    generated, rows = rows, list(rows)  # ``rows``: the rows still in the batch
     for step in range(max_new_tokens):
         watch = _watch_probs(lm, rows, last, past, mask, pos, extra) if rows[0].watch_ids else None
         chosen, sampled = _choose(last, rows, settings, generator)
@@ -225,15 +227,37 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
                 row.done, row.stop_reason = True, "stop"
         if all(r.done for r in rows) or step == max_new_tokens - 1:
             break  # no forward for a token that will not be used
+        if generator is None and sum(r.done for r in rows) >= max(1, len(rows) // 4) and _can_drop(past):
+            rows, mask, pos, extra = _drop_done(rows, past, mask, pos, extra)
         feed = torch.tensor([[r.free[-1]] for r in rows], device=lm.device)  # done rows: ignored
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         pos = pos + 1
         logits, past = forward(lm, feed, mask, keep=1, past=past, pos=pos[:, None], **extra)
         last = logits.last()
-    for row in rows:
+    for row in generated:
         if not row.done:
             row.stop_reason = "length"
-    return rows
+    return generated
+
+
+def _can_drop(past) -> bool:
+    """Whether finished rows can leave this cache: every layer an append-only key/value layer
+    (``reorder_cache`` then selects rows exactly; state-space and linear-attention caches stay)."""
+    from .forward import _appends_only
+
+    layers = getattr(past, "layers", None)
+    return bool(layers) and hasattr(past, "reorder_cache") and all(_appends_only(layer) for layer in layers)
+
+
+def _drop_done(rows, past, mask, pos, extra):
+    """The batch without its finished rows: they stop costing a forward per step. (Not with one
+    batch-wide sampling generator: its draws per step would change with the batch's size.)"""
+    keep = [b for b, r in enumerate(rows) if not r.done]
+    index = torch.tensor(keep, device=mask.device)
+    past.reorder_cache(index)
+    if "adapter_names" in extra:
+        extra = {**extra, "adapter_names": [extra["adapter_names"][b] for b in keep]}
+    return [rows[b] for b in keep], mask[index], pos[index], extra
 
 
 def _finish(lm, row: _Row, special_ids: set[int], settings: dict) -> TokenTrace:

@@ -285,14 +285,14 @@ def test_w7_times_shift_against_generate_plus_a_base_forward(tiny_pair, monkeypa
 def test_w3_samples_row_is_timed_against_sampled_generate(tiny_pair, monkeypatch):
     import probe.cases
 
-    real = probe.cases.diagnose  # what diagnose_many calls for each case
+    real = probe.cases.plan_case  # what diagnose_many plans each case with
     seen = []
 
-    def diagnose(base, tuned, prompt, *, samples=None, **kwargs):
+    def plan_case(prompt, *, samples=None, **kwargs):
         seen.append(samples)
-        return real(base, tuned, prompt, samples=samples, **kwargs)
+        return real(prompt, samples=samples, **kwargs)
 
-    monkeypatch.setattr(probe.cases, "diagnose", diagnose)
+    monkeypatch.setattr(probe.cases, "plan_case", plan_case)
     job = dict(cases=[dict(id="a", prompt="What is red?", expected=" red", force=" json", base_prompt="Red is")],
                new_tokens=3, samples=4)
     rows = core.diagnose_workload(tiny_pair, job, dict(repeats=1, budget_s=60, spread=0.03, memory=False))

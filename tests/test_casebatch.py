@@ -95,13 +95,15 @@ def test_batch_tokens_bounds_the_batches(tiny_dirs, tmp_path, spy):
         probe.diagnose_many(base, tuned, CASES, progress=False, batch_tokens=0)
 
 
-def test_token_batches_fill_up_to_the_budget_and_keep_every_index():
-    costs = [50, 10, 30, 200, 20]
-    groups = token_batches(costs, 60)
-    assert sorted(i for g in groups for i in g) == list(range(len(costs)))
-    assert all(sum(costs[i] for i in g) <= 60 or len(g) == 1 for g in groups)
-    assert [3] in groups  # over the budget: alone
-    assert len(groups) == 3  # 10+20+30, 50, 200
+def test_token_batches_bound_rows_times_the_longest_row_and_keep_every_index():
+    sizes = [(4, 50), (4, 10), (2, 30), (8, 200), (4, 20), (2, 12)]  # (rows, tokens per row)
+    groups = token_batches(sizes, 240)
+    assert sorted(i for g in groups for i in g) == list(range(len(sizes)))
+    for g in groups:  # what the padded batch holds: all its rows x its longest row
+        held = sum(sizes[i][0] for i in g) * max(sizes[i][1] for i in g)
+        assert held <= 240 or len(g) == 1
+    assert [3] in groups  # over the budget alone: a batch of its own
+    assert groups[0] == [1, 5, 4]  # shortest first: 10 rows x 20 tokens = 200 <= 240
 
 
 def test_a_case_that_breaks_its_batch_is_pinned_on_it(tiny_dirs, tmp_path, monkeypatch):
@@ -137,11 +139,38 @@ def test_each_case_runs_with_its_adapter_and_the_active_one_comes_back(tiny_dirs
     cases = [dict(CASES[0], id="1", adapter="a"), dict(CASES[1], id="2"), dict(CASES[2], id="3", adapter="a"),
              dict(CASES[0], id="4", adapter="b")]
     got = probe.diagnose_many(base, tuned, cases, progress=False, max_new_tokens=LEN)
-    assert tuned.active_adapter == "b"  # what was active before the call
+    assert tuned.active_adapter == "b"  # "a" ran last; what was active before the call is back
     assert [d.adapter for d in got] == ["a", "b", "a", "b"]
-    assert len(spy) == 2  # one batch per adapter
+    assert spy == [8, 6]  # one batch per adapter: "b" (the one active at the call) first
     for case, d in zip(cases, got):
         tuned.use_adapter(case.get("adapter", "b"))
         _same(d, _alone(base, tuned, {k: v for k, v in case.items() if k != "adapter"}, max_new_tokens=LEN))
     assert got[0].runs[0].text != got[3].runs[0].text or got[0].runs[0].trace.steps[0].logprob != \
         got[3].runs[0].trace.steps[0].logprob  # the two adapters really differ
+
+
+def test_the_reference_runs_in_one_batch_and_a_case_that_breaks_it_is_pinned_on_it(tiny_dirs, tmp_path,
+                                                                                    monkeypatch):
+    base, tuned = _pair("lora", tiny_dirs, tmp_path)
+    reference = probe.load(tiny_dirs[("gpt2", "bpe", True)])
+    never = {"contains": "@@@@"}  # no run passes: every case leans never_had
+    cases = [dict(CASES[0], id="r1", check=never), dict(CASES[1], id="r2", check=never),
+             dict(id="boom", prompt="BOOM", check=never)]
+    real = casebatch.generate_rows
+    calls = []
+
+    def fragile(lm, specs, **kw):
+        calls.append((lm is reference, len(specs)))
+        if lm is reference and any(s.prompt == "BOOM" for s in specs):
+            raise RuntimeError("the reference cannot take this prompt")
+        return real(lm, specs, **kw)
+
+    monkeypatch.setattr(casebatch, "generate_rows", fragile)
+    got = probe.diagnose_many(base, tuned, cases, progress=False, max_new_tokens=LEN, reference=reference)
+    assert calls[:2] == [(False, 10), (True, 3)]  # main batch, then one reference batch for all
+    assert isinstance(got[2], FailedCase) and "reference cannot" in got[2].message
+    monkeypatch.setattr(casebatch, "generate_rows", real)
+    for case, d in zip(cases[:2], got[:2]):
+        assert d.run("reference") is not None and d.models["reference"] == reference.name
+        alone = _alone(base, tuned, case, max_new_tokens=LEN, reference=reference)
+        _same(d, alone)

@@ -192,6 +192,80 @@ def test_draw_gives_each_token_exactly_its_share_of_the_uniforms():
         share = torch.bincount(got, minlength=row.numel()).float() / n
         assert torch.allclose(share, row, atol=2 / n), (share, row)
     edges = torch.tensor([0.0, float(torch.nextafter(torch.tensor(1.0), torch.tensor(0.0))), 1.0])
-    for row in probs:  # the extremes (even u = 1) never land on a zero-probability token
-        got = draw(row.expand(3, -1), edges).tolist()
-        assert all(row[i] > 0 for i in got) and got[2] == max(i for i in range(5) if row[i] > 0)
+    for row in torch.cat([probs, torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.0]])]):
+        got = draw(row.expand(3, -1), edges).tolist()  # the extremes, even u = 1
+        with_mass = [i for i in range(5) if row[i] > 0]
+        assert got[0] == with_mass[0] and got[2] == with_mass[-1] and all(row[i] > 0 for i in got)
+
+
+def _early_stops(early, late) -> list[str]:
+    """Stop strings that end each of ``early``'s greedy runs within its first tokens, none of
+    which ``late``'s run ever writes: rows finish at different steps whatever the tiny model."""
+    for n in (2, 3, 4, 6):
+        stops = {"".join(s.text for s in t.steps[:n]) for t in early}
+        stops = sorted(x for x in stops if x.strip() and x not in late.text)
+        if stops:
+            return stops
+    raise AssertionError(f"no early stop string for {[t.text for t in early]} vs {late.text!r}")
+
+
+@pytest.mark.parametrize("fan", [False, True])
+def test_finished_rows_leave_the_batch_and_the_rest_is_unchanged(raw_lm, monkeypatch, fan):
+    import probe.generation as generation
+    from probe.generation import RowSpec, generate_rows
+
+    dropped = []
+    real = generation._drop_done
+
+    def spy(rows, *args):
+        out = real(rows, *args)
+        dropped.append((len(rows), len(out[0])))
+        return out
+
+    monkeypatch.setattr(generation, "_drop_done", spy)
+    prompts = ["The capital", "Hello world!", "a b c d e f", "Once upon a time there", "x", "Paris is"]
+    first = [probe.generate(raw_lm, p, max_new_tokens=12) for p in prompts]
+    kw = dict(max_new_tokens=12, stop=_early_stops(first[:-1], first[-1]), top_k=3)
+    fan_out = [[None, 5, 6]] * len(prompts) if fan else None
+    batched = generate_rows(raw_lm, [RowSpec(p) for p in prompts], batch_size=len(prompts), fan_out=fan_out, **kw)
+    assert dropped and all(after < before for before, after in dropped)  # rows really left
+    alone = []
+    for p in prompts:
+        for seed in ([None, 5, 6] if fan else [None]):
+            alone.append(probe.generate(raw_lm, p, do_sample=seed is not None, seed=seed, **kw))
+    assert [t.stop_reason for t in batched] == [t.stop_reason for t in alone]
+    assert "stop" in {t.stop_reason for t in batched} and len({len(t.steps) for t in batched}) > 1
+    for b, a in zip(batched, alone):
+        assert b.ids == a.ids and b.text == a.text
+        for sb, sa in zip(b.steps, a.steps):
+            assert sb.logprob == pytest.approx(sa.logprob, abs=1e-4) and sb.rank == sa.rank
+
+
+def test_rows_leave_a_mixed_adapter_batch_with_their_adapter_names_and_watches(tiny_dirs, tmp_path,
+                                                                              monkeypatch):
+    import probe.generation as generation
+    from probe.generation import RowSpec, generate_rows
+    from probe.settings import BASE_ADAPTER
+    from test_models import _make_adapter
+
+    folder = tiny_dirs[("llama", "unigram", False)]
+    base, tuned = probe.load_pair(folder, adapter=_make_adapter(folder, tmp_path / "a"))
+    sizes = []
+    real = generation._drop_done
+    monkeypatch.setattr(generation, "_drop_done",
+                        lambda rows, *a: sizes.append(len(rows)) or real(rows, *a))
+    prompts = ["The capital", "Hello world!", "a b c d e f", "Once upon a time there"]
+    lms = [tuned, base] * 2
+    names = [tuned.active_adapter, BASE_ADAPTER] * 2
+    first = [probe.generate(lm, p, max_new_tokens=12) for lm, p in zip(lms, prompts)]
+    kw = dict(max_new_tokens=12, stop=_early_stops(first[:-1], first[-1]), top_k=3, watch=[" the", "ab c"])
+    batched = generate_rows(tuned, [RowSpec(p, adapter=a) for p, a in zip(prompts, names)],
+                            batch_size=len(prompts), **kw)
+    assert sizes and batched[-1].stop_reason == "length"  # rows left; the last one ran on
+    for lm, p, b in zip(lms, prompts, batched):
+        a = probe.generate(lm, p, **kw)
+        assert b.ids == a.ids and b.stop_reason == a.stop_reason
+        for sb, sa in zip(b.steps, a.steps):
+            assert sb.logprob == pytest.approx(sa.logprob, abs=1e-4)
+            for w in kw["watch"]:
+                assert sb.watch[w] == pytest.approx(sa.watch[w], rel=1e-3, abs=1e-7)
