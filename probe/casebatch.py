@@ -24,8 +24,8 @@ from typing import Any
 
 from .checks import Check
 from .diagnosis import (Diagnosis, Run, _one_batch, check_pair_once, resolve_check, sample_seed)
-from .evidence import check_sweep, run_kind, score_evidence_many, sweep_template
-from .generation import RowSpec, generate_rows
+from .evidence import check_sweep, first_answer_step, run_kind, run_target, score_runs, sweep_template
+from .generation import RowSpec, generate_and_score
 from .labels import decide, labels_of
 from .passrate import PassRate
 from .prompts import encode_prompt, render
@@ -64,6 +64,15 @@ class CasePlan:
         run = model + ("_forced" if force else "")
         return [None] + [sample_seed(self.seed, run, i) for i in range(self.samples)]
 
+    def target(self, model: str, force: str) -> tuple[str, int] | None:
+        """What run (model, force) scores ``expected`` as, after the text it continues: (the
+        scored text, chars before the answer in it); None without ``expected``."""
+        if not self.expected:
+            return None
+        _, text, before = run_target(run_kind(model, force, self.base_prompt), force, self.base_prompt,
+                                     self.expected)
+        return text, before
+
     def spec(self, model: str, force: str, adapter: str | None) -> RowSpec:
         """The generation row of run (model, force): the continuation test reads ``base_prompt``
         raw; every other run gets the prompt in its format (the same input for both models)."""
@@ -98,24 +107,32 @@ def plan_case(prompt, *, check=None, expected: str | None = None, force: str | N
                     slots=slots, samples=samples, temperature=temperature, seed=seed)
 
 
-def _generate(lm_of, plans, rows, shared, settings) -> list[list[TokenTrace]]:
-    """Greedy (then sampled) traces of every row ``(plan index, model, force)``, in that order.
+def _generate(lm_of, plans, rows, shared, settings):
+    """Greedy (then sampled) traces of every row ``(plan index, model, force)``, in that order,
+    and each row's evidence: ``(expected scored where the run answers, its first answer step)``
+    (None without ``expected``), read off the row's prefill where it can be.
     ``shared``: (lm, {model: its PEFT row adapter}) when all rows share one batch."""
     sampled = any(plans[i].samples for i, _, _ in rows)
     fans = [plans[i].fan(m, f) for i, m, f in rows] if sampled else None
     flat: list[list[TokenTrace]] = [[] for _ in rows]
+    evidence: list = [None] * len(rows)
     if shared is not None:
         groups = [(shared[0], list(range(len(rows))), shared[1])]
     else:
         groups = [(lm_of[model], [j for j, r in enumerate(rows) if r[1] == model], {model: None})
                   for model in dict.fromkeys(r[1] for r in rows)]
+    targets = [plans[i].target(m, f) for i, m, f in rows]  # (text to score, chars before the answer)
     for lm, index, adapters in groups:
-        specs = [plans[rows[j][0]].spec(rows[j][1], rows[j][2], adapters[rows[j][1]]) for j in index]
-        traces = iter(generate_rows(lm, specs, settings=settings, batch_size=len(specs),
-                                    fan_out=None if fans is None else [fans[j] for j in index]))
-        for j in index:
+        specs = [replace(plans[rows[j][0]].spec(rows[j][1], rows[j][2], adapters[rows[j][1]]),
+                         score=None if targets[j] is None else targets[j][0]) for j in index]
+        traces, scored = generate_and_score(lm, specs, settings=settings, batch_size=len(specs),
+                                            fan_out=None if fans is None else [fans[j] for j in index])
+        traces = iter(traces)
+        for j, trace in zip(index, scored):
             flat[j] = [next(traces) for _ in range(1 if fans is None else len(fans[j]))]
-    return flat
+            if trace is not None:
+                evidence[j] = (trace, first_answer_step(trace, targets[j][1]))
+    return flat, evidence
 
 
 def _runs(keys, got, the_check, evidence) -> list[Run]:
@@ -132,11 +149,26 @@ def _runs(keys, got, the_check, evidence) -> list[Run]:
     return runs
 
 
-def _evidence(lm_of, plans, index, keys_of, top_k):
-    """Per plan in ``index``: (run evidence, expected after the prompt per model)."""
-    jobs = [(keys_of(i), plans[i].prompt, plans[i].expected, plans[i].base_prompt, plans[i].system)
-            for i in index]
-    return dict(zip(index, score_evidence_many(lm_of, jobs, top_k)))
+def _evidence(lm_of, plans, rows, scored, top_k) -> dict[int, tuple[dict, dict]]:
+    """Per plan with ``expected``: ({run key: its evidence}, {model: expected right after the
+    prompt}). The free runs' evidence is that second number; a model none of whose runs
+    answers right after the prompt (the base, given ``base_prompt``) scores it apart."""
+    out: dict[int, tuple[dict, dict]] = {}
+    for (i, m, f), ev in zip(rows, scored):
+        if ev is None:
+            continue
+        runs, after = out.setdefault(i, ({}, {}))
+        runs[(m, f)] = ev
+        if run_kind(m, f, plans[i].base_prompt) == "free":
+            after[m] = ev[0]
+    missing = [(i, m) for i, (_, after) in out.items() for m in dict.fromkeys(k[1] for k in rows if k[0] == i)
+               if m != "reference" and m not in after]
+    for model in dict.fromkeys(m for _, m in missing):
+        index = [i for i, m in missing if m == model]
+        items = [(plans[i].prompt, plans[i].expected, None, plans[i].system) for i in index]
+        for i, trace in zip(index, score_runs(lm_of[model], items, top_k=top_k)):
+            out[i][1][model] = trace
+    return out
 
 
 def _by_row(rows, got) -> dict[int, list]:
@@ -172,9 +204,9 @@ def run_plans(base, tuned, plans: list[CasePlan], *, max_new_tokens: int = 48, t
         one = _one_batch(base, tuned)
         shared = None if one is None else (one[0], {"tuned": one[1][0], "base": one[1][1]})
         rows = [(i, m, f) for i, p in enumerate(plans) for m, f in p.keys]
-        got = _by_row(rows, _generate(lm_of, plans, rows, shared, settings))
-        scored = [i for i, p in enumerate(plans) if p.expected]
-        evidence = _evidence(lm_of, plans, scored, lambda i: plans[i].keys, top_k)
+        flat, scored = _generate(lm_of, plans, rows, shared, settings)
+        got = _by_row(rows, flat)
+        evidence = _evidence(lm_of, plans, rows, scored, top_k)
     except Exception as err:  # noqa: BLE001 - pinned on its case below, or returned
         if len(plans) == 1:
             return [err]
@@ -213,8 +245,9 @@ def _reference_runs(lm_of, plans, index, runs_of, settings, top_k, out) -> None:
     key = [("reference", "")]
     try:
         rows = [(i, "reference", "") for i in index]
-        got = _by_row(rows, _generate(lm_of, plans, rows, None, settings))
-        evidence = _evidence(lm_of, plans, [i for i in index if plans[i].expected], lambda i: key, top_k)
+        flat, scored = _generate(lm_of, plans, rows, None, settings)
+        got = _by_row(rows, flat)
+        evidence = _evidence(lm_of, plans, rows, scored, top_k)
     except Exception as err:  # noqa: BLE001 - pinned on its case: each alone
         if len(index) == 1:
             out[index[0]] = err

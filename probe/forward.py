@@ -208,7 +208,7 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
             kwargs["attention_mask"] = mask[:, -ids.shape[1]:]  # a state-space cache: the new tokens only
     if sig["logits_to_keep"]:
         kwargs["logits_to_keep"] = keep
-    tap = _lazy_head(lm) if lazy and keep > 1 and past is None else None
+    tap = _lazy_head(lm) if lazy and keep > 1 else None  # on a cache too (look-ahead scores)
     if tap is not None:
         head, apply = tap
         with _tap(head, keep) as box:

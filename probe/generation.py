@@ -17,8 +17,9 @@ from typing import Iterable, Sequence
 import torch
 
 from .forward import forward, left_pad, lookahead
+from .prefill_scoring import kept_positions, scores_on_prefill
 from .support import require
-from .prompts import Prompt, encode, encode_prompt, render
+from .prompts import Encoded, Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
 from .settings import GenerationSettings, StopReason, check_forces
@@ -41,6 +42,8 @@ class _Row:
     stop_reason: StopReason | None = None
     gen: torch.Generator | None = None  # this row's own sampling stream (None: the batch's)
     seed: int | None = None  # the seed of ``gen``
+    score_enc: Encoded | None = None  # a text to score teacher-forced after the prompt
+    scored: TokenTrace | None = None  # its trace, read off this row's prefill where it can be
 
 
 def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -116,13 +119,14 @@ def _watch_ids(lm, rendered, text: str) -> list[int]:
     return enc.answer_ids
 
 
-def _prepare(lm, prompt, force: str, watch: Sequence[str], raw, system):
+def _prepare(lm, prompt, force: str, watch: Sequence[str], raw, system, score: str | None = None):
     rendered = render(lm, prompt, raw=raw, system=system)
     watch_ids = {w: _watch_ids(lm, rendered, w) for w in watch}
+    score_enc = None if score is None else encode(lm, rendered, score)
     if force:
         enc = encode(lm, rendered, force)
-        return _Row(rendered.text, enc.ids, [], force, watch_ids), enc
-    return _Row(rendered.text, encode_prompt(lm, rendered), [], "", watch_ids), None
+        return _Row(rendered.text, enc.ids, [], force, watch_ids, score_enc=score_enc), enc
+    return _Row(rendered.text, encode_prompt(lm, rendered), [], "", watch_ids, score_enc=score_enc), None
 
 
 def _processed(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
@@ -192,7 +196,7 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
     """
     max_new_tokens, top_k = settings.max_new_tokens, settings.top_k
     n_forced = [0 if e is None else len(e.answer_ids) for e in encs]
-    keep = max(n_forced) + 1
+    keep = max(max(n_forced) + 1, max(kept_positions(r.score_enc, r.ids) for r in rows))
     ids, mask = left_pad([r.ids for r in rows], lm.pad_id, lm.device)
     logits, past = forward(lm, ids, mask, keep=keep, cache=True, **extra)  # (batch, keep, vocab)
     for b, (row, enc, n) in enumerate(zip(rows, encs, n_forced)):
@@ -203,6 +207,11 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
                                     straddles_first=enc.straddles)
     last = logits.last()  # (batch, vocab): the distribution of the first free token
     pos = mask.sum(-1) - 1  # position of each row's last real token
+    if any(r.score_enc is not None for r in rows):
+        scored = scores_on_prefill(lm, logits, past, mask, pos, extra, [r.ids for r in rows],
+                                   [r.score_enc for r in rows], top_k)
+        for row, trace in zip(rows, scored):
+            row.scored = trace
     if copies is not None:
         rows, last, mask, pos, extra = _fan_out(rows, copies, last, mask, pos, past, extra)
     eos = lm.eos_ids
@@ -292,6 +301,7 @@ class RowSpec:
     raw: bool | None = None
     system: str | None = None
     adapter: str | None = None  # per-row PEFT adapter name (BASE_ADAPTER: none), mixed batches
+    score: str | None = None  # also score this text after the prompt (see generate_and_score)
 
 
 def generate_rows(lm, specs: Sequence[RowSpec], *, max_new_tokens: int = 64,
@@ -315,11 +325,34 @@ def generate_rows(lm, specs: Sequence[RowSpec], *, max_new_tokens: int = 64,
                                       stop=stop, do_sample=do_sample, temperature=temperature,
                                       top_p=top_p, seed=seed)
     return _generate(lm, list(specs), settings, batch_size=batch_size, progress=progress,
-                     fan_out=fan_out)
+                     fan_out=fan_out)[0]
+
+
+def generate_and_score(lm, specs: Sequence[RowSpec], *, settings: GenerationSettings,
+                       batch_size: int = 8, fan_out=None) -> tuple[list[TokenTrace], list[TokenTrace | None]]:
+    """:func:`generate_rows`, plus each spec's ``score`` text scored teacher-forced after its
+    prompt (None where a spec has none): read off the generation's prefill where the scored
+    sequence starts with it (:mod:`probe.prefill_scoring`), else in a batch of its own. Each
+    equals ``probe.score`` of that prompt and text within float32 rounding."""
+    return _generate(lm, list(specs), settings, batch_size=batch_size, progress=False, fan_out=fan_out)
+
+
+def _score_apart(lm, rows: list[_Row], adapters: list, top_k: int) -> None:
+    """Score the rows' ``score_enc`` that their prefill could not give, in scoring's batches."""
+    from .scoring import _batches, _score_encoded, _vocab_size
+
+    todo = [i for i, r in enumerate(rows) if r.score_enc is not None and r.scored is None]
+    encoded = [rows[i].score_enc for i in todo]
+    for chunk in _batches(encoded, 16, _vocab_size(lm)):
+        names = [adapters[todo[c]] for c in chunk]
+        extra = {} if names[0] is None else {"adapter_names": names}
+        got = _score_encoded(lm, [encoded[c] for c in chunk], top_k, {"top_k": top_k}, **extra)
+        for c, trace in zip(chunk, got):
+            rows[todo[c]].scored = trace
 
 
 def _generate(lm, specs: list[RowSpec], settings: GenerationSettings, *, batch_size: int,
-              progress: bool, fan_out=None) -> list[TokenTrace]:
+              progress: bool, fan_out=None) -> tuple[list[TokenTrace], list[TokenTrace | None]]:
     check_forces([s.force for s in specs])
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -328,7 +361,7 @@ def _generate(lm, specs: list[RowSpec], settings: GenerationSettings, *, batch_s
     adapters = [s.adapter for s in specs]
     if any(a is not None for a in adapters) and not all(a is not None for a in adapters):
         raise ValueError("give an adapter name for every row or for none")
-    prepared = [_prepare(lm, s.prompt, s.force, settings.watch, s.raw, s.system) for s in specs]
+    prepared = [_prepare(lm, s.prompt, s.force, settings.watch, s.raw, s.system, s.score) for s in specs]
     feature = "diagnose" if adapters and adapters[0] is not None else (
         "watch" if settings.watch else "force" if any(s.force for s in specs) else "generate")
     require(lm, "cache", feature)
@@ -353,7 +386,10 @@ def _generate(lm, specs: list[RowSpec], settings: GenerationSettings, *, batch_s
                 row_settings = settings if fan_out is None else settings.sampled(r.seed)
                 traces.append(_finish(lm, r, special_ids, row_settings.trace_dict(r.force_text)))
             bar.update(len(chunk))
-    return traces
+    rows = [r for r, _ in prepared]
+    if any(r.score_enc is not None for r in rows):
+        _score_apart(lm, rows, adapters, settings.top_k)
+    return traces, [r.scored for r in rows]
 
 
 def generate_many(
@@ -389,7 +425,7 @@ def generate_many(
                                   stop=stop, do_sample=do_sample, temperature=temperature,
                                   top_p=top_p, seed=seed)
     specs = [RowSpec(prompt=p, force=f, raw=raw, system=system) for p, f in zip(prompts, forces)]
-    return _generate(lm, specs, settings, batch_size=batch_size, progress=progress)
+    return _generate(lm, specs, settings, batch_size=batch_size, progress=progress)[0]
 
 
 def generate(

@@ -21,14 +21,15 @@ from .results import TokenTrace
 from .stats import make_steps, row_stats
 
 
-def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict) -> list[TokenTrace]:
-    """One left-padded forward over a batch; only the answer positions' logits are kept."""
+def _score_encoded(lm, encoded: list[Encoded], top_k: int, settings: dict, **extra) -> list[TokenTrace]:
+    """One left-padded forward over a batch; only the answer positions' logits are kept.
+    ``extra``: more model arguments (``adapter_names`` for a PEFT mixed batch)."""
     n_answer = [len(e.ids) - e.n_prompt for e in encoded]
     if len({len(e.ids) for e in encoded}) > 1:
         require(lm, "padding", "score_many")
     keep = max(n_answer) + 1  # the logits before each answer token, plus the last position
     ids, mask = left_pad([e.ids for e in encoded], lm.pad_id, lm.device)
-    logits, _ = forward(lm, ids, mask, keep=keep)  # (batch, keep, vocab)
+    logits, _ = forward(lm, ids, mask, keep=keep, **extra)  # (batch, keep, vocab)
     # Row b's answer token j is predicted by kept position keep - 1 - n_b + j (logits at p
     # predict the token at p + 1; the last kept position predicts nothing we score).
     index = torch.cat([b * keep + torch.arange(keep - 1 - n, keep - 1) for b, n in enumerate(n_answer)])

@@ -23,15 +23,15 @@ LEN = 5
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Record how many rows each generate_rows call of the case batcher gets."""
+    """Record how many rows each generate_and_score call of the case batcher gets."""
     calls = []
-    real = casebatch.generate_rows
+    real = casebatch.generate_and_score
 
     def wrapper(lm, specs, **kw):
         calls.append(len(specs))
         return real(lm, specs, **kw)
 
-    monkeypatch.setattr(casebatch, "generate_rows", wrapper)
+    monkeypatch.setattr(casebatch, "generate_and_score", wrapper)
     return calls
 
 
@@ -108,14 +108,14 @@ def test_token_batches_bound_rows_times_the_longest_row_and_keep_every_index():
 
 def test_a_case_that_breaks_its_batch_is_pinned_on_it(tiny_dirs, tmp_path, monkeypatch):
     base, tuned = _pair("lora", tiny_dirs, tmp_path)
-    real = casebatch.generate_rows
+    real = casebatch.generate_and_score
 
     def fragile(lm, specs, **kw):
         if any(s.prompt == "BOOM" for s in specs):
             raise RuntimeError("this prompt breaks the model")
         return real(lm, specs, **kw)
 
-    monkeypatch.setattr(casebatch, "generate_rows", fragile)
+    monkeypatch.setattr(casebatch, "generate_and_score", fragile)
 
     def picky(text):
         raise ZeroDivisionError("the check itself fails")
@@ -156,7 +156,7 @@ def test_the_reference_runs_in_one_batch_and_a_case_that_breaks_it_is_pinned_on_
     never = {"contains": "@@@@"}  # no run passes: every case leans never_had
     cases = [dict(CASES[0], id="r1", check=never), dict(CASES[1], id="r2", check=never),
              dict(id="boom", prompt="BOOM", check=never)]
-    real = casebatch.generate_rows
+    real = casebatch.generate_and_score
     calls = []
 
     def fragile(lm, specs, **kw):
@@ -165,12 +165,56 @@ def test_the_reference_runs_in_one_batch_and_a_case_that_breaks_it_is_pinned_on_
             raise RuntimeError("the reference cannot take this prompt")
         return real(lm, specs, **kw)
 
-    monkeypatch.setattr(casebatch, "generate_rows", fragile)
+    monkeypatch.setattr(casebatch, "generate_and_score", fragile)
     got = probe.diagnose_many(base, tuned, cases, progress=False, max_new_tokens=LEN, reference=reference)
     assert calls[:2] == [(False, 10), (True, 3)]  # main batch, then one reference batch for all
     assert isinstance(got[2], FailedCase) and "reference cannot" in got[2].message
-    monkeypatch.setattr(casebatch, "generate_rows", real)
+    monkeypatch.setattr(casebatch, "generate_and_score", real)
     for case, d in zip(cases[:2], got[:2]):
         assert d.run("reference") is not None and d.models["reference"] == reference.name
         alone = _alone(base, tuned, case, max_new_tokens=LEN, reference=reference)
         _same(d, alone)
+
+
+@pytest.mark.parametrize("pair", ["lora", "two"])
+@pytest.mark.parametrize("share", [True, False])
+def test_evidence_equals_score_of_the_same_text_read_off_the_prefill_or_apart(tiny_dirs, tmp_path, monkeypatch,
+                                                                              pair, share):
+    import probe.prefill_scoring as prefill_scoring
+    import probe.scoring as scoring
+    from probe.evidence import run_kind, run_target
+
+    if not share:
+        monkeypatch.setattr(prefill_scoring, "SHARE_MAX", -1)  # nothing shares: all scored apart
+    apart = []
+    real = scoring._score_encoded
+    monkeypatch.setattr(scoring, "_score_encoded",
+                        lambda lm, enc, *a, **k: apart.append(len(enc)) or real(lm, enc, *a, **k))
+    base, tuned = _pair(pair, tiny_dirs, tmp_path)
+    lm_of = {"base": base, "tuned": tuned}
+    cases = [c for c in CASES if "expected" in c]
+    got = probe.diagnose_many(base, tuned, cases, progress=False, max_new_tokens=LEN)
+    runs = sum(4 if "force" in c else 2 for c in cases)
+    after_base = sum("base_prompt" in c for c in cases)  # the base answers after base_prompt there
+    assert sum(apart) == (after_base if share else runs + after_base)
+    monkeypatch.setattr(scoring, "_score_encoded", real)
+    for case, d in zip(cases, got):
+        for run in d.runs:
+            kind = run_kind(run.model, run.force, case.get("base_prompt"))
+            kw, target, before = run_target(kind, run.force, case.get("base_prompt"), case["expected"])
+            text = case["base_prompt"] if kind == "continuation" else case["prompt"]
+            want = probe.score(lm_of[run.model], text, target, **kw)
+            _same_trace(run.expected_trace, want)
+            assert run.expected_trace.steps[run.expected_from].end > before
+        for model, lm in lm_of.items():
+            _same_trace(d.expected_traces[model], probe.score(lm, case["prompt"], case["expected"]))
+
+
+def _same_trace(got, want):
+    assert (got.prompt, got.text, got.kind) == (want.prompt, want.text, want.kind)
+    assert [(s.id, s.text, s.start, s.end, s.straddles) for s in got.steps] == \
+        [(s.id, s.text, s.start, s.end, s.straddles) for s in want.steps]
+    for g, w in zip(got.steps, want.steps):
+        assert g.logprob == pytest.approx(w.logprob, abs=1e-4) and g.rank == w.rank
+        assert g.entropy == pytest.approx(w.entropy, abs=1e-4)
+        assert [a.prob for a in g.top] == pytest.approx([a.prob for a in w.top], abs=1e-5)
