@@ -208,7 +208,10 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
             kwargs["attention_mask"] = mask[:, -ids.shape[1]:]  # a state-space cache: the new tokens only
     if sig["logits_to_keep"]:
         kwargs["logits_to_keep"] = keep
-    tap = _lazy_head(lm) if lazy and keep > 1 else None  # on a cache too (look-ahead scores)
+    # On a cache (look-ahead scores) only once the head was verified without one: a failed check
+    # there could not call the model again, since the first call already extended the cache.
+    verified = getattr(lm.model, "_probe_lazy_head_ok", False)
+    tap = _lazy_head(lm) if lazy and keep > 1 and (past is None or verified) else None
     if tap is not None:
         head, apply = tap
         with _tap(head, keep) as box:
@@ -219,8 +222,16 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
             with lm.active():
                 mine = apply(hidden[:, -1])
             if _close(mine, last):
+                if past is None:
+                    lm.model._probe_lazy_head_ok = True
                 return Logits(hidden=hidden, head=apply, last=last), _cache_of(out, sig)
         lm.model._probe_lazy_head_bad = True  # not reproducible: the model's own logits from now on
+        if past is not None:
+            raise RuntimeError(
+                f"{type(_inner(lm.model)).__name__}: the LM head applied apart no longer reproduces the "
+                "model's logits on a cached step (it did without a cache); probe stops rather than "
+                "give numbers it cannot check. Set probe.forward.LAZY_HEAD = False to use the "
+                "model's own logits everywhere.")
     out = _call(lm, kwargs, extra)
     return Logits(full=out.logits[:, -keep:]), _cache_of(out, sig)
 

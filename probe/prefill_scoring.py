@@ -8,8 +8,10 @@ prefill are read from its kept logits, the first one after it from its last posi
 rest by feeding them on top of the KV cache (:func:`probe.forward.lookahead`, which leaves the
 cache as it was for the generation that follows). Only a few answer tokens are computed per
 row, where ``score_many`` would run every prompt again. The numbers equal ``probe.score`` of
-the same text within float32 rounding (the tests check it); a sequence that does not start
-with the prefill (a token merging across the boundary) is scored the usual way.
+the same text within the rounding of the model's dtype (a cached step and a fresh forward add
+in another order; the tests check 1e-4 in float32); a sequence that does not start with the
+prefill (a token merging across the boundary) or runs more than ``SHARE_MAX`` tokens past it
+is scored the usual way.
 """
 
 from __future__ import annotations

@@ -137,3 +137,41 @@ def test_offloaded_model_gives_the_same_numbers(tiny_dirs, tmp_path):
     assert [s.id for s in ga] == [s.id for s in gb]
     for x, y in zip(ga, gb):
         assert abs(x.watch[" Tokyo. The"] - y.watch[" Tokyo. The"]) < 1e-5
+
+
+def test_the_lazy_head_runs_on_a_cache_only_once_verified_and_never_calls_the_model_twice(tiny_dirs):
+    from probe.forward import forward, left_pad, lookahead
+
+    lm = probe.load(tiny_dirs[("gpt2", "bpe", False)])
+    ids = probe.prompts.encode(lm, probe.prompts.render(lm, "The capital of France is"), " Paris, of course.").ids
+    x, mask = left_pad([ids[:5]], lm.pad_id, lm.device)
+    _, past = forward(lm, x, mask, keep=1, cache=True)
+    rest = torch.tensor([ids[5:]], device=lm.device)
+    full = torch.ones(1, len(ids), dtype=mask.dtype)
+    pos = torch.arange(5, len(ids))[None]
+    with lookahead(past):  # not verified yet: the model's own logits on a cache
+        first, _ = forward(lm, rest, full, keep=len(ids) - 5, past=past, pos=pos)
+    assert not first.lazy
+    forward(lm, *left_pad([ids], lm.pad_id, lm.device), keep=3)  # verified without a cache
+    assert lm.model._probe_lazy_head_ok
+    with lookahead(past):
+        lazy, _ = forward(lm, rest, full, keep=len(ids) - 5, past=past, pos=pos)
+    assert lazy.lazy and torch.allclose(lazy.materialize(), first.materialize(), atol=1e-4)
+    lm.model.register_forward_hook(lambda m, a, out: setattr(out, "logits", out.logits * 0.5) or out)
+    calls = []
+    lm.model.register_forward_pre_hook(lambda m, a: calls.append(1))
+    with pytest.raises(RuntimeError, match="no longer reproduces"), lookahead(past):
+        forward(lm, rest, full, keep=len(ids) - 5, past=past, pos=pos)
+    assert len(calls) == 1  # the cache was extended once, and the model is not called again
+
+
+def test_a_rescaling_model_gives_exact_watches_and_evidence(tiny_dirs):
+    """The hook is there from the start: look-aheads on a cache use the model's own logits."""
+    lm = probe.load(tiny_dirs[("llama", "unigram", False)])
+    lm.model.register_forward_hook(lambda m, a, out: setattr(out, "logits", out.logits * 0.5) or out)
+    d = probe.diagnose(lm, lm, "The capital of France is", expected=" Paris, of course", max_new_tokens=3)
+    assert not getattr(lm.model, "_probe_lazy_head_ok", False)  # never verified: never lazy
+    enc = probe.prompts.encode(lm, probe.prompts.render(lm, "The capital of France is"), " Paris, of course")
+    assert len(enc.answer_ids) > 2  # the evidence's look-ahead fed tokens on the cache
+    for j, step in enumerate(d.run("tuned").expected_trace):
+        check_step(step, stats(next_token_logits(lm.model, enc.ids[: enc.n_prompt + j]), step.id))
