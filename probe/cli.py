@@ -159,6 +159,8 @@ def cmd_diagnose(args) -> int:
     _quiet_third_parties()
     if not Path(args.cases).is_file():
         raise InputError(f"case file {args.cases!r} does not exist")
+    if args.batch_tokens is not None and args.batch_tokens < 1:
+        raise InputError(f"--batch-tokens must be >= 1, got {args.batch_tokens}")
     try:
         book = probe.Casebook(args.book)
     except OSError as err:
@@ -166,8 +168,10 @@ def cmd_diagnose(args) -> int:
     base, tuned = _load_models(args)
     _say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = probe.read_cases(args.cases)
+    batching = {} if args.batch_tokens is None else {"batch_tokens": args.batch_tokens}
     results = probe.diagnose_many(base, tuned, specs, progress=not args.quiet,
-                                  max_new_tokens=args.max_new_tokens, top_k=args.top_k, **_sampling(args))
+                                  max_new_tokens=args.max_new_tokens, top_k=args.top_k,
+                                  **batching, **_sampling(args))
     _say(verdict_table(results))
     cases, errors = _cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
     for case in cases:
@@ -233,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--report", metavar="FILE", help="write an offline HTML report of these cases")
     diag.add_argument("--max-new-tokens", type=int, default=48, help="length of each run (default 48)")
     diag.add_argument("--top-k", type=int, default=5, help="alternatives kept per token (default 5)")
+    diag.add_argument("--batch-tokens", type=int, default=None, metavar="N",
+                      help="cases share generation batches of at most N tokens, rows x longest row "
+                           "(default: probe.casebatch.BATCH_TOKENS, 16384); lower it if the model runs "
+                           "out of memory, 1: one case at a time")
     diag.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
     diag.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
     fmt = diag.add_mutually_exclusive_group()

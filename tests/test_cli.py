@@ -126,3 +126,21 @@ def test_report_command(tmp_path, capsys):
     assert 'id="case-a"' in html and 'id="case-b"' not in html
     assert cli.main(["report", str(tmp_path / "missing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_batch_tokens_reaches_diagnose_many_and_a_bad_one_is_an_input_error(tiny_dirs, tmp_path, capsys,
+                                                                          monkeypatch):
+    import probe.cases
+
+    src = str(tiny_dirs[("gpt2", "bpe", False)])
+    cases = tmp_path / "c.jsonl"
+    cases.write_text('{"id": "a", "prompt": "Hi", "expected": " there"}\n', encoding="utf-8")
+    args = ["diagnose", "--base", src, "--tuned", src, "--cases", str(cases), "--book", str(tmp_path / "b"),
+            "--max-new-tokens", "2", "--quiet"]
+    seen = []
+    real = probe.cases.token_batches
+    monkeypatch.setattr(probe.cases, "token_batches", lambda sizes, budget: seen.append(budget) or real(sizes, budget))
+    assert cli.main(args + ["--batch-tokens", "7"]) == 0 and seen == [7]
+    assert cli.main(args) == 0 and seen[-1] == probe.casebatch.BATCH_TOKENS
+    assert cli.main(args + ["--batch-tokens", "0"]) == 1
+    assert "--batch-tokens must be >= 1" in capsys.readouterr().err
