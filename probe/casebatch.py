@@ -154,15 +154,16 @@ def _evidence(lm_of, plans, rows, scored, top_k) -> dict[int, tuple[dict, dict]]
     prompt}). The free runs' evidence is that second number; a model none of whose runs
     answers right after the prompt (the base, given ``base_prompt``) scores it apart."""
     out: dict[int, tuple[dict, dict]] = {}
+    models: dict[int, dict] = {}  # plan -> its models, in order
     for (i, m, f), ev in zip(rows, scored):
         if ev is None:
             continue
         runs, after = out.setdefault(i, ({}, {}))
         runs[(m, f)] = ev
+        models.setdefault(i, {})[m] = None
         if run_kind(m, f, plans[i].base_prompt) == "free":
             after[m] = ev[0]
-    missing = [(i, m) for i, (_, after) in out.items() for m in dict.fromkeys(k[1] for k in rows if k[0] == i)
-               if m != "reference" and m not in after]
+    missing = [(i, m) for i, (_, after) in out.items() for m in models[i] if m != "reference" and m not in after]
     for model in dict.fromkeys(m for _, m in missing):
         index = [i for i, m in missing if m == model]
         items = [(plans[i].prompt, plans[i].expected, None, plans[i].system) for i in index]
