@@ -2,9 +2,9 @@
 
 A case becomes a :class:`CasePlan` (its inputs, validated once, before any model runs).
 :func:`run_plans` then generates every run of every plan in one left-padded batch per model
-(one batch in all for a LoRA pair: PEFT picks each row's adapter), scores ``expected`` where
-each run answers with one ``score_many`` per model and prompt format, and only then decides
-each case on its own. A decode step costs far less per row in a batch of 64 rows than alone
+(one batch in all for a LoRA pair: PEFT picks each row's adapter), reads ``expected``'s
+scores where each run answers off that run's prefill (:mod:`probe.prefill_scoring`), and only
+then decides each case on its own. A decode step costs far less per row in a batch of 64 rows than alone
 (the weights are read once per step), so a case file runs in a fraction of one-case-at-a-time.
 
 Nothing a case gets depends on the other cases of its batch beyond float32 rounding: padding
@@ -221,8 +221,9 @@ def run_plans(base, tuned, plans: list[CasePlan], *, max_new_tokens: int = 48, t
         except Exception as err:  # noqa: BLE001 - that case's error
             out[i] = err
     decided = {i: decide({r.name: r for r in runs}) for i, runs in runs_of.items()}
-    if reference is not None:
-        _add_reference(lm_of, plans, runs_of, decided, settings, top_k, out)
+    if reference is not None:  # where all four runs fail (leaning never_had): one batch for all
+        never = [i for i in runs_of if decided[i][1] == "never_had" and out[i] is None]
+        _reference_runs(lm_of, plans, never, runs_of, settings, top_k, out)
     for i, runs in runs_of.items():
         if out[i] is None:
             try:
@@ -233,14 +234,9 @@ def run_plans(base, tuned, plans: list[CasePlan], *, max_new_tokens: int = 48, t
     return out
 
 
-def _add_reference(lm_of, plans, runs_of, decided, settings, top_k, out) -> None:
-    """Where all four runs fail (leaning never_had), run the reference model on the base's
-    input, one batch for all such plans, and add its run."""
-    index = [i for i in runs_of if decided[i][1] == "never_had" and out[i] is None]
-    _reference_runs(lm_of, plans, index, runs_of, settings, top_k, out)
-
-
 def _reference_runs(lm_of, plans, index, runs_of, settings, top_k, out) -> None:
+    """Run the reference model on the base's input for plans ``index`` and add its run (a batch
+    that fails is pinned on its case by running each plan alone)."""
     if not index:
         return
     key = [("reference", "")]

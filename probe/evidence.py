@@ -65,47 +65,6 @@ def run_kind(model: str, force: str, base_prompt: str | None) -> str:
     return "continuation" if model != "tuned" and base_prompt is not None else "free"
 
 
-def score_evidence(lm_of, keys, prompt, expected, base_prompt, top_k, system):
-    """Per run: (``expected`` scored where it answers, index of its first answer step);
-    and per model: ``expected`` right after ``prompt``."""
-    return score_evidence_many(lm_of, [(keys, prompt, expected, base_prompt, system)], top_k)[0]
-
-
-def score_evidence_many(lm_of, jobs, top_k):
-    """:func:`score_evidence` of many cases, ``jobs`` = [(keys, prompt, expected, base_prompt,
-    system)], with one batched ``score_many`` per model and prompt format for all of them."""
-    out = [({}, {}) for _ in jobs]
-    for model in dict.fromkeys(m for keys, *_ in jobs for m, _ in keys):
-        items, where = [], []  # where: (job, run key or None for "after the prompt", chars before)
-        for j, (keys, prompt, expected, base_prompt, system) in enumerate(jobs):
-            mine = [(m, f) for m, f in keys if m == model]
-            if not mine:
-                continue
-            items.append((prompt, expected, None, system))
-            where.append((j, None, 0))
-            for m, f in mine:
-                kind = run_kind(m, f, base_prompt)
-                if kind == "free":
-                    where.append((j, (m, f), "after-prompt"))
-                    continue
-                kwargs, target, before = run_target(kind, f, base_prompt, expected)
-                raw = kwargs.get("raw")
-                items.append((base_prompt if raw else prompt, target, raw, None if raw else system))
-                where.append((j, (m, f), before))
-        traces = iter(score_runs(lm_of[model], items, top_k=top_k))
-        after = None
-        for j, key, before in where:
-            evidence, after_prompt = out[j]
-            if key is None:
-                after = after_prompt[model] = next(traces)
-            elif before == "after-prompt":  # the free run answers right after the prompt
-                evidence[key] = (after, 0)
-            else:
-                trace = next(traces)
-                evidence[key] = (trace, first_answer_step(trace, before))
-    return out
-
-
 def sweep_template(prompt, slots: dict) -> tuple[str, dict[str, list[str]]]:
     """The case's prompt as a template over ``slots`` and the other values to try.
 

@@ -300,3 +300,22 @@ def lookahead(past):
         for layer, state in saved:
             vars(layer).clear()
             vars(layer).update(state)
+
+
+@torch.no_grad()
+def feed_on_cache(lm, seqs: list[list[int]], past, mask, pos, **extra) -> Logits | None:
+    """Feed row b's ``seqs[b]`` (may be empty) right after its cached tokens, right-padded, inside
+    :func:`lookahead` (the cache comes back as it was). Returns the Logits (batch, width, vocab)
+    in which row b's position t follows ``seqs[b][t]`` (flat index ``b * width + t``); None when
+    nothing is to be fed. ``mask``/``pos``: the cache's attention mask and each row's last position.
+    """
+    width = max((len(s) for s in seqs), default=0)
+    if not width:
+        return None
+    device = mask.device
+    ids = torch.tensor([s + [lm.pad_id] * (width - len(s)) for s in seqs], device=device)
+    real = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=mask.dtype, device=device)
+    step_pos = pos[:, None] + 1 + torch.arange(width, device=pos.device)
+    with lookahead(past):
+        out, _ = forward(lm, ids, torch.cat([mask, real], dim=1), keep=width, past=past, pos=step_pos, **extra)
+    return out

@@ -16,12 +16,13 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .forward import forward, left_pad, lookahead
+from .forward import feed_on_cache, forward, left_pad
 from .prefill_scoring import kept_positions, scores_on_prefill
 from .support import require
 from .prompts import Encoded, Prompt, encode, encode_prompt, render
 from .results import TokenStep, TokenTrace
 from .progress import progress as progress_bar
+from .sampling import _choose, draw  # noqa: F401  (draw: re-exported)
 from .settings import GenerationSettings, StopReason, check_forces
 from .stats import make_steps, row_stats, step_at
 
@@ -44,53 +45,6 @@ class _Row:
     seed: int | None = None  # the seed of ``gen``
     score_enc: Encoded | None = None  # a text to score teacher-forced after the prompt
     scored: TokenTrace | None = None  # its trace, read off this row's prefill where it can be
-
-
-def draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF sampling: row b takes the token whose share of the row's cumulative mass
-    holds ``u[b]`` (uniform in [0, 1)); a zero-probability token is never taken.
-
-    One cumulative sum and one search for the whole batch: ``torch.multinomial`` called row by
-    row (each row has its own seed) cost ~1 ms a row on a 49k vocabulary.
-    """
-    cdf = probs.double().cumsum(-1)  # float64: a token of p = 1e-9 near the top keeps its share
-    x = (u.double() * cdf[:, -1])[:, None]
-    idx = torch.searchsorted(cdf, x, right=True)[:, 0].clamp(max=probs.shape[-1] - 1)
-    bad = (probs.gather(1, idx[:, None])[:, 0] <= 0).nonzero()[:, 0].tolist()
-    for b in bad:  # rounding put it on a token without mass (rare): the nearest one before it
-        mass = (probs[b] > 0).nonzero()[:, 0]
-        before = mass[mass <= idx[b]]
-        idx[b] = before[-1] if before.numel() else mass[0]
-    return idx
-
-
-def _choose(last: torch.Tensor, rows: list[_Row], settings: GenerationSettings, generator):
-    """Each row's next token and its sampling probability (None for an argmax row).
-
-    One ``generator`` draws a uniform for every row of the batch; a row with its own ``gen``
-    draws its uniform from it (the same draws as that row generated alone with its seed) and
-    the other rows take the argmax.
-    """
-    if generator is None and all(r.gen is None for r in rows):
-        return last.float().argmax(dim=-1), None
-    probs = _processed(last, settings.temperature, settings.top_p)  # (batch, vocab)
-    if generator is not None:
-        u = torch.rand(len(rows), generator=generator, device=generator.device)
-        chosen = draw(probs, u.to(probs.device))
-        return chosen, probs.gather(1, chosen[:, None])[:, 0].tolist()
-    chosen = last.float().argmax(dim=-1)
-    mine = [b for b, row in enumerate(rows) if row.gen is not None and not row.done]
-    if not mine:
-        return chosen, [None] * len(rows)
-    u = torch.cat([torch.rand(1, generator=rows[b].gen, device=rows[b].gen.device).to(probs.device)
-                   for b in mine])
-    index = torch.tensor(mine, device=probs.device)
-    chosen[index] = draw(probs[index], u)
-    picked = probs[index].gather(1, chosen[index][:, None])[:, 0].tolist()
-    sampled: list[float | None] = [None] * len(rows)
-    for b, p in zip(mine, picked):
-        sampled[b] = p
-    return chosen, sampled
 
 
 def _fan_out(rows: list[_Row], copies, last, mask, pos, past, extra):
@@ -129,18 +83,6 @@ def _prepare(lm, prompt, force: str, watch: Sequence[str], raw, system, score: s
     return _Row(rendered.text, encode_prompt(lm, rendered), [], "", watch_ids, score_enc=score_enc), None
 
 
-def _processed(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
-    """Sampling distribution (batch, vocab) after temperature and nucleus (top-p) filtering."""
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(dim=-1, descending=True)
-        before = sorted_p.cumsum(-1) - sorted_p  # mass strictly above each token
-        sorted_p = sorted_p.masked_fill(before >= top_p, 0.0)  # the first token always stays
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-        probs = probs / probs.sum(-1, keepdim=True)
-    return probs
-
-
 @torch.no_grad()
 def _watch_probs(lm, rows, logits, past, mask, pos, extra) -> list[dict[str, float]]:
     """P(each watched string comes next) for every row, from the current state.
@@ -155,16 +97,10 @@ def _watch_probs(lm, rows, logits, past, mask, pos, extra) -> list[dict[str, flo
         seqs = [r.watch_ids[name] for r in rows]
         first = torch.tensor([s[0] for s in seqs], device=logp.device)
         total = logp.gather(1, first[:, None])[:, 0]  # (batch,)
-        longest = max(len(s) for s in seqs)
-        if longest > 1:
-            feed = [s[:-1] + [lm.pad_id] * (longest - len(s)) for s in seqs]  # right-padded
-            real = [[1] * (len(s) - 1) + [0] * (longest - len(s)) for s in seqs]
-            ids = torch.tensor(feed, device=logp.device)
-            ext = torch.cat([mask, torch.tensor(real, device=mask.device)], dim=1)
-            step_pos = pos[:, None] + 1 + torch.arange(longest - 1, device=pos.device)
-            with lookahead(past):  # the cache comes back as it was, even past a sliding window
-                more, _ = forward(lm, ids, ext, keep=longest - 1, past=past, pos=step_pos, **extra)
-            k = longest - 1
+        # the cache comes back as it was, even past a sliding window
+        more = feed_on_cache(lm, [s[:-1] for s in seqs], past, mask, pos, **extra)
+        if more is not None:
+            k = more.shape[1]
             flat = torch.tensor([row * k + j - 1 for row, s in enumerate(seqs) for j in range(1, len(s))])
             wanted = torch.tensor([s[j] for s in seqs for j in range(1, len(s))])
             got = row_stats(more, wanted, 0, index=flat).logprob
@@ -333,7 +269,7 @@ def generate_and_score(lm, specs: Sequence[RowSpec], *, settings: GenerationSett
     """:func:`generate_rows`, plus each spec's ``score`` text scored teacher-forced after its
     prompt (None where a spec has none): read off the generation's prefill where the scored
     sequence starts with it (:mod:`probe.prefill_scoring`), else in a batch of its own. Each
-    equals ``probe.score`` of that prompt and text within float32 rounding."""
+    equals ``probe.score`` of that prompt and text within the rounding of the model's dtype."""
     return _generate(lm, list(specs), settings, batch_size=batch_size, progress=False, fan_out=fan_out)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .forward import forward, lookahead
+from .forward import feed_on_cache
 from .prompts import Encoded
 from .results import TokenTrace
 from .stats import row_stats, step_at
@@ -58,15 +58,9 @@ def scores_on_prefill(lm, logits, past, mask, pos, extra, prefills: list[list[in
                        index=torch.tensor(first_index, device=logits.device))]
     # the rest: fed on top of the cache (right-padded), each position predicting the next
     feeds = [encs[b].ids[len(prefills[b]) : -1] if b in live else [] for b in range(len(encs))]
-    width = max(len(f) for f in feeds)
-    if width:
-        device = mask.device
-        ids = torch.tensor([f + [lm.pad_id] * (width - len(f)) for f in feeds], device=device)
-        real = torch.tensor([[1] * len(f) + [0] * (width - len(f)) for f in feeds], device=device)
-        step_pos = pos[:, None] + 1 + torch.arange(width, device=pos.device)
-        with lookahead(past):
-            more, _ = forward(lm, ids, torch.cat([mask, real.to(mask.dtype)], dim=1), keep=width,
-                              past=past, pos=step_pos, **extra)
+    more = feed_on_cache(lm, feeds, past, mask, pos, **extra)
+    if more is not None:
+        width = more.shape[1]
         more_index, more_ids = [], []
         for b in live:
             n = len(prefills[b])

@@ -22,9 +22,14 @@ def _same(got, want):
 def test_scores_on_the_prefill_equal_score_of_the_same_text(tiny_dirs, monkeypatch, family):
     lm = probe.load(tiny_dirs[(*family, True)])
     fed = []
-    real = prefill_scoring.forward
-    monkeypatch.setattr(prefill_scoring, "forward",
-                        lambda lm_, ids, *a, **k: fed.append(tuple(ids.shape)) or real(lm_, ids, *a, **k))
+    real = prefill_scoring.feed_on_cache
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        fed.append(None if out is None else tuple(out.shape[:2]))
+        return out
+
+    monkeypatch.setattr(prefill_scoring, "feed_on_cache", spy)
     specs = [RowSpec("Hi.", score="Hello there, how are you doing today?"),
              RowSpec("What is the capital of France? Answer briefly.", force="The capital is",
                      score="The capital is Paris, of course."),
