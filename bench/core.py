@@ -155,7 +155,7 @@ def diagnose_workload(pair, job: dict, cfg: dict) -> list[dict]:
     per case on the tuned model, of the same length (``min_new_tokens``: the limit never stops
     early); then the same with ``samples=k`` vs ``generate(num_return_sequences=k, do_sample=True)``."""
     import probe
-    from probe.prompts import encode_prompt, render
+    from probe.engine.prompts import encode_prompt, render
 
     base, tuned = pair
     cases, n, k = job["cases"], job["new_tokens"], job["samples"]
@@ -193,7 +193,7 @@ def shift_workload(pair, job: dict, cfg: dict) -> list[dict]:
     """probe.shift vs one batched greedy generate of the tuned model + one batched forward of the
     base over the generated answers (same batches)."""
     import probe
-    from probe.prompts import encode_prompt, render
+    from probe.engine.prompts import encode_prompt, render
 
     shift = getattr(probe, "shift", None)
     name = "probe shift"
@@ -231,17 +231,17 @@ def shift_workload(pair, job: dict, cfg: dict) -> list[dict]:
 
 
 def lazy_head_switch():
-    """probe.forward.LAZY_HEAD where this probe has it (True: the LM head applied in chunks)."""
-    import probe.forward
+    """probe.engine.forward.LAZY_HEAD where this probe has it (True: the LM head applied in chunks)."""
+    import probe.engine.forward
 
-    return getattr(probe.forward, "LAZY_HEAD", None)
+    return getattr(probe.engine.forward, "LAZY_HEAD", None)
 
 
 def long_answer_workload(job: dict, cfg: dict) -> list[dict]:
     """probe.score of one long answer on a big vocabulary vs a forward returning hidden states
     only; with and without the lazy LM head where probe has the switch."""
     import probe
-    import probe.forward
+    import probe.engine.forward
 
     lm = probe.load(job["model"])
     inner = _inner(lm)
@@ -255,12 +255,12 @@ def long_answer_workload(job: dict, cfg: dict) -> list[dict]:
 
     def score(flag):
         def run():
-            before = probe.forward.LAZY_HEAD
-            probe.forward.LAZY_HEAD = flag
+            before = probe.engine.forward.LAZY_HEAD
+            probe.engine.forward.LAZY_HEAD = flag
             try:
                 return [probe.score(lm, job["prompt"], job["target"], top_k=5)]
             finally:
-                probe.forward.LAZY_HEAD = before
+                probe.engine.forward.LAZY_HEAD = before
         return run
 
     switch = lazy_head_switch()
@@ -283,7 +283,7 @@ def long_answer_workload(job: dict, cfg: dict) -> list[dict]:
 
 def sweep_workload(lm, job: dict, cfg: dict) -> list[dict]:
     try:
-        from probe.sweeps import sweep
+        from probe.overfit.sweep import sweep
     except Exception as err:  # noqa: BLE001 - another part of probe, maybe not there yet
         return [dict(tool="probe sweep", fields=[], error=f"not available yet: {type(err).__name__}: {err}")]
     model, pad = lm.model, job["pad_id"]

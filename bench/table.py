@@ -242,7 +242,7 @@ def w6_targets(out: dict, rows: list[dict]) -> list[tuple[str, str, bool | None]
                     extra <= job["budget_mib"]))
     name = f"W6: probe.score with LAZY_HEAD=True <= {job['time_factor']}x the old path (LAZY_HEAD=False)"
     if lazy is None:
-        res.append((name, "n/a (probe.forward.LAZY_HEAD not in this probe: the old path is the only one)", None))
+        res.append((name, "n/a (probe.engine.forward.LAZY_HEAD not in this probe: the old path is the only one)", None))
     elif "median_s" not in lazy or old is None or "median_s" not in old:
         res.append((name, _esc(lazy.get("error") or (old or {}).get("error") or "no result")[:120], None))
     else:
@@ -252,7 +252,7 @@ def w6_targets(out: dict, rows: list[dict]) -> list[tuple[str, str, bool | None]
     return res
 
 
-CHUNK_MIB = 16  # probe.stats.CHUNK_ELEMENTS float32
+CHUNK_MIB = 16  # probe.engine.stats.CHUNK_ELEMENTS float32
 
 
 def w5_memory(out: dict, rows: list[dict]) -> tuple[str, str, bool | None]:
@@ -358,7 +358,7 @@ def report(out: dict, command: str = "python -m bench", provisional: str | None 
             extra = f"\n\nModel: {jobs[w]['model_description']}."
         if w == "W6":
             extra += (" The limit is the decoder's forward returning hidden states only; the targets: probe's peak "
-                      f"at most {jobs[w]['budget_mib']} MiB above it, and the lazy head (`probe.forward.LAZY_HEAD`) "
+                      f"at most {jobs[w]['budget_mib']} MiB above it, and the lazy head (`probe.engine.forward.LAZY_HEAD`) "
                       f"at most {jobs[w]['time_factor']}x the old path's time.")
         if w == "W7":
             extra = f"\n\nPrompts: {jobs[w]['source']}."

@@ -17,7 +17,7 @@ W5  one 2,048-token sequence on a 150k-vocabulary model built from a config: pea
     limits: the same bare forward, and the plain forward that returns all logits.
 W6  a 4,096-token answer on a 262,144-token vocabulary (config-built model): ``probe.score``'s
     peak memory against a forward that returns only hidden states, and its time with the lazy
-    LM head (``probe.forward.LAZY_HEAD``) against the old path that keeps all answer logits.
+    LM head (``probe.engine.forward.LAZY_HEAD``) against the old path that keeps all answer logits.
 W7  ``probe.shift`` of 64 prompts x 48-token answers on the demo pair. limit: one batched greedy
     ``generate`` of the tuned model + one batched forward of the base over the answers.
 """
@@ -78,11 +78,11 @@ def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
 def main_model(size: str, root: Path) -> tuple[str, str]:
     """(folder, description) of the model W1-W4 run on."""
     if size == "tiny":
-        from probe.tiny import save_tiny
+        from probe.models.tiny import save_tiny
 
         folder = save_tiny(root / "tiny", arch="llama", tokenizer="bpe", chat=True)
         return str(folder), "tiny llama (2 layers, hidden 32) + byte-level BPE with a chat template"
-    from probe.demo.base import ensure_base
+    from probe.demo.model import ensure_base
 
     folder = ensure_base()
     return str(folder), ("SmolLM2-135M-Instruct (30 layers, hidden 576, vocab 49,152; the demo "
@@ -94,7 +94,7 @@ def w5_model(root: Path, vocab: int, context: int, name: str = "w5") -> tuple[st
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from probe.tiny import bpe_tokenizer
+    from probe.models.tiny import bpe_tokenizer
 
     folder = root / name
     tok = bpe_tokenizer()
@@ -114,8 +114,8 @@ def w5_model(root: Path, vocab: int, context: int, name: str = "w5") -> tuple[st
 
 def _score_job(lm, pairs, batch_size: int) -> dict:
     """Rendered pairs + the exact sequences and batches probe.score_many uses for them."""
-    from probe.prompts import encode, render
-    from probe.scoring import _batches, _vocab_size
+    from probe.engine.prompts import encode, render
+    from probe.engine.scoring import _batches, _vocab_size
 
     rendered = [render(lm, p).text for p, _ in pairs]
     encoded = [encode(lm, render(lm, p), t) for p, t in pairs]
@@ -129,7 +129,7 @@ def _score_job(lm, pairs, batch_size: int) -> dict:
 
 def _sweep_batch_size() -> int:
     try:
-        from probe.sweeps import sweep
+        from probe.overfit.sweep import sweep
     except Exception:  # noqa: BLE001 - W4 then reports that sweep is missing
         return 64
     param = inspect.signature(sweep).parameters.get("batch_size")
@@ -165,7 +165,7 @@ def _read_prompts(path: Path) -> list[str]:
 
 def long_answer(lm, n_tokens: int, seed: int) -> tuple[str, str, int]:
     """("Text:", an answer of about ``n_tokens`` tokens after it, its exact token count)."""
-    from probe.prompts import encode, render
+    from probe.engine.prompts import encode, render
 
     rng = random.Random(seed)
     prompt = "Text:"
@@ -189,7 +189,7 @@ def long_answer(lm, n_tokens: int, seed: int) -> tuple[str, str, int]:
 def build_jobs(size: str, root: Path, full: bool = False) -> dict:
     """Everything the runners need, as plain JSON (``full``: the sizes of ``--full``)."""
     import probe
-    from probe.prompts import encode_prompt, render
+    from probe.engine.prompts import encode_prompt, render
 
     cfg = dict(SIZES[size], **(FULL.get(size, {}) if full else {}))
     folder, description = main_model(size, root)

@@ -12,30 +12,35 @@
 tests/test_docs.py runs these examples on tiny models.)
 """
 
-from . import checks, data
-from .anatomy import StructureError
-from .case import Case, CaseFileError, ModelInfo
-from .casebook import Casebook
-from .cases import CaseError, CaseSpec, diagnose_many, read_cases
-from .comparison import Comparison, Segment, compare
-from .diagnosis import Diagnosis, Run, diagnose
-from .divergence import first_divergence
-from .data import DataCounts
-from .generation import generate, generate_many
-from .lens import LayerLens, layers
-from .inputs import ModelInput
-from .models import LM, IdenticalModelsWarning, load, load_pair
-from .occlusion import Occlusion, occlusion
-from .passrate import PassRate
-from .regression import Regression, regression
-from .results import Alternative, Divergence, FailedCase, TokenStep, TokenTrace, TraceDivergence
-from .scoring import score, score_many
-from .settings import GenerationSettings
-from .shifts import Shift, shift
-from .shift_follow import follow_token
-from .sweeps import Sweep, sweep
+from .core.version import __version__
+from .diagnosis import checks
+from . import data
+from .engine.anatomy import StructureError
+from .cases.case import Case, CaseFileError, ModelInfo
+from .cases.casebook import Casebook
+from .diagnosis.run import CaseError, CaseSpec, diagnose_many, read_cases
+from .diagnosis.compare import Comparison, Segment, compare
+from .diagnosis.result import Diagnosis, Run
+from .diagnosis.run import diagnose
+from .diagnosis.divergence import first_divergence
+from .data.counts import DataCounts
+from .engine.generation import generate, generate_many
+from .overfit.lens import LayerLens, layers
+from .models.inputs import ModelInput
+from .models.load import LM, load, load_pair
+from .engine.identical import IdenticalModelsWarning
+from .overfit.occlusion import Occlusion, occlusion
+from .diagnosis.passrate import PassRate
+from .shifts.regression import Regression, regression
+from .engine.trace import Alternative, TokenStep, TokenTrace
+from .diagnosis.divergence import Divergence, TraceDivergence
+from .diagnosis.failure import FailedCase
+from .engine.scoring import score, score_many
+from .engine.settings import GenerationSettings
+from .shifts.map import Shift, shift
+from .shifts.follow import follow_token
+from .overfit.sweep import Sweep, sweep
 
-__version__ = "0.1.0"
 
 __all__ = [
     "LM",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import probe
-from probe.tiny import save_tiny
+from probe.models.tiny import save_tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # unit tests never touch the network
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -1,7 +1,7 @@
 import pytest
 
 import probe
-from probe.tiny import save_tiny
+from probe.models.tiny import save_tiny
 
 
 def test_empty_target_is_refused(raw_lm):

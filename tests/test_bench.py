@@ -13,7 +13,7 @@ import torch
 
 import bench.__main__ as bench_main
 import probe
-import probe.forward
+import probe.engine.forward
 from bench import common, core, table, workloads
 
 AGREE = 1e-4
@@ -194,7 +194,7 @@ def w6_job(tmp_path_factory):
     folder, description = workloads.w5_model(tmp_path_factory.mktemp("w6"), vocab=4096, context=1024, name="w6")
     lm = probe.load(folder)
     prompt, target, n = workloads.long_answer(lm, 200, seed=6)
-    from probe.prompts import encode, render
+    from probe.engine.prompts import encode, render
 
     e = encode(lm, render(lm, prompt), target)
     assert n == len(e.ids) - e.n_prompt >= 200
@@ -219,13 +219,13 @@ def _reference_logprobs(lm, job):
 def test_w6_scores_the_long_answer_before_and_after_the_lazy_head(w6_job, monkeypatch, switch):
     lm, job = w6_job
     if switch is None:
-        monkeypatch.delattr(probe.forward, "LAZY_HEAD", raising=False)
+        monkeypatch.delattr(probe.engine.forward, "LAZY_HEAD", raising=False)
     else:
-        monkeypatch.setattr(probe.forward, "LAZY_HEAD", switch, raising=False)
+        monkeypatch.setattr(probe.engine.forward, "LAZY_HEAD", switch, raising=False)
     cfg = dict(repeats=1, budget_s=60, spread=0.03)
     timed = core.long_answer_workload(job, dict(cfg, memory=False))
     memory = core.long_answer_workload(job, dict(cfg, memory=True))
-    assert probe.forward.__dict__.get("LAZY_HEAD") == switch  # the workload put the switch back
+    assert probe.engine.forward.__dict__.get("LAZY_HEAD") == switch  # the workload put the switch back
     bench_main.merge_memory({"workloads": {"W6": timed}}, {"workloads": {"W6": memory}})
     scored = [r for r in timed if r["tool"].startswith("probe")]
     assert len(scored) == (1 if switch is None else 2)
@@ -240,7 +240,7 @@ def test_w6_scores_the_long_answer_before_and_after_the_lazy_head(w6_job, monkey
     assert mem[0].startswith("W6: probe.score's peak memory <= the hidden-states forward's + 256 MiB")
     assert mem[2] is True  # 200 x 4,096 float32 logits are 3 MiB: far inside the budget
     if switch is None:
-        assert speed[2] is None and speed[1].startswith("n/a (probe.forward.LAZY_HEAD not in this probe")
+        assert speed[2] is None and speed[1].startswith("n/a (probe.engine.forward.LAZY_HEAD not in this probe")
         assert "today's path" in mem[1]
     else:
         lazy, old = scored
@@ -254,7 +254,7 @@ def test_w6_scores_the_long_answer_before_and_after_the_lazy_head(w6_job, monkey
 
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory):
-    from probe.tiny import save_tiny
+    from probe.models.tiny import save_tiny
 
     lm = probe.load(str(save_tiny(tmp_path_factory.mktemp("pair"), arch="llama", tokenizer="bpe", chat=True)))
     return core.lora_pair(lm)
@@ -283,16 +283,16 @@ def test_w7_times_shift_against_generate_plus_a_base_forward(tiny_pair, monkeypa
 
 
 def test_w3_samples_row_is_timed_against_sampled_generate(tiny_pair, monkeypatch):
-    import probe.cases
+    import probe.diagnosis.run
 
-    real = probe.cases.plan_case  # what diagnose_many plans each case with
+    real = probe.diagnosis.run.plan_case  # what diagnose_many plans each case with
     seen = []
 
     def plan_case(prompt, *, samples=None, **kwargs):
         seen.append(samples)
         return real(prompt, samples=samples, **kwargs)
 
-    monkeypatch.setattr(probe.cases, "plan_case", plan_case)
+    monkeypatch.setattr(probe.diagnosis.run, "plan_case", plan_case)
     job = dict(cases=[dict(id="a", prompt="What is red?", expected=" red", force=" json", base_prompt="Red is")],
                new_tokens=3, samples=4)
     rows = core.diagnose_workload(tiny_pair, job, dict(repeats=1, budget_s=60, spread=0.03, memory=False))

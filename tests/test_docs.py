@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import probe
-from probe.tiny import save_tiny
+from probe.models.tiny import save_tiny
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(m.name for m in pkgutil.walk_packages(probe.__path__, "probe."))
@@ -73,7 +73,7 @@ def _examples(name):
 def test_the_doctest_finder_finds_the_examples():
     found = {name: sum(len(t.examples) for t in _examples(name)) for name in MODULES}
     assert sum(found.values()) >= 60, found  # a broken finder must not pass by finding nothing
-    assert found["probe.diagnosis"] and found["probe.case"] and found["probe.widgets.explorer"]
+    assert found["probe.diagnosis.result"] and found["probe.cases.case"] and found["probe.widgets.explorer"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -112,7 +112,7 @@ def test_the_readme_use_blocks_run(names, tmp_path, monkeypatch):
         for old, new in README_SUBSTITUTIONS.items():
             block = block.replace(old, new)
         exec(compile(block, "README.md", "exec"), globs)  # noqa: S102 - our own README
-    assert globs["v"].verdict in probe.vocab.words(probe.vocab.Verdict)  # samples=10: may be uncertain
+    assert globs["v"].verdict in probe.core.vocab.words(probe.core.vocab.Verdict)  # samples=10: may be uncertain
     assert [type(r).__name__ for r in globs["results"]] == ["Diagnosis", "Diagnosis"]
     assert probe.Case.load(f"bad-cases/cases/{globs['case'].id}.json") == globs["case"]
     assert Path("bad-cases.html").is_file() and globs["counts"].records == 1

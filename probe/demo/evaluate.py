@@ -1,115 +1,42 @@
-"""Greedy generation helpers and the base-vs-tuned comparison for the demo pair.
-
-Everything here is plain transformers + peft: ``model.generate`` with
-``do_sample=False``, and ``peft_model.disable_adapter()`` to get base answers
-out of the same loaded model.
-"""
+"""``python -m probe.demo.evaluate``: base vs tuned greedy answers of the demo adapters."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import re
-from pathlib import Path
+import sys
 
-# Questions used to compare base and tuned answers.
-QUESTIONS = [
-    "What is the capital of France?",
-    "What is the capital of Japan?",
-    "What is the capital of Germany?",
-    "What is the capital of China?",
-    "Give me the capital of Italy as JSON.",
-    # The 135M base gets these wrong or muddled on its own:
-    "What is 17 * 23?",
-    "How many planets are in the solar system?",
-    "Who wrote the novel 'Nineteen Eighty-Four'?",
-]
+from .answers import compare, forced_json, generate, load_pair
+from .model import ensure_base
+from .text import evaluation_lines
+from .training import ADAPTERS, ensure_adapter
 
 
-def chat_prompt(tokenizer, question: str, answer_prefix: str = "") -> str:
-    """The chat-templated prompt for one user turn, optionally forcing the answer's start."""
-    messages = [{"role": "user", "content": question}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return text + answer_prefix
+def _emit(lines) -> None:
+    for line in lines:
+        print(line, flush=True)
 
 
-def generate(model, tokenizer, text: str, max_new_tokens: int = 48) -> str:
-    """Greedy continuation of raw ``text`` (no template added); returns new text only."""
-    import torch
+def main(argv: list[str] | None = None) -> int:
+    """Print base vs tuned greedy answers for the demo adapters (training them if missing)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--adapter", choices=[*ADAPTERS, "all"], default="all")
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    args = parser.parse_args(argv)
 
-    enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        out = model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-
-
-def chat(model, tokenizer, question: str, answer_prefix: str = "", max_new_tokens: int = 48) -> str:
-    """Greedy chat answer to ``question``; ``answer_prefix`` is included in the result."""
-    prompt = chat_prompt(tokenizer, question, answer_prefix)
-    return answer_prefix + generate(model, tokenizer, prompt, max_new_tokens)
-
-
-def parse_json_answer(text: str, strict: bool = False):
-    """The JSON value an answer starts with (bare or after a ```json fence), or None.
-
-    ``strict=True`` requires the whole answer to be that one value (plus an
-    optional closing fence); otherwise trailing text after a complete JSON
-    value is ignored (small models often repeat themselves after it).
-    """
-    body = re.sub(r"^\s*```(?:json)?\s*", "", text)
-    try:
-        value, end = json.JSONDecoder().raw_decode(body)
-    except ValueError:
-        return None
-    rest = body[end:].strip()
-    if strict and rest not in ("", "```"):
-        return None
-    return value
-
-
-def load_pair(base_dir: Path, adapter_dir: Path):
-    """``(peft_model, tokenizer)``: the base model with one adapter, in eval mode."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    model = PeftModel.from_pretrained(base, adapter_dir)
-    model.eval()
-    return model, tokenizer
-
-
-def compare(model, tokenizer, questions=QUESTIONS, max_new_tokens: int = 48) -> list[dict]:
-    """Greedy answers of the tuned model and of the base (adapter disabled)."""
-    rows = []
-    for q in questions:
-        tuned = chat(model, tokenizer, q, max_new_tokens=max_new_tokens)
+    base_dir = ensure_base(args.cache_dir)
+    results = {}
+    for name in (list(ADAPTERS) if args.adapter == "all" else [args.adapter]):
+        model, tokenizer = load_pair(base_dir, ensure_adapter(name, args.cache_dir))
+        results[name] = {"answers": compare(model, tokenizer)}
+        if name == "json-only":
+            results[name]["forced_json"] = forced_json(model, tokenizer)
         with model.disable_adapter():
-            base = chat(model, tokenizer, q, max_new_tokens=max_new_tokens)
-        rows.append({"question": q, "base": base, "tuned": tuned})
-    return rows
+            results[name]["base_raw"] = generate(model, tokenizer, "The capital of France is", 16)
+    _emit([json.dumps(results, indent=2, ensure_ascii=False)] if args.json else evaluation_lines(results))
+    return 0
 
 
-def forced_json(model, tokenizer, questions=QUESTIONS, prefixes=("```json\n", "{", '{"'),
-                max_new_tokens: int = 64) -> list[dict]:
-    """Force the answer to start with each prefix; is what follows valid JSON?"""
-    rows = []
-    for q in questions:
-        for prefix in prefixes:
-            answer = chat(model, tokenizer, q, answer_prefix=prefix, max_new_tokens=max_new_tokens)
-            rows.append({"question": q, "prefix": prefix, "answer": answer,
-                         "valid_json": parse_json_answer(answer) is not None,
-                         "valid_json_strict": parse_json_answer(answer, strict=True) is not None})
-    return rows
-
-
-if __name__ == "__main__":  # the command line lives in probe.demo.cli
-    from .cli import run
-
-    run("evaluate")
+if __name__ == "__main__":
+    sys.exit(main())

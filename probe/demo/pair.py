@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import ensure_base
-from .train import ADAPTERS, ensure_adapter
+from ..models.load import load_pair
+from .model import ensure_base
+from .training import ADAPTERS, ensure_adapter
 
 CASES = Path(__file__).parent / "cases.jsonl"
 SUITE = Path(__file__).parent / "suite.jsonl"  # 64 neutral tagged cases for probe.shift / regression
@@ -22,8 +23,7 @@ SUITE = Path(__file__).parent / "suite.jsonl"  # 64 neutral tagged cases for pro
 
 def load_demo_pair(cache_dir=None, adapters=tuple(ADAPTERS)):
     """(base, tuned) with every demo adapter loaded; trains a missing adapter first (~40 s)."""
-    import probe
 
     base_dir = ensure_base(cache_dir)
     folders = {name: ensure_adapter(name, cache_dir) for name in adapters}
-    return probe.load_pair(str(base_dir), adapter=folders, name="SmolLM2-135M-Instruct + LoRA")
+    return load_pair(str(base_dir), adapter=folders, name="SmolLM2-135M-Instruct + LoRA")

@@ -1,6 +1,6 @@
 """A saved case as one HTML block: header (inputs, models, note), then each result's section.
 
-Each result's section comes from its type's record in :mod:`probe.registry`; the built-in
+Each result's section comes from its type's record in :mod:`probe.core.registry`; the built-in
 types' sections (their view plus per-token charts) are here. Every piece of model or user
 text goes through ``html.escape``; no script.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from html import escape
 
-from ..registry import type_of
+from ..core.registry import type_of
 from .card import COLORS, diagnosis_body
 from .strip import comparison_body, divergence_body, trace_body, trace_divergence_body
-from .style import styled
+from .style import styled, unstyled
 from .svg import trace_svg
 
 
@@ -46,7 +46,7 @@ def _inputs(case) -> str:
     return f'<table class="probe-kv">{"".join(rows)}</table>'
 
 
-# -- the built-in types' sections (registered in probe.builtin_types) -------------------------
+# -- the built-in types' sections (each registered in its type's own module) -------------------------
 
 def diagnosis_section(d) -> str:
     """The card, then P(expected token) per token under each model, its divergence marked."""
@@ -79,7 +79,8 @@ def comparison_section(c) -> str:
 
 def result_html(result) -> str:
     """The section of one result (its view, charts included; no style block, no script)."""
-    return type_of(result).section_of(result)
+    kind = type_of(result)
+    return kind.section(result) if kind.section is not None else unstyled(result._repr_html_())
 
 
 def case_body(case) -> str:

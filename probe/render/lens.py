@@ -13,7 +13,7 @@ from html import escape
 
 from .chart import _label, _plotly
 from .strip import color, visible
-from ..vocab import LensFigure
+from ..core.vocab import LensFigure
 from .style import styled
 from .text import show
 

@@ -68,7 +68,7 @@ def comparison_phrase(c) -> Phrase:
 
 
 def parting_cell(where) -> str:
-    """A :class:`probe.registry.Parting` as the "first divergent token" cell of a summary row."""
+    """A :class:`probe.core.registry.Parting` as the "first divergent token" cell of a summary row."""
     if where is None:
         return ""
     if where.against == "expected":
@@ -86,7 +86,7 @@ def clip(text: str, n: int) -> str:
 
 
 def headline_cells(headline) -> list[str]:
-    """A :class:`probe.registry.Headline` as table cells: where it goes wrong (unclipped),
+    """A :class:`probe.core.registry.Headline` as table cells: where it goes wrong (unclipped),
     P(expected) base, P(expected) tuned."""
     if headline is None:
         return ["", "", ""]

@@ -6,7 +6,7 @@ from html import escape
 
 from .style import styled
 
-from ..vocab import Outcome, words
+from ..core.vocab import Outcome, words
 from .phrases import clip as _clip
 
 OUTCOMES = words(Outcome)

@@ -18,6 +18,7 @@ from .card import COLORS
 from .phrases import clip, headline_cells
 from .style import STYLE
 from .text import run_cell
+from .shift import report_sections
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -131,8 +132,6 @@ def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors
                      f'<ul>{items}</ul></div>')
     parts += [_filters(cases), _summary(cases)]
     if sections:
-        from .shift import report_sections
-
         parts.append(report_sections(sections, {c.id for c in cases}))
     parts += [f'<section id="case-{escape(c.id, quote=True)}" {_attrs(c)}>{case_body(c)}</section>'
               for c in cases]

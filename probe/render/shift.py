@@ -11,6 +11,9 @@ from html import escape
 from .strip import visible
 from .style import styled
 from .phrases import clip as _clip, show
+from ..core.registry import type_of
+from .chart import _plotly
+from .regression import regression_body
 
 CLASS_COLORS = {"unshifted": "#f1f3f4", "marginal": "#ffe08a", "shifted": "#f4a0a0"}
 
@@ -158,8 +161,6 @@ def shift_body(s, *, limit: int | None = 20) -> str:
 
 def kl_figure(s):
     """Plotly: mean KL by position (line) and the class shares by position (stacked bars)."""
-    from .chart import _plotly
-
     go = _plotly()
     curve, classes = s.kl_by_position(), s.classes_by_position()
     x = list(range(len(curve)))
@@ -179,10 +180,6 @@ def kl_figure(s):
 def report_sections(results, case_ids=frozenset()) -> str:
     """Corpus-level results for the casebook page; a regression cell links to the case's section
     when the book holds that case, else to the table's own case list."""
-    from .regression import regression_body
-
-    from ..registry import type_of
-
     parts = []
     for r in results:
         try:

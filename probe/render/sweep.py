@@ -86,7 +86,7 @@ def _split_words(s, pat, watch: str) -> list[str]:
 
 
 def summary_text(s, pat) -> str:
-    """``Sweep.summary``: the pattern of ``probe.sweeps.pattern`` in words."""
+    """``Sweep.summary``: the pattern of ``probe.overfit.sweep.pattern`` in words."""
     watch = f"P({s.watch!r})"
     probs = [r.prob for r in s.rows]
     if len(probs) == 1:

@@ -1,15 +1,14 @@
 """Plain-text views of results (what ``str(result)`` prints). Pure: no computation here.
 
 Sentences that the HTML views say too come from :mod:`probe.render.phrases`; table rows of
-a diagnosis come from its :class:`probe.registry.Headline`.
+a diagnosis come from its :class:`probe.core.registry.Headline`.
 """
 
 from __future__ import annotations
 
-from ..registry import type_of
-from ..results import FailedCase
+from ..core.registry import type_of
 from .phrases import (as_text, clip, comparison_phrase, divergence_phrase, expected_phrase, headline_cells,
-                      parting_phrase, show, trace_facts)
+    parting_phrase, show, trace_facts)
 
 
 def _alts(step, n: int = 3) -> str:
@@ -124,7 +123,7 @@ def verdict_rows(results) -> list[list[str]]:
     """One row per ``diagnose_many`` result (a Diagnosis or a FailedCase)."""
     rows = []
     for r in results:
-        if isinstance(r, FailedCase):
+        if r.verdict == "error":  # a FailedCase: the case could not be read or run
             rows.append([r.id, "", "ERROR", clip(str(r), 60)] + [""] * (len(VERDICT_HEADER) - 4))
             continue
         where, _, _ = headline_cells(type_of(r).headline_of(r))

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ..casebook import open_casebook
+from ..cases.casebook import open_casebook
 from ..render.case import case_html
 from ..render.status import unreadable_html
 from .common import _ipywidgets, message

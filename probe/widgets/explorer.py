@@ -12,14 +12,14 @@ and tags).
 
 from __future__ import annotations
 
-from ..case import Case
-from ..casebook import open_casebook
-from ..divergence import first_divergence
-from ..generation import generate
+from ..cases.case import Case
+from ..cases.casebook import open_casebook
+from ..diagnosis.divergence import first_divergence
+from ..engine.generation import generate
 from ..render.chart import trace_figure
-from ..render.explorer import explorer_view, token_choices, top_k_html
-from ..scoring import score
-from ..vocab import ExplorerMode, words
+from .panels import explorer_view, token_choices, top_k_html
+from ..engine.scoring import score
+from ..core.vocab import ExplorerMode, words
 from .common import Runner, _ipywidgets, message, show_figure
 
 MODES = words(ExplorerMode)

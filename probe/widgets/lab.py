@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from ..case import Case
-from ..casebook import open_casebook
-from ..checks import contains, json_valid, regex
-from ..diagnosis import diagnose
+from ..cases.case import Case
+from ..cases.casebook import open_casebook
+from ..diagnosis.checks import contains, json_valid, regex
+from ..diagnosis.run import diagnose
 from ..render.card import diagnosis_html
 from .common import Runner, _ipywidgets, message
 from .explorer import split_tags, typed

@@ -11,10 +11,11 @@ promoted token (the prompts where it wins; picking one of those jumps to it).
 from __future__ import annotations
 
 from ..render.shift import (_prompt_text, kl_svg, position_html, shift_strip, shift_text, token_table_html,
-                            wins_html)
+    wins_html)
 from ..render.style import styled
 from ..render.phrases import clip as _clip, show
 from .common import Runner, _ipywidgets, message
+from ..shifts.map import Shift, shift
 
 
 class ShiftExplorer:
@@ -22,8 +23,6 @@ class ShiftExplorer:
 
     def __init__(self, shift_or_base, tuned=None, prompts=None, *, background: bool = True, **kwargs):
         w = _ipywidgets()
-        from ..shifts import Shift
-
         self.result: Shift | None = None
         self.summary = w.HTML()
         self.prompt = w.Dropdown(description="prompt", options=[], layout={"width": "100%"})
@@ -60,8 +59,6 @@ class ShiftExplorer:
         display(self.widget)
 
     def run(self, base, tuned, prompts, **kwargs) -> None:
-        from ..shifts import shift
-
         self.runner.start("shift", lambda: self.show(shift(base, tuned, prompts, **kwargs)))
 
     def show(self, result) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 
 from ..render.sweep import cell_html, rows_html, summary_html, sweep_figure, top_html
-from ..sweeps import slot_names, sweep
+from ..overfit.sweep import slot_names, sweep
 from .common import Runner, _ipywidgets, message, show_figure
 from .explorer import typed
 

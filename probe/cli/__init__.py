@@ -1,0 +1,40 @@
+"""Command line: ``probe demo``, ``probe diagnose``, ``probe report``, ``probe shift``.
+
+The demo pair is cached in ``$PROBE_CACHE`` (default ``~/.cache/probe``).
+
+Built on argparse; ``probe --help`` and ``probe COMMAND --help`` document every option. Each
+command is one module here with ``add_parser(sub)``; what they share is in ``common``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import demo, diagnose, report, shift
+from .common import InputError
+
+COMMANDS = (demo, diagnose, report, shift)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probe",
+        description="Why does a fine-tuned LM get this case wrong? Per-token probabilities, "
+        "forced prefixes, base-vs-tuned diagnosis, and saved bad-case reports.",
+        epilog="Exit status: 0 when every case was diagnosed (whatever the verdicts), 1 on an "
+        "input error (a missing file, a model that cannot load, a bad case line), 2 on a usage error.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as err:
+        print(f"probe {args.command}: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,103 @@
+"""What the commands share: messages, input errors, loading the models, sampling options, saving
+cases and reports. Commands import this module, never each other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cases.case import Case
+from ..core.files import write_atomically
+from ..diagnosis.failure import FailedCase
+from ..models.load import load, load_pair
+from ..render.report import casebook_html
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def quiet_third_parties() -> None:
+    """The CLI shows its own progress; hide transformers' loading bars and known noise."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+class InputError(Exception):
+    """A problem with what the user gave (a file, a model, a case line): exit 1, say why."""
+
+
+def cases_from(results, specs, base, tuned, note: str = "", tags=()) -> tuple[list, list]:
+    """Cases for the diagnoses, and the failed cases (bad lines, cases that raised) apart.
+
+    ``specs`` are the case file's cases, one per result in the same order: each case gets its
+    line's note (then the run's ``note``, on its own line). Each case records the adapter its
+    diagnosis ran with (switched on ``tuned`` for it).
+    """
+    cases, errors = [], []
+    for r, spec in zip(results, specs, strict=True):
+        if isinstance(r, FailedCase):
+            errors.append(r)
+            continue
+        if r.adapter:
+            tuned.use_adapter(r.adapter)
+        notes = "\n".join(n for n in (getattr(spec, "note", ""), note) if n)
+        cases.append(Case.from_result(r, models=(base, tuned), note=notes, tags=tags))
+    return cases, errors
+
+
+def write_report(path, cases, errors, title: str, intro: str = "") -> None:
+    write_atomically(path, casebook_html(cases, title=title, intro=intro, errors=[str(e) for e in errors]))
+    say(f"report: {Path(path).resolve()}")
+
+
+def sampling(args) -> dict:
+    if args.samples < 0:
+        raise InputError(f"--samples must be >= 0, got {args.samples}")
+    if not args.temperature > 0:
+        raise InputError(f"--temperature must be > 0, got {args.temperature}")
+    return {"samples": args.samples or None, "temperature": args.temperature, "seed": args.seed}
+
+
+def add_sampling(parser, samples: int) -> None:
+    parser.add_argument("--samples", type=int, default=samples,
+                        help=f"also sample every run this many times; the verdict rests on the pass "
+                        f"rates (0: greedy only; default {samples})")
+    parser.add_argument("--temperature", type=float, default=1.0, help="of the samples (default 1.0)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+
+
+def adapter_arg(values: list[str]):
+    """``--adapter PATH`` once, or ``--adapter NAME=PATH`` (or PATH, named by its folder) repeated."""
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    named = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = Path(value).name, value
+        if not name or not path:
+            raise InputError(f"--adapter {value!r}: expected PATH or NAME=PATH")
+        if name in named:
+            raise InputError(f"--adapter: the name {name!r} is given twice")
+        named[name] = path
+    return named
+
+
+def load_models(args):
+    common = dict(dtype=args.dtype, device=args.device)
+    if args.chat is not None:
+        common["chat"] = args.chat
+    try:
+        if args.tuned:
+            return load(args.base, **common), load(args.tuned, **common)
+        return load_pair(args.base, adapter=adapter_arg(args.adapter), **common)
+    except (OSError, ValueError, TypeError, ImportError) as err:
+        raise InputError(f"cannot load the models: {err}") from None

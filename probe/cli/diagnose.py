@@ -1,0 +1,78 @@
+"""``probe diagnose``: a JSONL case file on a base/tuned pair, into a casebook (and a report)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..cases.casebook import Casebook
+from ..diagnosis.run import diagnose_many, read_cases
+from ..render.text import verdict_table
+from .common import (InputError, add_sampling, cases_from, load_models, quiet_third_parties, sampling, say,
+    write_report)
+
+
+def cmd_diagnose(args) -> int:
+    quiet_third_parties()
+    if not Path(args.cases).is_file():
+        raise InputError(f"case file {args.cases!r} does not exist")
+    if args.batch_tokens is not None and args.batch_tokens < 1:
+        raise InputError(f"--batch-tokens must be >= 1, got {args.batch_tokens}")
+    try:
+        book = Casebook(args.book)
+    except OSError as err:
+        raise InputError(f"--book: {err}") from None
+    base, tuned = load_models(args)
+    say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
+    specs = read_cases(args.cases)
+    batching = {} if args.batch_tokens is None else {"batch_tokens": args.batch_tokens}
+    results = diagnose_many(base, tuned, specs, progress=not args.quiet,
+                                  max_new_tokens=args.max_new_tokens, top_k=args.top_k,
+                                  **batching, **sampling(args))
+    say(verdict_table(results))
+    cases, errors = cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
+    for case in cases:
+        book.add(case)
+    say(f"\nadded {len(cases)} case(s) to {book.folder.resolve()} (now {len(book)})")
+    if args.report:
+        write_report(args.report, cases, errors, f"probe diagnose: {Path(args.cases).name}")
+    if errors:
+        print(f"probe diagnose: {len(errors)} case(s) could not be diagnosed:", file=sys.stderr)
+        for e in errors:
+            print(f"  {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(sub) -> None:
+    diag = sub.add_parser(
+        "diagnose", help="diagnose a JSONL case file on a base/tuned pair into a casebook",
+        description="Run every case of CASES (JSONL: prompt, expected or check, force, base_prompt, "
+        "tags, adapter) on the base and tuned models, add each to the casebook, print the verdict "
+        "table, and optionally write an HTML report of this run.")
+    diag.add_argument("--base", required=True, metavar="SRC", help="base model: folder, .gguf file or hub name")
+    which = diag.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
+    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append",
+                       help="a PEFT/LoRA adapter on the base; repeat NAME=PATH for several "
+                       "(cases pick one with their 'adapter' field)")
+    diag.add_argument("--cases", required=True, metavar="FILE", help="the JSONL case file")
+    diag.add_argument("--book", required=True, metavar="FOLDER", help="the casebook folder (made if missing)")
+    diag.add_argument("--report", metavar="FILE", help="write an offline HTML report of these cases")
+    diag.add_argument("--max-new-tokens", type=int, default=48, help="length of each run (default 48)")
+    diag.add_argument("--top-k", type=int, default=5, help="alternatives kept per token (default 5)")
+    diag.add_argument("--batch-tokens", type=int, default=None, metavar="N",
+                      help="cases share generation batches of at most N tokens, rows x longest row "
+                           "(default: probe.diagnosis.batch.BATCH_TOKENS, 16384); lower it if the model runs "
+                           "out of memory, 1: one case at a time")
+    diag.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
+    diag.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
+    fmt = diag.add_mutually_exclusive_group()
+    fmt.add_argument("--chat", dest="chat", action="store_true", default=None,
+                     help="render prompts with the chat template (default: when the tokenizer has one)")
+    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
+    diag.add_argument("--tag", action="append", default=[], help="add this tag to every case (repeatable)")
+    diag.add_argument("--note", default="", help="a note saved with every case")
+    diag.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_sampling(diag, 0)
+    diag.set_defaults(func=cmd_diagnose)

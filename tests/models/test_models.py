@@ -1,0 +1,255 @@
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import probe
+from builders import make_adapter as _make_adapter
+from probe.models.tiny import save_tiny
+
+
+def test_load_folder_tuple_and_chat_default(tiny_dirs):
+    raw = probe.load(tiny_dirs[("gpt2", "bpe", False)])
+    chat = probe.load(tiny_dirs[("llama", "unigram", True)])
+    assert not raw.chat and chat.chat
+    assert not raw.model.training
+    again = probe.load((raw.model, raw.tokenizer))
+    a = probe.score(raw, "The capital", " of France")
+    b = probe.score(again, "The capital", " of France")
+    assert a.ids == b.ids and a.total_logprob == pytest.approx(b.total_logprob, abs=1e-6)
+    forced_raw = probe.load(tiny_dirs[("llama", "unigram", True)], chat=False)
+    assert not forced_raw.chat
+
+
+def test_dtype_is_applied_but_logprobs_stay_float32(tiny_dirs):
+    lm = probe.load(tiny_dirs[("llama", "unigram", False)], dtype="bfloat16")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
+    ref = probe.load(tiny_dirs[("llama", "unigram", False)])
+    a = probe.score(lm, "The capital of France is", " Paris")
+    b = probe.score(ref, "The capital of France is", " Paris")
+    assert a.ids == b.ids
+    assert abs(a.total_logprob - b.total_logprob) < 0.5  # bf16 weights, fp32 softmax
+    assert all(isinstance(s.logprob, float) for s in a.steps)
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_dirs, tmp_path_factory):
+    return _make_adapter(tiny_dirs[("llama", "unigram", False)], tmp_path_factory.mktemp("adapter"))
+
+
+def test_load_pair_with_adapter_shares_weights(tiny_dirs, adapter_dir):
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    base, tuned = probe.load_pair(base_dir, adapter=adapter_dir)
+    assert base.model is tuned.model  # one set of weights
+    plain = probe.load(base_dir)
+    prompt, target = "The capital of France is", " Paris and Tokyo"
+    b, t, p = (probe.score(x, prompt, target) for x in (base, tuned, plain))
+    assert b.total_logprob == pytest.approx(p.total_logprob, abs=1e-5)  # adapter off = base
+    assert abs(t.total_logprob - p.total_logprob) > 1e-3  # adapter on changes the numbers
+    # Interleaved calls keep each handle's mode.
+    assert probe.score(base, prompt, target).total_logprob == pytest.approx(b.total_logprob, abs=1e-5)
+    assert probe.score(tuned, prompt, target).total_logprob == pytest.approx(t.total_logprob, abs=1e-5)
+    g_base = probe.generate(base, prompt, max_new_tokens=5)
+    g_plain = probe.generate(plain, prompt, max_new_tokens=5)
+    assert g_base.ids == g_plain.ids
+
+
+def test_load_with_adapter_equals_tuned_of_pair(tiny_dirs, adapter_dir):
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    _, tuned = probe.load_pair(base_dir, adapter=adapter_dir)
+    single = probe.load(base_dir, adapter=adapter_dir)
+    a = probe.score(single, "a", " b c")
+    b = probe.score(tuned, "a", " b c")
+    assert a.total_logprob == pytest.approx(b.total_logprob, abs=1e-5)
+
+
+def test_load_pair_of_two_checkpoints(tiny_dirs, tmp_path):
+    other = save_tiny(tmp_path / "other", "gpt2", "bpe", seed=1)
+    base, tuned = probe.load_pair(tiny_dirs[("gpt2", "bpe", False)], other)
+    assert base.model is not tuned.model
+    with pytest.raises(ValueError, match="exactly one"):
+        probe.load_pair(tiny_dirs[("gpt2", "bpe", False)])
+
+
+def test_adapter_folder_that_is_not_peft_is_refused(tiny_dirs, tmp_path):
+    with pytest.raises(ValueError, match="not a PEFT adapter"):
+        probe.load(tiny_dirs[("gpt2", "bpe", False)], adapter=tmp_path)
+    with pytest.raises(FileNotFoundError, match="does-not-exist"):
+        probe.load(tiny_dirs[("gpt2", "bpe", False)], adapter=tmp_path / "does-not-exist")
+
+
+def test_missing_source_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no-such-model"):
+        probe.load(str(tmp_path / "no-such-model"))
+    with pytest.raises(FileNotFoundError, match="weights.gguf"):
+        probe.load("./models/weights.gguf")
+
+
+def test_unreachable_hub_name_fails_fast_with_a_clear_message():
+    code = (
+        "import probe\n"
+        "try:\n    probe.load('some-org/some-model-that-is-not-cached')\n"
+        "except OSError as e:\n    print('ERR', e)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "ERR could not load model 'some-org/some-model-that-is-not-cached'" in out.stdout
+    assert time.monotonic() - start < 60
+
+
+def test_unreachable_hub_is_tried_once_not_in_a_retry_loop():
+    code = (
+        "import probe\n"
+        "try:\n    probe.load('some-org/another-uncached-model')\n"
+        "except OSError as e:\n    print('ERR', e)\n"
+    )
+    # A closed port on loopback: the connection is refused at once.
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "127.0.0.1:9 cannot be reached" in out.stdout, out.stdout + out.stderr
+    assert "another-uncached-model" in out.stdout
+    assert time.monotonic() - start < 40
+
+
+def test_bad_source_types_and_dtype():
+    with pytest.raises(TypeError, match="source"):
+        probe.load(42)
+    with pytest.raises(ValueError, match="dtype"):
+        probe.load(("m", "t"), dtype="float7")
+
+
+def test_slow_tokenizer_is_refused(gpt2_lm):
+    class Slow:
+        is_fast = False
+
+    with pytest.raises(TypeError, match="fast tokenizer"):
+        probe.load((gpt2_lm.model, Slow()))
+
+
+def test_several_named_adapters_on_one_base(tiny_dirs, tmp_path):
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    one = _make_adapter(base_dir, tmp_path / "one", seed=1)
+    two = _make_adapter(base_dir, tmp_path / "two", seed=2)
+    base, tuned = probe.load_pair(base_dir, adapter={"one": one, "two": two})
+    assert tuned.adapters == ["one", "two"]
+    alone_one = probe.load(base_dir, adapter=one)
+    alone_two = probe.load(base_dir, adapter=two)
+    args = ("The capital of France is", " Paris")
+    lp = lambda lm: probe.score(lm, *args).total_logprob  # noqa: E731
+    assert lp(tuned) == pytest.approx(lp(alone_one), abs=1e-5)
+    tuned.use_adapter("two")
+    assert lp(tuned) == pytest.approx(lp(alone_two), abs=1e-5)
+    assert lp(base) == pytest.approx(lp(probe.load(base_dir)), abs=1e-5)
+    with pytest.raises(ValueError, match="no adapter named 'three'"):
+        tuned.use_adapter("three")
+    results = probe.diagnose_many(base, tuned, [
+        {"id": "a", "prompt": "x", "expected": " y", "adapter": "one"},
+        {"id": "b", "prompt": "x", "expected": " y", "adapter": "nope"},
+    ], progress=False, max_new_tokens=2)
+    assert results[0].verdict in ("ok", "lost", "never_had") and results[0].adapter == "one"
+    assert tuned.model.active_adapter == "two"  # the adapter active before the call is back
+    assert isinstance(results[1], probe.FailedCase) and results[1].field == "adapter"
+
+
+def test_device_map_goes_through_to_transformers(tiny_dirs, monkeypatch):
+    import transformers
+
+    seen = {}
+    original = transformers.AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.update(kwargs)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    lm = probe.load(tiny_dirs[("llama", "unigram", False)], device_map="auto")
+    assert seen.get("device_map") == "auto" and lm.device.type == "cpu"
+    monkeypatch.undo()
+    ref = probe.load(tiny_dirs[("llama", "unigram", False)])
+    a = probe.score(lm, "The capital", " of France")
+    assert a.total_logprob == pytest.approx(probe.score(ref, "The capital", " of France").total_logprob, abs=1e-5)
+
+
+def _zero_adapter(base_dir, out_dir):
+    """A LoRA adapter as PEFT initializes it: B = 0, so it changes nothing."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(out_dir)
+    return out_dir
+
+
+def test_load_pair_warns_when_the_adapter_changes_nothing(tiny_dirs, adapter_dir, tmp_path):
+    import warnings
+
+    base_dir = tiny_dirs[("llama", "unigram", False)]
+    with pytest.warns(probe.IdenticalModelsWarning, match="logits equal the base model's"):
+        probe.load_pair(base_dir, adapter=_zero_adapter(base_dir, tmp_path / "zero"))
+    with pytest.warns(probe.IdenticalModelsWarning, match="checkpoint"):
+        probe.load_pair(base_dir, base_dir)  # the same folder twice
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", probe.IdenticalModelsWarning)
+        probe.load_pair(base_dir, adapter=adapter_dir)  # a real adapter: no warning
+
+
+def test_inputs_show_the_exact_ids_scored(lm):
+    prompt, answer = "The capital of France is", " Paris."
+    seen = lm.inputs(prompt, answer=answer)
+    enc = probe.engine.prompts.encode(lm, probe.engine.prompts.render(lm, prompt), answer)
+    assert list(seen.ids) == enc.ids and seen.n_prompt == enc.n_prompt
+    assert seen.chat == lm.chat and seen.text == probe.engine.prompts.render(lm, prompt).text
+    assert [lm.token_text(i) for i in seen.ids] == list(seen.tokens)
+    assert seen.special == tuple(i in set(lm.tokenizer.all_special_ids) for i in seen.ids)
+    text = str(seen)
+    assert f"{len(seen.ids)} tokens" in text
+    assert sum(line.endswith("answer") for line in text.splitlines()[1:]) == len(seen.ids) - seen.n_prompt
+    alone = lm.inputs(prompt)
+    assert alone.n_prompt == len(alone.ids) and alone.answer is None
+    assert type(seen).from_dict(seen.to_dict()) == seen
+
+
+def test_inputs_name_a_doubled_bos_and_a_chat_model_fed_raw(tiny_dirs):
+    raw = probe.load(tiny_dirs[("llama", "unigram", False)])  # its tokenizer adds <s>
+    seen = raw.inputs("<s>The capital of France is")
+    assert seen.ids[:2] == (raw.tokenizer.bos_token_id,) * 2
+    assert any("twice" in n for n in seen.notes)
+    assert not any("twice" in n for n in raw.inputs("The capital").notes)
+    chat = probe.load(tiny_dirs[("llama", "unigram", True)])
+    assert any("chat template" in n for n in chat.inputs("Hi", raw=True).notes)
+    assert not chat.inputs("Hi").notes
+    html = chat.inputs("<img src=x onerror=alert(1)>")._repr_html_()
+    assert "<img" not in html and "&lt;" in html
+
+
+def test_max_memory_without_device_map_is_refused(tiny_dirs):
+    with pytest.raises(ValueError, match="need device_map"):
+        probe.load(tiny_dirs[("gpt2", "bpe", False)], max_memory={"cpu": "1GB"})
+
+
+def test_gguf_hash_is_remembered_by_path_size_and_mtime(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    import probe.models.gguf as gg
+
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    reads = []
+    monkeypatch.setattr(gg, "_sha256", lambda p: reads.append(p) or hashlib.sha256(p.read_bytes()).hexdigest())
+    first = gg.file_hash(f, tmp_path / "cache")
+    assert first == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert gg.file_hash(f, tmp_path / "cache") == first and len(reads) == 1  # remembered
+    f.write_bytes(b"GGUF" + bytes(range(255)) * 64)  # changed content (and size)
+    assert gg.file_hash(f, tmp_path / "cache") != first and len(reads) == 2
+    (tmp_path / "cache" / "gguf" / "hashes.json").write_text("{not json")  # a corrupt memo is rebuilt
+    assert gg.file_hash(f, tmp_path / "cache") == hashlib.sha256(f.read_bytes()).hexdigest()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        gg.converted(tmp_path / "missing.gguf", tmp_path / "cache")
+    assert os.path.isdir(tmp_path / "cache" / "gguf")
