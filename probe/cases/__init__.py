@@ -1,1 +1,1 @@
-"""cases"""
+"""Saved bad cases: Case (one versioned JSON file) and Casebook (a folder of them)."""

@@ -1,1 +1,2 @@
-"""diagnose"""
+"""Why a case fails: diagnose / diagnose_many, the case batcher, evidence, verdicts and labels,
+pass rates, checks, first divergence, compare."""

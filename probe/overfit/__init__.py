@@ -1,1 +1,1 @@
-"""overfit"""
+"""Which input token drives an answer: sweeps over slot values, occlusion, the logit lens."""
