@@ -12,7 +12,7 @@ HOT = ' style="background:#fde2e2"'
 
 
 def _f(x: float) -> str:
-    return "nan" if x != x else f"{x:.3f}"
+    return "-" if x is None or x != x else f"{x:.3f}"
 
 
 def _groups_text(title: str, groups) -> list[str]:
@@ -95,20 +95,38 @@ def loss_html(d) -> str:
     return styled(loss_section(d))
 
 
+def _v(x) -> str:
+    return "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+
+EPOCH_PARTS = (("examples", "tuned mean loss"), ("channels", "loss change"), ("cases", "P(expected) tuned"))
+
+
 def epochs_text(e) -> str:
     names = list(e.checkpoints)
-    width = max(12, *(len(str(r[0])) for r in e.rows)) if e.rows else 12
-    lines = [f"{e.what} across checkpoints {', '.join(names)} ({e.measure})",
-             f"  {'':<{width}} " + " ".join(f"{n[:10]:>10}" for n in names) + "  first bad"]
-    for name, values, first in e.rows:
-        lines.append(f"  {clip(str(name), width):<{width}} " + " ".join(f"{str(v)[:10]:>10}" for v in values)
-                     + f"  {first or '-'}")
+    lines = [f"Epochs: {', '.join(names)}" + (f" on {e.source}" if e.source else "")]
+    for part, measure in EPOCH_PARTS:
+        rows = getattr(e, part)
+        if not rows:
+            continue
+        lines.append(f"{part} ({measure} [state]), first bad checkpoint:")
+        for r in rows:
+            cells = " ".join(f"{_v(v)} [{s}]" for v, s in zip(r.values, r.states))
+            lines.append(f"  {clip(r.name, 28):<28} base {_v(r.base)}: {cells}  first bad: {r.first_bad or '-'}")
     return "\n".join(lines)
 
 
 def epochs_html(e) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in e.checkpoints)
-    rows = "".join(f"<tr><td>{escape(str(name))}</td>" + "".join(f"<td>{escape(str(v))}</td>" for v in values)
-                   + f"<td>{escape(first or '-')}</td></tr>" for name, values, first in e.rows)
-    return styled(f"<h4>{escape(e.what)} across checkpoints ({escape(e.measure)})</h4><table class=\"probe-reg\">"
-                  f"<tr><th></th>{head}<th>first bad</th></tr>{rows}</table>")
+    parts = []
+    for part, measure in EPOCH_PARTS:
+        rows = getattr(e, part)
+        if not rows:
+            continue
+        body = "".join(
+            f"<tr{HOT if r.first_bad else ''}><td>{escape(r.name)}</td><td>{_v(r.base)}</td>"
+            + "".join(f"<td>{_v(v)} {escape(s)}</td>" for v, s in zip(r.values, r.states))
+            + f"<td>{escape(r.first_bad or '-')}</td><td>{escape(r.learned_at or '-')}</td></tr>" for r in rows)
+        parts.append(f"<h4>{escape(part)}: {escape(measure)}</h4><table class=\"probe-reg\"><tr><th></th>"
+                     f"<th>base</th>{head}<th>first bad</th><th>learned at</th></tr>{body}</table>")
+    return styled("".join(parts))

@@ -33,7 +33,7 @@ class GroupLoss:
     base_loss: float  # mean -log p over the group's scored tokens, nats
     tuned_loss: float
     outlier: bool = False
-    rest_change: float = math.nan  # the change of every other group's tokens together
+    rest_change: float | None = None  # the change of every other group's tokens together
 
     @property
     def change(self) -> float:
@@ -43,7 +43,8 @@ class GroupLoss:
     @classmethod
     def from_dict(cls, d: dict) -> "GroupLoss":
         return cls(str(d["name"]), int(d["examples"]), int(d["tokens"]), float(d["base_loss"]),
-                   float(d["tuned_loss"]), bool(d.get("outlier", False)), float(d.get("rest_change", math.nan)))
+                   float(d["tuned_loss"]), bool(d.get("outlier", False)),
+                   None if d.get("rest_change") is None else float(d["rest_change"]))
 
 
 def check_thresholds(given: dict | None) -> dict:
@@ -105,7 +106,7 @@ class Sums:
         for k in names:
             n, b, t = self.n[k], self.b[k], self.t[k]
             rest_n = nb - n
-            rest = (tt - t - (bb - b)) / rest_n if rest_n else math.nan
+            rest = (tt - t - (bb - b)) / rest_n if rest_n else None
             flag = (outlier is not None and len(names) > 1 and rest_n > 0
                     and abs((t - b) / n - rest) >= outlier)
             out.append(GroupLoss(k, len(self.ex[k]), n, b / n, t / n, flag, rest))
