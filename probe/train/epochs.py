@@ -20,6 +20,7 @@ from typing import Any, Sequence
 from ..core.registry import register
 from ..diagnosis.failure import FailedCase
 from ..diagnosis.run import diagnose_many
+from ..render.style import unstyled
 from ..render.train_loss import epochs_html, epochs_text
 from .loss import DataLoss, data_loss
 
@@ -73,7 +74,7 @@ class Epochs:
         return epochs_html(self)
 
 
-register(Epochs, default_name="epochs")
+register(Epochs, default_name="epochs", section=lambda e: unstyled(epochs_html(e)))
 
 
 def _first(names, states, bad) -> str | None:
