@@ -1,9 +1,11 @@
 """Checkpoint by checkpoint: which example, channel or case went wrong (or right) at which epoch.
 
-    >>> base, tuned = probe.load_pair(SRC, adapter={"epoch-1": A1, "epoch-2": A2, "epoch-3": A3})
-    >>> e = probe.by_checkpoint((base, tuned), "train.jsonl", channel="source")
-    >>> e.examples[0].states, e.examples[0].first_bad     # ('ok', 'memorized', 'memorized'), 'epoch-2'
-    >>> probe.by_checkpoint((base, tuned), "cases.jsonl", cases=True).cases
+    >>> base, tuned = probe.load_pair(folder, adapter={"epoch-1": adapter, "epoch-2": adapter})
+    >>> _ = open("train.jsonl", "w").write('{"text": "The quick brown fox."}\\n')
+    >>> e = probe.by_checkpoint((base, tuned), "train.jsonl")
+    >>> e.checkpoints, len(e.examples[0].states)
+    (('epoch-1', 'epoch-2'), 2)
+    >>> first = [r.first_bad for r in e.bad("examples")]   # the first checkpoint where each goes bad
 
 The adapters loaded on the pair are the checkpoints (all of them in load order, or the ones
 named). Data runs :func:`probe.data_loss` once per checkpoint (the base side is the same

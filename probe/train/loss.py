@@ -1,10 +1,15 @@
 """What did the model learn from its data? Token loss over the SFT set, base vs tuned.
 
+    >>> _ = open("train.jsonl", "w").write(
+    ...     '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}], '
+    ...     '"source": "chat"}\\n{"prompt": "2 + 2 =", "completion": " 4", "source": "math"}\\n')
     >>> d = probe.data_loss((base, tuned), "train.jsonl", channel="source")
-    >>> d.channels          # per source: examples, tokens, mean loss base / tuned, change
-    >>> d.kinds             # the same per token kind: special, template, whitespace, digits, text
-    >>> d.memorized[:5], d.not_learned[:5], d.outliers
-    >>> d.examples[0].tuned  # a TokenTrace: every trace view works
+    >>> sorted(c.name for c in d.channels)   # per source: examples, tokens, mean loss base / tuned, change
+    ['chat', 'math']
+    >>> "special" in [k.name for k in d.kinds]   # the same per token kind (special, template, ...)
+    True
+    >>> flagged = d.memorized[:5], d.not_learned[:5], d.outliers
+    >>> trace = d.examples[0].tuned            # a TokenTrace: every trace view works
 
 Every example is tokenized and masked as the trainer does (:mod:`probe.train.masks`) and its
 scored tokens are scored under both models (:mod:`probe.train.score`). The dataset is read
