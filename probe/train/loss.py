@@ -261,6 +261,7 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
                 skip(line, str(record))
                 continue
             try:
+                shape = parse(record).shape
                 t = tokenize(tuned, parse(record), mask)
             except _Bad as err:
                 skip(line, str(err))
@@ -269,7 +270,7 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
             if limit_len is not None and len(t.ids) > limit_len:
                 skip(line, f"{len(t.ids)} tokens, longer than the model's context of {limit_len}")
                 continue
-            pending.append((line, channel_value(record, channel), t, parse(record).shape))
+            pending.append((line, channel_value(record, channel), t, shape))
             taken += 1
             if len(pending) >= CHUNK:
                 flush(pending)

@@ -229,15 +229,23 @@ def tokenize(lm, record: Record, mode: str | None = None) -> Tokens:
                        "generation prompt: the completion cannot be located")
         ids, offsets = _tokens(lm, rendered, False)
         mask = [mode == "all" or b > len(head) for a, b in offsets]
-        content = [(a, b) for a, b, _ in _content_spans(rendered, msgs)]
+        try:
+            content = [(a, b) for a, b, _ in _content_spans(rendered, msgs)]
+        except _Bad:
+            content = None
     else:
         msgs = record.messages
         if mode != "all" and not any(m["role"].lower() in ANSWER_ROLES | {"assistant"} for m in msgs):
             raise _Bad("no assistant turn to score (mask=%r)" % mode)
         rendered = _render(tok, msgs)
         ids, offsets = _tokens(lm, rendered, False)
-        located = _content_spans(rendered, msgs)
-        content = [(a, b) for a, b, _ in located]
+        try:
+            located = _content_spans(rendered, msgs)
+        except _Bad:
+            if mode != "all" and not _GENERATION.search(_template(tok)):
+                raise
+            located = None  # a template that rewrites the content: no template/text split of kinds
+        content = None if located is None else [(a, b) for a, b, _ in located]
         if mode == "all":
             mask = [True] * len(ids)
         else:

@@ -151,6 +151,21 @@ def test_bad_input_is_a_clear_error_or_a_named_skip(pair, tmp_path):
     assert "does not apply to text" in skipped.skipped_lines[0].reason
 
 
+def test_a_template_that_rewrites_the_content(pair):
+    """Default mask: still scored (no template/text split); assistant mask: a named skip."""
+    tok = pair[1].tokenizer
+    saved = tok.chat_template
+    tok.chat_template = PLAIN.replace("m['content']", "m['content'] | upper")
+    try:
+        r = data_loss(pair, [CHAT[1]])
+        ids = tok.apply_chat_template(CHAT[1]["messages"], tokenize=True, return_dict=True)["input_ids"]
+        assert r.examples[0].n_scored == len(ids) - 1 and "template" not in {k.name for k in r.kinds}
+        with pytest.raises(ValueError, match="not found verbatim"):
+            data_loss(pair, [CHAT[1]], mask="assistant")
+    finally:
+        tok.chat_template = saved
+
+
 def test_flags_and_channels_follow_their_rules():
     th = dict(THRESHOLDS)
     assert example_flags(2.0, 0.05, th) == ("memorized",)
@@ -186,12 +201,15 @@ def test_channel_sums_equal_the_examples_and_the_result_round_trips(pair, tmp_pa
     assert "DataLoss of <iterable>" in str(r)
 
 
+@pytest.mark.slow
 def test_by_checkpoint_names_the_first_bad_checkpoint(tiny_dirs, tmp_path):
     base_dir = tiny_dirs[("llama", "unigram", True)]
     adapters = {f"epoch-{i}": make_adapter(base_dir, tmp_path / f"e{i}", seed=i) for i in (1, 2)}
     base, tuned = probe.load_pair(base_dir, adapter=adapters)
     start = tuned.active_adapter
-    e = probe.by_checkpoint((base, tuned), CHAT, channel="source", mask="assistant",
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"id": "fr", "prompt": "What is the capital of France?", "expected": "Paris"}\n')
+    e = probe.by_checkpoint((base, tuned), CHAT, cases=cases, channel="source", mask="assistant",
                             thresholds={"not_learned": 0.0, "memorized": 0.0})
     assert tuned.active_adapter == start and e.checkpoints == ("epoch-1", "epoch-2")
     for name in e.checkpoints:  # each column is that checkpoint's data_loss
@@ -201,7 +219,11 @@ def test_by_checkpoint_names_the_first_bad_checkpoint(tiny_dirs, tmp_path):
         assert [r.values[j] for r in e.examples] == pytest.approx([x.tuned_loss for x in one.examples], abs=1e-5)
         for r, x in zip(e.examples, one.examples):
             assert (r.states[j] == "not_learned") == ("not_learned" in x.flags)
+        (d,) = probe.diagnose_many(base, tuned, cases, progress=False)
+        assert e.cases[0].states[j] == d.verdict and e.cases[0].values[j] == pytest.approx(d.p_expected("tuned"))
     tuned.use_adapter(start)
+    assert e.cases[0].name == "fr"
+    assert e.cases[0].first_bad == next((n for n, s in zip(e.checkpoints, e.cases[0].states) if s == "lost"), None)
     for r in e.examples:
         bad = [n for n, s in zip(e.checkpoints, r.states) if s != "ok"]
         assert r.first_bad == (bad[0] if bad else None)
