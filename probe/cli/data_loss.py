@@ -36,7 +36,8 @@ def cmd_data_loss(args) -> int:
             tuned.use_adapter(args.use_adapter)
         except ValueError as err:
             raise InputError(str(err)) from None
-    kw = dict(mask=args.mask, channel=args.channel, limit=args.limit, thresholds=th, traces=not args.no_traces,
+    args.traces = {"all": True, "none": False}.get(args.traces, args.traces)
+    kw = dict(mask=args.mask, channel=args.channel, limit=args.limit, thresholds=th, traces=args.traces,
               batch_size=args.batch_size)
     say(f"Data loss over {args.data}: base {base.name} vs tuned {tuned.name}")
     try:
@@ -76,7 +77,8 @@ def add_parser(sub) -> None:
     p.add_argument("--mask", choices=MASKS, default=None, help="which tokens are scored (default: the trainer's)")
     p.add_argument("--limit", type=int, default=None, help="score the first N examples only")
     p.add_argument("--batch-size", type=int, default=16, help="examples per batch (default 16)")
-    p.add_argument("--no-traces", action="store_true", help="keep no per-token traces (smaller case file)")
+    p.add_argument("--traces", choices=("all", "flagged", "none"), default="flagged",
+                   help="per-token traces kept in the case file: all examples', the flagged ones' (default), none")
     for k, v in THRESHOLDS.items():
         p.add_argument(f"--{k.replace('_', '-')}", dest=k, type=float, default=None,
                        help=f"threshold {k} in nats or a ratio (default {v}; see the README)")

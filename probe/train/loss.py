@@ -176,7 +176,7 @@ def _pair(lm_or_pair):
 
 
 def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top_k: int = 3,
-              traces: bool = True, batch_size: int = 16, limit: int | None = None,
+              traces: bool | str = True, batch_size: int = 16, limit: int | None = None,
               thresholds: dict | None = None, progress: bool = False) -> DataLoss:
     """Token loss of every example of ``dataset`` under base and tuned, with the trainer's mask.
 
@@ -190,7 +190,9 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
         channel: a record field ("source", "meta.task"; a list value joins its items) or a
             function ``record -> str``; None puts every example in one channel.
         top_k: alternatives kept per token in the traces.
-        traces: keep each example's per-token TokenTrace for both models.
+        traces: keep each example's per-token TokenTrace for both models (True), none (False:
+            the per-token losses are still kept), or only the flagged examples' ("flagged"):
+            a trace holds ``top_k`` alternatives per token, the bulk of a large run's memory.
         batch_size: examples per batch (the logits budget may cut a batch shorter).
         limit: stop after this many scored examples.
         thresholds: overrides of ``probe.train.channels.THRESHOLDS`` (memorized, high_base,
@@ -209,6 +211,8 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
         raise ValueError(f"mask must be one of {MASKS} or None (the trainer's default), got {mask!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if traces not in (True, False, "flagged"):
+        raise ValueError(f"traces must be True, False or 'flagged', got {traces!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     if channel is not None and not (callable(channel) or isinstance(channel, str)):
@@ -239,10 +243,12 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
                 for b, tt, k in zip(bl, tl, kinds):
                     by_channel.add(chan, line, b, tt)
                     by_kind.add(k, line, b, tt)
+                flags = example_flags(mean(bl), mean(tl), th)
+                keep = traces is True or (traces == "flagged" and bool(flags))
                 out.append(ExampleLoss(
-                    line, chan, shape, len(t.ids), bl, tl, kinds, example_flags(mean(bl), mean(tl), th),
-                    trace(base, t, b_stats, lo, settings) if traces else None,
-                    trace(tuned, t, t_stats, lo, settings) if traces else None))
+                    line, chan, shape, len(t.ids), bl, tl, kinds, flags,
+                    trace(base, t, b_stats, lo, settings) if keep else None,
+                    trace(tuned, t, t_stats, lo, settings) if keep else None))
                 lo += n
 
     def skip(line, reason):

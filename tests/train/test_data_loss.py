@@ -145,6 +145,10 @@ def test_bad_input_is_a_clear_error_or_a_named_skip(pair, tmp_path):
         data_loss(pair, CHAT, mask="answers")
     with pytest.raises(FileNotFoundError):
         data_loss(pair, tmp_path / "missing.jsonl")
+    only = data_loss(pair, CHAT, traces="flagged", thresholds={"memorized": 100, "high_base": 1000})  # no flag
+    assert all(e.tuned is None and e.n_scored for e in only.examples)
+    with pytest.raises(ValueError, match="traces must be"):
+        data_loss(pair, CHAT, traces="some")
     with pytest.raises(ValueError, match="unknown threshold"):
         data_loss(pair, CHAT, thresholds={"memorised": 0.1})
     skipped = data_loss(pair, [{"text": "x y"}, CHAT[0]], mask="assistant")
