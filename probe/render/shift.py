@@ -197,7 +197,8 @@ def report_sections(results, case_ids=frozenset()) -> str:
             parts.append(f'<section class="probe-corpus" id="probe-{escape(type_of(r).default_name)}">'
                          f'<h2>{escape(kind)}</h2>{type_of(r).section(r)}</section>')
         else:
-            raise TypeError(f"a report section is a registered result with a section, got {type(r).__name__}")
+            raise TypeError(f"a report section is a Shift or a Regression (or another registered result with a "
+                            f"section), got {type(r).__name__}")
     return "".join(parts)
 
 

@@ -16,7 +16,6 @@ The rules (defaults justified in the README, "What did the model learn from its 
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 

@@ -38,7 +38,7 @@ class EpochRow:
     values: tuple  # per checkpoint: tuned mean loss (examples), loss change (channels), P(expected) (cases)
     states: tuple[str, ...]  # per checkpoint: "ok", flags joined by "+", or a verdict
     first_bad: str | None  # the first checkpoint whose state is bad
-    learned_at: str | None = None  # examples/channels: first checkpoint with a lower loss than the base
+    learned_at: str | None = None  # first checkpoint with a lower loss than the base (cases: verdict "ok")
 
     @classmethod
     def from_dict(cls, d: dict) -> "EpochRow":
@@ -140,5 +140,6 @@ def by_checkpoint(pair, data=None, *, cases=None, checkpoints: Sequence[str] | N
         states = tuple("failed" if isinstance(d, FailedCase) else str(d.verdict) for d in per)
         p = tuple(None if isinstance(d, FailedCase) else d.p_expected("tuned") for d in per)
         cid = next((getattr(d, "case_id", None) for d in per if getattr(d, "case_id", None)), None) or f"case {i + 1}"
-        case_rows.append(EpochRow(str(cid), None, p, states, _first(names, states, BAD["cases"])))
+        ok = next((n for n, st in zip(names, states) if st == "ok"), None)
+        case_rows.append(EpochRow(str(cid), None, p, states, _first(names, states, BAD["cases"]), ok))
     return Epochs(names, examples, channels, tuple(case_rows), runs[0].source if runs else "")

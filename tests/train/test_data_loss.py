@@ -10,7 +10,7 @@ import torch
 import probe
 from builders import EVIL, json_roundtrip, make_adapter
 from probe.train.channels import Sums, example_flags, THRESHOLDS
-from probe.train.loss import DataLoss, data_loss
+from probe.train.loss import data_loss
 
 GEN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
        "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>{% endgeneration %}"
@@ -231,6 +231,6 @@ def test_by_checkpoint_names_the_first_bad_checkpoint(tiny_dirs, tmp_path):
     for r in e.examples:
         bad = [n for n, s in zip(e.checkpoints, r.states) if s != "ok"]
         assert r.first_bad == (bad[0] if bad else None)
-    assert json_roundtrip(e) == e and "first bad" in str(e)
+    assert json_roundtrip(e) == e and "first bad" in str(e) and "first bad" in e._repr_html_()
     with pytest.raises(ValueError, match="unknown checkpoints"):
         probe.by_checkpoint((base, tuned), CHAT, checkpoints=["epoch-9"])
