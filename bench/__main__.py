@@ -38,7 +38,7 @@ from bench.workloads import build_jobs
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENVS = HERE / ".venvs"
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
 MEMORY_WORKLOADS = ("W5", "W6")  # the default run's memory runs; --full measures every workload
 
 # tool -> (module, venv name or None for this environment, workloads it can do, of which the

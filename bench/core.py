@@ -230,6 +230,43 @@ def shift_workload(pair, job: dict, cfg: dict) -> list[dict]:
                        note=f"{len(prompts)} prompts from {job['source']}")]
 
 
+def data_loss_workload(pair, job: dict, cfg: dict) -> list[dict]:
+    """probe.data_loss (both sides in one batch, per-token stats of every scored token) vs two
+    bare batched forwards, base then tuned, over the same sequences in probe's batches."""
+    import probe
+
+    name = "probe data_loss"
+    if getattr(probe, "data_loss", None) is None:
+        return [common.na(name, "probe.data_loss not available")]
+    from probe.engine.scoring import _batches, _vocab_size
+    from probe.train.masks import parse, tokenize
+    from probe.train.score import seqs as as_seqs
+
+    base, tuned = pair
+    records, size = job["records"], job["batch_size"]
+    toks = [tokenize(tuned, parse(r)) for r in records]
+    items = as_seqs(toks)
+    batches = list(_batches(items, size, _vocab_size(tuned), rows_per=2))
+    keeps = [max(len(items[i].ids) - items[i].n_prompt + 1 for i in b) for b in batches]
+    model, pad = _inner(tuned), tuned.pad_id
+
+    def limit():
+        out = []
+        for b, k in zip(batches, keeps):
+            group = [items[i].ids for i in b]
+            for side in (base, tuned):
+                with side.active():
+                    out.append(common.bare_forward(model, group, pad, keep=k))
+        return out
+
+    res = common.compare({"limit": limit, "probe": lambda: probe.data_loss(pair, records, batch_size=size)}, **cfg)
+    n_tok = sum(t.n_scored for t in toks)
+    return [common.row(res["limit"], "limit", ["logits"], limit=True,
+                       what=f"two bare batched forwards (base, tuned), {len(batches)} batch(es), scored span only"),
+            common.row(res["probe"], name, ["loss", "rank", "entropy", "top-3", "channels", "flags"],
+                       note=f"{len(records)} examples, {n_tok} scored tokens, from {job['source']}")]
+
+
 def lazy_head_switch():
     """probe.engine.forward.LAZY_HEAD where this probe has it (True: the LM head applied in chunks)."""
     import probe.engine.forward
@@ -319,7 +356,7 @@ def run(job: dict) -> dict:
                                   transformers=common.version("transformers"), peft=common.version("peft")),
                  "workloads": {}}
     todo = job["only"]
-    if any(w in todo for w in ("W1", "W2", "W3", "W4", "W7")):
+    if any(w in todo for w in ("W1", "W2", "W3", "W4", "W7", "W8")):
         lm = probe.load(job["model"])
         if "W1" in todo:
             out["workloads"]["W1"] = score_workload(lm, job["W1"], cfg, full_logits=full)
@@ -327,12 +364,14 @@ def run(job: dict) -> dict:
             out["workloads"]["W2"] = generate_workload(lm, job["W2"], cfg)
         if "W4" in todo:
             out["workloads"]["W4"] = sweep_workload(lm, job["W4"], cfg)
-        if "W3" in todo or "W7" in todo:
+        if "W3" in todo or "W7" in todo or "W8" in todo:
             pair = pair_for(job, lm)
             if "W3" in todo:
                 out["workloads"]["W3"] = diagnose_workload(pair, job["W3"], cfg)
             if "W7" in todo:
                 out["workloads"]["W7"] = shift_workload(pair, job["W7"], cfg)
+            if "W8" in todo:
+                out["workloads"]["W8"] = data_loss_workload(pair, job["W8"], cfg)
             del pair
         del lm
     if "W5" in todo:

@@ -12,9 +12,10 @@ TITLES = {
     "W5": "W5: one {tokens}-token sequence, vocabulary {vocab:,}",
     "W6": "W6: score one {tokens:,}-token answer, vocabulary {vocab:,}",
     "W7": "W7: shift map of {n} prompts x {new}-token answers on a base/tuned LoRA pair",
+    "W8": "W8: data_loss of {n} training examples on a base/tuned LoRA pair",
 }
 # probe's median over its limit's, per workload (and row group: W3's sampled row).
-RATIO_TARGETS = {"W1": 1.25, "W2": 1.15, "W3": 2.19, "W4": 1.3, "W7": 2.2}
+RATIO_TARGETS = {"W1": 1.25, "W2": 1.15, "W3": 2.19, "W4": 1.3, "W7": 2.2, "W8": 1.15}
 GROUP_TARGETS = {("W3", "samples"): 1.5}
 AIMS = {"W3": 1.6}  # information rows: where the next change should bring it
 PEER_SPEEDUP = 3.0  # W1, W2: probe at least this much faster than the fastest peer with its fields
@@ -34,6 +35,8 @@ def _title(w: str, job: dict) -> str:
         return TITLES[w].format(tokens=job["n_answer"], vocab=job["vocab"])
     if w == "W7":
         return TITLES[w].format(n=len(job["prompts"]), new=job["new_tokens"])
+    if w == "W8":
+        return TITLES[w].format(n=len(job["records"]))
     return TITLES[w].format(tokens=job["tokens"], vocab=job["vocab"])
 
 
@@ -362,6 +365,8 @@ def report(out: dict, command: str = "python -m bench", provisional: str | None 
                       f"at most {jobs[w]['time_factor']}x the old path's time.")
         if w == "W7":
             extra = f"\n\nPrompts: {jobs[w]['source']}."
+        if w == "W8":
+            extra = f"\n\nData: {jobs[w]['source']} (the trainer's default mask)."
         parts.append(f"## {title}{extra}\n\n{workload_table(rows)}")
     notes = auto_notes(by_w)
     if notes:

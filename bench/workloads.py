@@ -20,6 +20,9 @@ W6  a 4,096-token answer on a 262,144-token vocabulary (config-built model): ``p
     LM head (``probe.engine.forward.LAZY_HEAD``) against the old path that keeps all answer logits.
 W7  ``probe.shift`` of 64 prompts x 48-token answers on the demo pair. limit: one batched greedy
     ``generate`` of the tuned model + one batched forward of the base over the answers.
+W8  ``probe.data_loss`` of 64 chat training examples (the demo's ``json_only`` SFT data, the
+    trainer's default mask: every token) on the demo pair. limit: two bare batched forwards
+    (base, then tuned) over the same sequences in probe's batches, logits of the scored span.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ SIZES = {
     # SmolLM2-135M itself (the demo base: real weights, real tokenizer and chat template).
     "135m": dict(pairs=64, prompts=16, new_tokens=32, cases=16, countries=10, relations=25,
                  w5_tokens=2048, w5_vocab=151_936, w6_tokens=4096, w6_vocab=262_144,
-                 shift_prompts=64, shift_tokens=48, samples=10),
+                 shift_prompts=64, shift_tokens=48, samples=10, data_examples=64),
     # A tiny Llama + byte-level BPE with a chat template: what the test suite runs, in seconds.
     "tiny": dict(pairs=8, prompts=3, new_tokens=4, cases=2, countries=4, relations=3,
                  w5_tokens=128, w5_vocab=151_936, w6_tokens=256, w6_vocab=8192,
-                 shift_prompts=4, shift_tokens=4, samples=3),
+                 shift_prompts=4, shift_tokens=4, samples=3, data_examples=4),
 }
 FULL = {"135m": dict(countries=40)}  # what ``--full`` changes (the sizes of the old run)
 
@@ -136,6 +139,17 @@ def _sweep_batch_size() -> int:
     return param.default if param is not None and isinstance(param.default, int) else 16
 
 
+def data_job(n: int) -> dict:
+    """W8: the first n records of the demo's json_only SFT data (chat messages)."""
+    import json
+
+    import probe.demo
+
+    path = Path(probe.demo.__file__).parent / "data" / "json_only.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()[:n]
+    return dict(records=[json.loads(x) for x in lines], source=f"probe/demo/data/{path.name}", batch_size=16)
+
+
 def shift_prompts(n: int) -> tuple[list[str], str]:
     """(n prompts, where they come from): the demo's shift prompt set when it ships one."""
     import probe.demo
@@ -213,6 +227,7 @@ def build_jobs(size: str, root: Path, full: bool = False) -> dict:
                       new_tokens=cfg["new_tokens"], samples=cfg["samples"])
     prompts7, source7 = shift_prompts(cfg["shift_prompts"])
     jobs["W7"] = dict(prompts=prompts7, source=source7, new_tokens=cfg["shift_tokens"])
+    jobs["W8"] = data_job(cfg["data_examples"])
 
     template = "What is the {relation} of {country}?"
     countries, relations = COUNTRIES[: cfg["countries"]], RELATIONS[: cfg["relations"]]

@@ -40,6 +40,8 @@ from .engine.settings import GenerationSettings
 from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
+from .train.loss import DataLoss, data_loss
+from .train.epochs import Epochs, by_checkpoint
 
 
 __all__ = [
@@ -90,4 +92,8 @@ __all__ = [
     "follow_token",
     "Regression",
     "regression",
+    "DataLoss",
+    "data_loss",
+    "Epochs",
+    "by_checkpoint",
 ]

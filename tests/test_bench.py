@@ -306,3 +306,11 @@ def test_w3_samples_row_is_timed_against_sampled_generate(tiny_pair, monkeypatch
     assert math.isclose(by_tool["probe diagnose_many"]["ratio"], rows[1]["median_s"] / rows[0]["median_s"])
     names = [name for name, _, _ in table.targets(out, {"W3": list(by_tool.values())})]
     assert "W3: probe diagnose_many samples=4 <= 1.5x the limit" in names
+
+
+def test_w8_data_loss_is_timed_against_two_bare_forwards(out):
+    p, lim = probe_row(out, "W8"), limit_row(out, "W8")
+    assert "error" not in p and "error" not in lim and p["tool"] == "probe data_loss"
+    assert math.isclose(p["ratio"], p["median_s"] / lim["median_s"])
+    assert "two bare batched forwards" in lim["what"]
+    assert "## W8: data_loss of 4 training examples" in table.report(out, command="python -m bench --size tiny")

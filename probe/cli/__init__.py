@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import demo, diagnose, report, shift
+from . import data_loss, demo, diagnose, report, shift
 from .common import InputError
 
-COMMANDS = (demo, diagnose, report, shift)
+COMMANDS = (demo, diagnose, report, shift, data_loss)
 
 
 def build_parser() -> argparse.ArgumentParser:

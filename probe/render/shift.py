@@ -193,8 +193,12 @@ def report_sections(results, case_ids=frozenset()) -> str:
         elif kind == "Shift":
             parts.append(f'<section class="probe-corpus" id="probe-shift"><h2>What fine-tuning changed</h2>'
                          f'{shift_body(r)}</section>')
+        elif kind is not None and type_of(r).section is not None:  # any other registered corpus result
+            parts.append(f'<section class="probe-corpus" id="probe-{escape(type_of(r).default_name)}">'
+                         f'<h2>{escape(kind)}</h2>{type_of(r).section(r)}</section>')
         else:
-            raise TypeError(f"a report section is a Shift or a Regression, got {type(r).__name__}")
+            raise TypeError(f"a report section is a Shift or a Regression (or another registered result with a "
+                            f"section), got {type(r).__name__}")
     return "".join(parts)
 
 

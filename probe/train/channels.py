@@ -1,0 +1,112 @@
+"""Loss by channel and by token kind, and the flags: memorized, not learned, channel outlier.
+
+The rules (defaults justified in the README, "What did the model learn from its data?"):
+
+* **memorized**: the tuned mean loss of the example is at most ``memorized`` nats (default
+  0.1: every scored token at a geometric-mean probability >= 0.90) while the base's was at
+  least ``high_base`` nats (default 1.0: geometric-mean probability <= 0.37). The model went
+  from unsure to reciting it.
+* **not learned**: the base had something to learn (base mean > ``memorized``) and tuning
+  removed less than ``not_learned`` of it (default 0.1: tuned > 0.9 x base).
+* **channel outlier**: with two channels or more, a channel whose loss change (tuned - base,
+  token-weighted) differs from the change of all the other channels' tokens together by at
+  least ``outlier`` nats (default 0.5: a per-token probability ratio of e^0.5 = 1.65 more
+  or less than the rest got).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+THRESHOLDS = {"memorized": 0.1, "high_base": 1.0, "not_learned": 0.1, "outlier": 0.5}
+
+
+@dataclass(frozen=True)
+class GroupLoss:
+    """Token-weighted mean loss of a group of tokens (a channel value or a token kind)."""
+
+    name: str
+    examples: int
+    tokens: int
+    base_loss: float  # mean -log p over the group's scored tokens, nats
+    tuned_loss: float
+    outlier: bool = False
+    rest_change: float | None = None  # the change of every other group's tokens together
+
+    @property
+    def change(self) -> float:
+        """tuned - base mean loss (negative: the tuned model learned these tokens)."""
+        return self.tuned_loss - self.base_loss
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GroupLoss":
+        return cls(str(d["name"]), int(d["examples"]), int(d["tokens"]), float(d["base_loss"]),
+                   float(d["tuned_loss"]), bool(d.get("outlier", False)),
+                   None if d.get("rest_change") is None else float(d["rest_change"]))
+
+
+def check_thresholds(given: dict | None) -> dict:
+    out = dict(THRESHOLDS)
+    for k, v in (given or {}).items():
+        if k not in THRESHOLDS:
+            raise ValueError(f"unknown threshold {k!r}; known: {sorted(THRESHOLDS)}")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0:
+            raise ValueError(f"threshold {k!r} must be a number >= 0, got {v!r}")
+        out[k] = float(v)
+    return out
+
+
+def example_flags(base: float, tuned: float, th: dict) -> tuple[str, ...]:
+    flags = []
+    if tuned <= th["memorized"] and base >= th["high_base"]:
+        flags.append("memorized")
+    if base > th["memorized"] and tuned > base * (1 - th["not_learned"]):
+        flags.append("not_learned")
+    return tuple(flags)
+
+
+def channel_value(record, channel) -> str:
+    """The channel of one record: a field (dotted for nested), or a function of the record."""
+    if channel is None:
+        return "all"
+    if callable(channel):
+        return str(channel(record))
+    value = record
+    for part in str(channel).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return "(none)"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) if value else "(none)"
+    return str(value)
+
+
+class Sums:
+    """Running per-group token sums."""
+
+    def __init__(self):
+        self.n = defaultdict(int)
+        self.ex = defaultdict(set)
+        self.b = defaultdict(float)
+        self.t = defaultdict(float)
+
+    def add(self, name: str, example: int, base: float, tuned: float) -> None:
+        self.n[name] += 1
+        self.ex[name].add(example)
+        self.b[name] += base
+        self.t[name] += tuned
+
+    def groups(self, order=None, outlier: float | None = None) -> tuple[GroupLoss, ...]:
+        names = list(order) if order else sorted(self.n, key=lambda k: (-self.n[k], k))
+        names = [k for k in names if self.n.get(k)]
+        nb, bb, tt = sum(self.n.values()), sum(self.b.values()), sum(self.t.values())
+        out = []
+        for k in names:
+            n, b, t = self.n[k], self.b[k], self.t[k]
+            rest_n = nb - n
+            rest = (tt - t - (bb - b)) / rest_n if rest_n else None
+            flag = (outlier is not None and len(names) > 1 and rest_n > 0
+                    and abs((t - b) / n - rest) >= outlier)
+            out.append(GroupLoss(k, len(self.ex[k]), n, b / n, t / n, flag, rest))
+        return tuple(out)

@@ -1,0 +1,297 @@
+"""What did the model learn from its data? Token loss over the SFT set, base vs tuned.
+
+    >>> _ = open("train.jsonl", "w").write(
+    ...     '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}], '
+    ...     '"source": "chat"}\\n{"prompt": "2 + 2 =", "completion": " 4", "source": "math"}\\n')
+    >>> d = probe.data_loss((base, tuned), "train.jsonl", channel="source")
+    >>> sorted(c.name for c in d.channels)   # per source: examples, tokens, mean loss base / tuned, change
+    ['chat', 'math']
+    >>> "special" in [k.name for k in d.kinds]   # the same per token kind (special, template, ...)
+    True
+    >>> flagged = d.memorized[:5], d.not_learned[:5], d.outliers
+    >>> trace = d.examples[0].tuned            # a TokenTrace: every trace view works
+
+Every example is tokenized and masked as the trainer does (:mod:`probe.train.masks`) and its
+scored tokens are scored under both models (:mod:`probe.train.score`). The dataset is read
+as ``probe.data.count`` reads it (JSON Lines, ``.gz``, an iterable), streamed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ..core.progress import progress as progress_bar
+from ..core.registry import register
+from ..data.counts import MAX_SKIPPED, Skipped, _Bad, _records
+from ..diagnosis.result import _one_batch
+from ..engine.scoring import _batches, _vocab_size, check_top_k
+from ..engine.trace import TokenTrace
+from ..render.train_loss import loss_html, loss_section, loss_text
+from ..shifts.map import _check_pair
+from .channels import GroupLoss, Sums, channel_value, check_thresholds, example_flags
+from .masks import KINDS, MASKS, parse, tokenize
+from .score import losses, mean, score_batch, seqs, trace
+
+CHUNK = 256  # examples tokenized ahead and sorted by length before batching
+
+
+@dataclass(frozen=True)
+class ExampleLoss:
+    """One training example under both models."""
+
+    line: int  # 1-based line of the file (record number for an iterable)
+    channel: str
+    shape: str  # "messages" | "prompt_completion" | "text"
+    n_tokens: int  # the whole sequence
+    base_losses: tuple[float, ...]  # -log p of each scored token, nats
+    tuned_losses: tuple[float, ...]
+    kinds: tuple[str, ...]  # per scored token
+    flags: tuple[str, ...] = ()  # "memorized", "not_learned"
+    base: TokenTrace | None = None  # the scored tokens (traces=True)
+    tuned: TokenTrace | None = None
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.base_losses)
+
+    @property
+    def base_loss(self) -> float:
+        """Mean loss per scored token under the base model."""
+        return mean(self.base_losses)
+
+    @property
+    def tuned_loss(self) -> float:
+        return mean(self.tuned_losses)
+
+    @property
+    def base_total(self) -> float:
+        return math.fsum(self.base_losses)
+
+    @property
+    def tuned_total(self) -> float:
+        return math.fsum(self.tuned_losses)
+
+    @property
+    def change(self) -> float:
+        return self.tuned_loss - self.base_loss
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ExampleLoss":
+        tr = lambda k: None if d.get(k) is None else TokenTrace.from_dict(d[k])  # noqa: E731
+        return cls(int(d["line"]), str(d["channel"]), str(d["shape"]), int(d["n_tokens"]),
+                   tuple(map(float, d["base_losses"])), tuple(map(float, d["tuned_losses"])),
+                   tuple(map(str, d["kinds"])), tuple(map(str, d.get("flags", ()))), tr("base"), tr("tuned"))
+
+
+@dataclass(frozen=True)
+class DataLoss:
+    """Token loss of a training set under base and tuned, by example, channel and token kind."""
+
+    source: str
+    examples: tuple[ExampleLoss, ...]
+    channels: tuple[GroupLoss, ...]
+    kinds: tuple[GroupLoss, ...]
+    channel: str | None  # the field the channels come from ("<function>" for a function)
+    mask: str | None  # the mask asked for (None: the trainer's default for each shape)
+    thresholds: dict[str, float]
+    blank: int = 0
+    skipped: int = 0
+    skipped_lines: tuple[Skipped, ...] = ()
+    models: dict[str, str] = field(default_factory=dict)
+    adapter: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(e.n_scored for e in self.examples)
+
+    @property
+    def base_loss(self) -> float:
+        """Token-weighted mean loss over every scored token, base model."""
+        return math.fsum(e.base_total for e in self.examples) / self.n_tokens if self.n_tokens else math.nan
+
+    @property
+    def tuned_loss(self) -> float:
+        return math.fsum(e.tuned_total for e in self.examples) / self.n_tokens if self.n_tokens else math.nan
+
+    def flagged(self, flag: str) -> list[ExampleLoss]:
+        """Examples with ``flag``, the strongest evidence first (largest |change|)."""
+        return sorted((e for e in self.examples if flag in e.flags), key=lambda e: (e.change, e.line)
+                      if flag == "memorized" else (-e.tuned_loss, e.line))
+
+    @property
+    def memorized(self) -> list[ExampleLoss]:
+        return self.flagged("memorized")
+
+    @property
+    def not_learned(self) -> list[ExampleLoss]:
+        return self.flagged("not_learned")
+
+    @property
+    def outliers(self) -> list[GroupLoss]:
+        return [c for c in self.channels if c.outlier]
+
+    def kind(self, name: str) -> GroupLoss | None:
+        return next((k for k in self.kinds if k.name == name), None)
+
+    def example(self, line: int) -> ExampleLoss:
+        for e in self.examples:
+            if e.line == line:
+                return e
+        raise KeyError(f"no example from line {line}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DataLoss":
+        return cls(str(d["source"]), tuple(ExampleLoss.from_dict(e) for e in d["examples"]),
+                   tuple(GroupLoss.from_dict(c) for c in d["channels"]),
+                   tuple(GroupLoss.from_dict(c) for c in d["kinds"]), d.get("channel"), d.get("mask"),
+                   {str(k): float(v) for k, v in d["thresholds"].items()}, int(d.get("blank", 0)),
+                   int(d.get("skipped", 0)),
+                   tuple(Skipped(int(s["line"]), str(s["reason"])) for s in d.get("skipped_lines", ())),
+                   {str(k): str(v) for k, v in d.get("models", {}).items()}, d.get("adapter"))
+
+    def __str__(self) -> str:
+        return loss_text(self)
+
+    def _repr_html_(self) -> str:
+        return loss_html(self)
+
+
+register(DataLoss, default_name="data_loss", section=loss_section)
+
+
+def _pair(lm_or_pair):
+    if isinstance(lm_or_pair, (tuple, list)):
+        if len(lm_or_pair) != 2:
+            raise TypeError("give one LM or a (base, tuned) pair")
+        return lm_or_pair[0], lm_or_pair[1]
+    return lm_or_pair, lm_or_pair
+
+
+def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top_k: int = 3,
+              traces: bool | str = True, batch_size: int = 16, limit: int | None = None,
+              thresholds: dict | None = None, progress: bool = False) -> DataLoss:
+    """Token loss of every example of ``dataset`` under base and tuned, with the trainer's mask.
+
+    Args:
+        lm_or_pair: ``(base, tuned)`` (``probe.load_pair``; a LoRA pair runs both in one batch)
+            or one LM (both sides the same).
+        dataset: a JSONL file (``.gz`` too), or an iterable of records (dicts or strings).
+        mask: "all", "assistant", "last_assistant", "completion", or None for what TRL's
+            SFTTrainer does with each shape (messages: all; prompt/completion: completion + EOS;
+            text: all + EOS).
+        channel: a record field ("source", "meta.task"; a list value joins its items) or a
+            function ``record -> str``; None puts every example in one channel.
+        top_k: alternatives kept per token in the traces.
+        traces: keep each example's per-token TokenTrace for both models (True), none (False:
+            the per-token losses are still kept), or only the flagged examples' ("flagged"):
+            a trace holds ``top_k`` alternatives per token, the bulk of a large run's memory.
+        batch_size: examples per batch (the logits budget may cut a batch shorter).
+        limit: stop after this many scored examples.
+        thresholds: overrides of ``probe.train.channels.THRESHOLDS`` (memorized, high_base,
+            not_learned, outlier).
+
+    Records of an unknown shape, lines that are not JSON and records with nothing to score
+    under the mask (no assistant turn) are counted as skipped, with the first few lines named.
+
+    Raises:
+        ValueError: an empty dataset (nothing scored), a bad mask or threshold, base and tuned
+            with different vocabularies.
+    """
+    top_k = check_top_k(top_k)
+    th = check_thresholds(thresholds)
+    if mask is not None and mask not in MASKS:
+        raise ValueError(f"mask must be one of {MASKS} or None (the trainer's default), got {mask!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if traces not in (True, False, "flagged"):
+        raise ValueError(f"traces must be True, False or 'flagged', got {traces!r}")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+    if channel is not None and not (callable(channel) or isinstance(channel, str)):
+        raise TypeError(f"channel must be a field name or a function of the record, got {type(channel).__name__}")
+    base, tuned = _pair(lm_or_pair)
+    if base is not tuned:
+        _check_pair(base, tuned)
+    shared = _one_batch(base, tuned)
+    rows_per = 1 if shared is None or shared[1][0] is None else 2
+    vocab = _vocab_size(tuned)
+    source, total, unit, open_records = _records(dataset)
+    settings = {"top_k": top_k, "mask": mask}
+    out: list[ExampleLoss] = []
+    skipped: list[Skipped] = []
+    counts = {"blank": 0, "skipped": 0}
+    by_channel, by_kind = Sums(), Sums()
+
+    def flush(pending):
+        toks = [p[2] for p in pending]
+        for chunk in _batches(seqs(toks), batch_size, vocab, rows_per=rows_per):
+            b_stats, t_stats = score_batch(base, tuned, shared, [toks[i] for i in chunk], top_k)
+            lo = 0
+            for i in chunk:
+                line, chan, t, shape = pending[i]
+                n = t.n_scored
+                bl, tl = losses(b_stats, lo, n), losses(t_stats, lo, n)
+                kinds = tuple(k for k, m in zip(t.kinds, t.mask) if m)
+                for b, tt, k in zip(bl, tl, kinds):
+                    by_channel.add(chan, line, b, tt)
+                    by_kind.add(k, line, b, tt)
+                flags = example_flags(mean(bl), mean(tl), th)
+                keep = traces is True or (traces == "flagged" and bool(flags))
+                out.append(ExampleLoss(
+                    line, chan, shape, len(t.ids), bl, tl, kinds, flags,
+                    trace(base, t, b_stats, lo, settings) if keep else None,
+                    trace(tuned, t, t_stats, lo, settings) if keep else None))
+                lo += n
+
+    def skip(line, reason):
+        counts["skipped"] += 1
+        if len(skipped) < MAX_SKIPPED:
+            skipped.append(Skipped(line, reason))
+
+    pending: list = []
+    taken = 0
+    with progress_bar(total, progress, "data_loss", unit) as bar:
+        for line, record in open_records(bar):
+            if record is None:
+                counts["blank"] += 1
+                continue
+            if isinstance(record, _Bad):
+                skip(line, str(record))
+                continue
+            try:
+                shape = parse(record).shape
+                t = tokenize(tuned, parse(record), mask)
+            except _Bad as err:
+                skip(line, str(err))
+                continue
+            limit_len = tuned.max_length
+            if limit_len is not None and len(t.ids) > limit_len:
+                skip(line, f"{len(t.ids)} tokens, longer than the model's context of {limit_len}")
+                continue
+            pending.append((line, channel_value(record, channel), t, shape))
+            taken += 1
+            if len(pending) >= CHUNK:
+                flush(pending)
+                pending = []
+            if limit is not None and taken >= limit:
+                break
+        if pending:
+            flush(pending)
+    if not out:
+        why = f"; skipped {counts['skipped']}, first: line {skipped[0].line}: {skipped[0].reason}" if skipped else ""
+        raise ValueError(f"dataset {source} has no example to score{why}")
+    out.sort(key=lambda e: e.line)
+    return DataLoss(
+        source=source, examples=tuple(out), channels=by_channel.groups(outlier=th["outlier"]),
+        kinds=by_kind.groups(order=KINDS), channel=None if channel is None else (
+            channel if isinstance(channel, str) else "<function>"),
+        mask=mask, thresholds=th, blank=counts["blank"], skipped=counts["skipped"],
+        skipped_lines=tuple(skipped), models={"base": base.name, "tuned": tuned.name},
+        adapter=tuned.active_adapter)
