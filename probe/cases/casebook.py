@@ -150,7 +150,7 @@ class Casebook:
         cases = self.filter(verdict=verdict, tag=tag)
         page = casebook_html(cases, title=title or f"probe casebook: {self.folder.name}",
                              errors=[str(e) for e in self.errors], sections=sections)
-        return write_atomically(path, page)
+        return write_atomically(path, page, errors="backslashreplace")
 
     # -- internals --------------------------------------------------------------------------
 
