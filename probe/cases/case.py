@@ -20,6 +20,7 @@ are not finite (a logprob of -inf) are kept as JSON's ``-Infinity``, which Pytho
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -141,6 +142,11 @@ def _weight_files(source: str) -> list[str]:
 
 def versions() -> dict[str, str]:
     """probe's, transformers' and torch's versions, for the record."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:  # read once per process (metadata lookups cost ms per case)
     from importlib.metadata import PackageNotFoundError, version
 
 

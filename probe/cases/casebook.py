@@ -68,6 +68,12 @@ class Casebook:
         self.cases_dir = self.folder / "cases"
         self.index_path = self.folder / "index.json"
         self.errors: list[CaseFileError] = []
+        self._check_cases_dir()
+
+    def _check_cases_dir(self) -> None:
+        if self.cases_dir.exists() and not self.cases_dir.is_dir():
+            raise NotADirectoryError(f"casebook {str(self.folder)!r}: {str(self.cases_dir)!r} is a file, "
+                                     "not the folder of case files; move it away or open another folder")
 
     def __repr__(self) -> str:
         return f"Casebook({str(self.folder)!r}, {len(self)} cases)"
@@ -177,6 +183,7 @@ class Casebook:
         entries: dict[str, dict] = {}
         summaries: dict[str, CaseSummary] = {}
         self.errors = []
+        self._check_cases_dir()
         files = sorted(self.cases_dir.glob("*.json")) if self.cases_dir.is_dir() else []
         for path in files:
             if path.name.startswith("."):
