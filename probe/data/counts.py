@@ -277,7 +277,7 @@ def _file_records(path: Path, bar, truncated: list) -> Iterator[tuple[int, objec
         for line in read_lines(path, errors="replace", progress=tick):
             text = line.text
             if text is None:  # too long to hold
-                yield line.number, _Bad(f"{line.where}: {line.error}")
+                yield line.number, _Bad(f"{line.error}, at byte {line.offset}")
             elif not text.strip():
                 yield line.number, _BLANK
             elif not as_json:
