@@ -173,7 +173,7 @@ class Casebook:
             data = json.loads(self.index_path.read_text(encoding="utf-8"))
             if data.get("format") == INDEX_FORMAT and data.get("schema") == INDEX_SCHEMA:
                 return data["entries"]
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, RecursionError):
             pass  # missing or corrupt: a cache, rebuilt below
         return {}
 
@@ -193,10 +193,8 @@ class Casebook:
             except FileNotFoundError:  # removed meanwhile
                 continue
             key = [stat.st_size, stat.st_mtime_ns]
-            cached = old.get(path.name)
-            if cached and cached.get("key") == key:
-                summary = CaseSummary(**{**cached["summary"], "tags": tuple(cached["summary"]["tags"])})
-            else:
+            summary = _cached(old.get(path.name), key)
+            if summary is None:
                 try:
                     summary = CaseSummary.of(Case.load(path), path.name)
                 except (CaseFileError, OSError) as err:
@@ -214,6 +212,19 @@ class Casebook:
                 {"format": INDEX_FORMAT, "schema": INDEX_SCHEMA, "entries": entries}, indent=0))
         except OSError:  # a read-only book still reads; the index is only a cache
             pass
+
+
+def _cached(entry, key) -> CaseSummary | None:
+    """The index's summary of a file whose size and mtime are ``key``; None if stale or bad."""
+    try:
+        if entry.get("key") != key:
+            return None
+        summary = CaseSummary(**{**entry["summary"], "tags": tuple(entry["summary"]["tags"])})
+    except (AttributeError, KeyError, TypeError):
+        return None
+    ok = all(isinstance(getattr(summary, f), str) for f in ("id", "title", "note", "created", "file"))
+    return summary if ok and all(isinstance(t, str) for t in summary.tags) and (
+        summary.verdict is None or isinstance(summary.verdict, str)) else None
 
 
 def open_casebook(book) -> Casebook:

@@ -4,8 +4,9 @@ Every case file is checked against it when it is read (:func:`schema_problem`), 
 fields have the wrong types (a number for the prompt, a numeric verdict) is named and skipped
 instead of crashing a report later. Other tools can validate case files with the same file::
 
-    >>> import json, jsonschema
-    >>> jsonschema.validate(json.load(open("cases/france.json")), probe.cases.schema.CASE_SCHEMA)
+    import json, jsonschema
+    from probe.cases.schema import CASE_SCHEMA
+    jsonschema.validate(json.load(open("bad-cases/cases/france.json")), CASE_SCHEMA)
 
 The schema covers the case's own fields and each result's ``{"type", "data"}`` envelope; the
 data of each result type is checked by that type's ``from_dict`` (its own validator).

@@ -150,3 +150,14 @@ def test_a_cases_path_that_is_a_file_is_an_error_naming_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and str(tmp_path / "book" / "cases") in err and "is a file" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_corrupt_index_is_rebuilt_from_the_case_files(tmp_path):
+    book = probe.Casebook(tmp_path / "book")
+    book.add(fake_case("a"))
+    index = json.loads(book.index_path.read_text())
+    index["entries"]["a.json"]["summary"] = {"id": 5}  # a bad summary under a current key
+    book.index_path.write_text(json.dumps(index))
+    assert [s.id for s in probe.Casebook(book.folder).list()] == ["a"]
+    book.index_path.write_text("[" * 100_000)
+    assert [s.id for s in probe.Casebook(book.folder).list()] == ["a"]
