@@ -161,3 +161,14 @@ def test_a_corrupt_index_is_rebuilt_from_the_case_files(tmp_path):
     assert [s.id for s in probe.Casebook(book.folder).list()] == ["a"]
     book.index_path.write_text("[" * 100_000)
     assert [s.id for s in probe.Casebook(book.folder).list()] == ["a"]
+
+
+def test_a_diagnosis_with_fields_of_the_wrong_type_is_named():
+    data = json.loads(_good_text("d"))
+    data["case"]["results"]["diagnosis"]["data"]["prompt"] = 5
+    with pytest.raises(probe.CaseFileError, match=r"field case\.results\.diagnosis\.data\.prompt: 5"):
+        probe.Case.from_json(json.dumps(data), "d.json")
+    data = json.loads(_good_text("d"))
+    data["case"]["results"]["diagnosis"]["data"]["tags"] = [1]
+    with pytest.raises(probe.CaseFileError, match=r"data\.tags\.0: 1 should be string"):
+        probe.Case.from_json(json.dumps(data), "d.json")
