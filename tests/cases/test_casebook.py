@@ -141,7 +141,7 @@ def test_killing_a_writer_mid_save_never_loses_or_corrupts_a_case(tmp_path):
     try:
         assert proc.stdout.readline().strip() == b"ready"
         started = time.monotonic()
-        while kills < 12 and time.monotonic() - started < 8:
+        while kills < 10 and time.monotonic() - started < 6:
             before = temp()
             proc.stdin.write(b"go\n")
             proc.stdin.flush()
