@@ -58,3 +58,26 @@ ALL_LMS = [(arch, tok, chat) for arch, tok in FAMILIES for chat in (False, True)
 @pytest.fixture(scope="session", params=ALL_LMS, ids=lambda k: f"{k[0]}-{k[1]}-{'chat' if k[2] else 'raw'}")
 def lm(request, tiny_dirs):
     return probe.load(tiny_dirs[request.param])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def every_saved_case_matches_the_shipped_schema():
+    """Every case file the suite writes is checked against probe/cases/case.schema.json."""
+    import json
+
+    import jsonschema
+
+    from probe.cases.case import Case
+    from probe.cases.schema import SCHEMA_PATH
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+    to_json = Case.to_json
+
+    def checked(self):
+        text = to_json(self)
+        validator.validate(json.loads(text))
+        return text
+
+    Case.to_json = checked
+    yield
+    Case.to_json = to_json

@@ -20,7 +20,9 @@ are not finite (a logprob of -inf) are kept as JSON's ``-Infinity``, which Pytho
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -32,6 +34,7 @@ from typing import Any
 from ..core import registry
 from ..core.version import __version__
 from ..core.files import write_atomically
+from .schema import schema_problem
 from ..core.vocab import ModelRole, Verdict
 from ..diagnosis.labels import labels_of
 from ..render.case import case_html
@@ -139,6 +142,11 @@ def _weight_files(source: str) -> list[str]:
 
 def versions() -> dict[str, str]:
     """probe's, transformers' and torch's versions, for the record."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:  # read once per process (metadata lookups cost ms per case)
     from importlib.metadata import PackageNotFoundError, version
 
 
@@ -156,9 +164,14 @@ def _slug(text: str) -> str:
     return slug or "case"
 
 
+_SERIAL = itertools.count(secrets.randbits(48))  # random start per process, then one up per id
+
+
 def new_id(title: str = "") -> str:
-    """A fresh case id: a slug of the title, the time, and 4 random hex digits."""
-    return f"{_slug(title)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+    """A fresh case id: a slug of the title, the time, and 12 hex digits that never repeat in
+    one process (a counter from a random start: two processes collide with odds ~2^-48 per id)."""
+    serial = next(_SERIAL) % (1 << 48)
+    return f"{_slug(title)}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{serial:012x}"
 
 
 def check_id(case_id: str) -> str:
@@ -269,6 +282,9 @@ class Case:
         except json.JSONDecodeError as err:
             raise CaseFileError(source, f"not valid JSON (line {err.lineno}, column {err.colno}: "
                                         f"{err.msg}); the file is corrupt or not a probe case") from None
+        except (ValueError, RecursionError) as err:  # an int over Python's digit limit, deep nesting
+            raise CaseFileError(source, f"JSON that Python cannot hold ({type(err).__name__}: "
+                                        f"{str(err)[:100]}); the file is corrupt or not a probe case") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise CaseFileError(source, f"not a probe case file (no \"format\": \"{FORMAT}\")")
         schema = data.get("schema")
@@ -280,11 +296,15 @@ class Case:
         if schema > SCHEMA:
             raise CaseFileError(source, f"written by a newer probe (case schema {schema}; this probe "
                                         f"reads up to {SCHEMA}): upgrade probe to open it")
+        problem = schema_problem(data)
+        if problem:
+            raise CaseFileError(source, f"does not match the case schema (probe/cases/case.schema.json): "
+                                        f"{problem}")
         try:
             case = cls.from_dict(data["case"])
             return case if schema == SCHEMA else _READERS[schema](case)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise CaseFileError(source, f"malformed case ({type(err).__name__}: {err})") from None
+        except Exception as err:  # noqa: BLE001 - whatever a result's from_dict makes of bad data
+            raise CaseFileError(source, f"malformed case ({type(err).__name__}: {str(err)[:200]})") from None
 
     def save(self, path) -> Path:
         """Write the case to ``path`` atomically (temp file, fsync, rename)."""

@@ -68,6 +68,12 @@ class Casebook:
         self.cases_dir = self.folder / "cases"
         self.index_path = self.folder / "index.json"
         self.errors: list[CaseFileError] = []
+        self._check_cases_dir()
+
+    def _check_cases_dir(self) -> None:
+        if self.cases_dir.exists() and not self.cases_dir.is_dir():
+            raise NotADirectoryError(f"casebook {str(self.folder)!r}: {str(self.cases_dir)!r} is a file, "
+                                     "not the folder of case files; move it away or open another folder")
 
     def __repr__(self) -> str:
         return f"Casebook({str(self.folder)!r}, {len(self)} cases)"
@@ -150,7 +156,7 @@ class Casebook:
         cases = self.filter(verdict=verdict, tag=tag)
         page = casebook_html(cases, title=title or f"probe casebook: {self.folder.name}",
                              errors=[str(e) for e in self.errors], sections=sections)
-        return write_atomically(path, page)
+        return write_atomically(path, page, errors="backslashreplace")
 
     # -- internals --------------------------------------------------------------------------
 
@@ -167,7 +173,7 @@ class Casebook:
             data = json.loads(self.index_path.read_text(encoding="utf-8"))
             if data.get("format") == INDEX_FORMAT and data.get("schema") == INDEX_SCHEMA:
                 return data["entries"]
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (OSError, ValueError, KeyError, AttributeError, TypeError, RecursionError):
             pass  # missing or corrupt: a cache, rebuilt below
         return {}
 
@@ -177,6 +183,7 @@ class Casebook:
         entries: dict[str, dict] = {}
         summaries: dict[str, CaseSummary] = {}
         self.errors = []
+        self._check_cases_dir()
         files = sorted(self.cases_dir.glob("*.json")) if self.cases_dir.is_dir() else []
         for path in files:
             if path.name.startswith("."):
@@ -186,10 +193,8 @@ class Casebook:
             except FileNotFoundError:  # removed meanwhile
                 continue
             key = [stat.st_size, stat.st_mtime_ns]
-            cached = old.get(path.name)
-            if cached and cached.get("key") == key:
-                summary = CaseSummary(**{**cached["summary"], "tags": tuple(cached["summary"]["tags"])})
-            else:
+            summary = _cached(old.get(path.name), key)
+            if summary is None:
                 try:
                     summary = CaseSummary.of(Case.load(path), path.name)
                 except (CaseFileError, OSError) as err:
@@ -207,6 +212,19 @@ class Casebook:
                 {"format": INDEX_FORMAT, "schema": INDEX_SCHEMA, "entries": entries}, indent=0))
         except OSError:  # a read-only book still reads; the index is only a cache
             pass
+
+
+def _cached(entry, key) -> CaseSummary | None:
+    """The index's summary of a file whose size and mtime are ``key``; None if stale or bad."""
+    try:
+        if entry.get("key") != key:
+            return None
+        summary = CaseSummary(**{**entry["summary"], "tags": tuple(entry["summary"]["tags"])})
+    except (AttributeError, KeyError, TypeError):
+        return None
+    ok = all(isinstance(getattr(summary, f), str) for f in ("id", "title", "note", "created", "file"))
+    return summary if ok and all(isinstance(t, str) for t in summary.tags) and (
+        summary.verdict is None or isinstance(summary.verdict, str)) else None
 
 
 def open_casebook(book) -> Casebook:

@@ -54,7 +54,8 @@ def cases_from(results, specs, base, tuned, note: str = "", tags=()) -> tuple[li
 
 
 def write_report(path, cases, errors, title: str, intro: str = "") -> None:
-    write_atomically(path, casebook_html(cases, title=title, intro=intro, errors=[str(e) for e in errors]))
+    write_atomically(path, casebook_html(cases, title=title, intro=intro, errors=[str(e) for e in errors]),
+                     errors="backslashreplace")
     say(f"report: {Path(path).resolve()}")
 
 

@@ -12,7 +12,10 @@ from .common import InputError, say
 def cmd_report(args) -> int:
     if not Path(args.folder).is_dir():
         raise InputError(f"casebook folder {args.folder!r} does not exist")
-    book = Casebook(args.folder, create=False)
+    try:
+        book = Casebook(args.folder, create=False)
+    except NotADirectoryError as err:
+        raise InputError(str(err)) from None
     out = book.to_html(args.out, title=args.title, verdict=args.verdict, tag=args.tag)
     shown = len(book.list(verdict=args.verdict, tag=args.tag))
     say(f"{shown} of {len(book)} case(s) -> {out.resolve()}")

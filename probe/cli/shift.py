@@ -82,7 +82,7 @@ def cmd_shift(args) -> int:
     if args.report:
         page = casebook_html([], title=f"probe shift: {Path(source).name}", sections=list(results.values()),
                              intro=f"base {base.name} vs tuned {tuned.name}; prompts {source}")
-        write_atomically(args.report, page)
+        write_atomically(args.report, page, errors="backslashreplace")
         say(f"report: {Path(args.report).resolve()}")
     return 0
 

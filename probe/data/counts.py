@@ -15,14 +15,17 @@ and an answer (assistant turns, response/completion/output). Supported shapes:
 "value"}]}``), ``{"prompt", "response"|"completion"}`` (strings or message lists),
 ``{"instruction", "input"?, "output"}``, ``{"question", "answer"}``, and plain text
 (``{"text": ...}``, a string, or a line of a non-JSON file), which has no question/answer
-split and is counted as "text". The file is streamed line by line (constant memory; ``.gz``
-too); a line that is not JSON or a record of an unknown shape is counted, reported, skipped.
+split and is counted as "text". The file is streamed line by line (``.gz`` too) through
+:func:`probe.core.lines.read_lines`: peak memory stays bounded at any file size, because a line
+over ``MAX_LINE_BYTES`` (4 MiB) is read through in chunks and skipped, never held. Empty and
+whitespace-only lines count as ``blank``; a line that is not JSON, JSON Python cannot hold,
+``null``, a record of an unknown shape or a too-long line counts as ``skipped`` (the first
+``MAX_SKIPPED`` named with why). A ``.gz`` that ends mid-stream keeps the counts so far and
+says so in ``truncated``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import json
 import os
 import re
@@ -30,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.lines import TruncatedFile, is_gzip, read_lines
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
 from ..render.data import data_html, data_text
@@ -93,6 +97,7 @@ class DataCounts:
     skipped_lines: tuple[Skipped, ...]  # the first few of them
     patterns: tuple[PatternCount, ...]
     pairs: tuple[PairCount, ...]  # row-major: for each answer pattern, each question pattern
+    truncated: str | None = None  # a .gz that ends mid-stream: why, and the last line read
 
     def get(self, pattern: str | re.Pattern) -> PatternCount:
         label = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
@@ -133,7 +138,8 @@ class DataCounts:
             if p.text:
                 said.append(f"{p.text} plain-text records contain {p.pattern!r}")
             parts.append(", ".join(said) if said else f"no record contains {p.pattern!r}")
-        return f"{head} in {self.source}: " + "; ".join(parts) + "."
+        cut = f" Counts stop early: {self.truncated}." if self.truncated else ""
+        return f"{head} in {self.source}: " + "; ".join(parts) + "." + cut
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -155,6 +161,7 @@ class DataCounts:
                 text_examples=_examples(p["text_examples"])) for p in d["patterns"]),
             pairs=tuple(PairCount(str(p["answer"]), str(p["question"]), int(p["count"]),
                                   _examples(p["examples"])) for p in d["pairs"]),
+            truncated=None if d.get("truncated") is None else str(d["truncated"]),
         )
 
     def __str__(self) -> str:
@@ -229,6 +236,8 @@ def _parse(record) -> tuple | str:
 def _split(record):
     if isinstance(record, str):
         return None, None, record
+    if record is None:
+        raise _Bad("null is not a record")
     if not isinstance(record, dict):
         raise _Bad(f"a {type(record).__name__} is not a record")
     for key in ("messages", "conversations"):
@@ -252,24 +261,32 @@ def _split(record):
 # ---------------------------------------------------------------- reading
 
 
-def _file_records(path: Path, bar) -> Iterator[tuple[int, object]]:
-    """(line number, record | _Bad | None for blank) for each line; constant memory."""
+_BLANK = object()  # a whitespace-only line
+
+
+def _file_records(path: Path, bar, truncated: list) -> Iterator[tuple[int, object]]:
+    """(line number, record | _Bad | _BLANK) for each line; constant memory (probe.core.lines).
+
+    A .gz that ends mid-stream stops the stream; its error goes into ``truncated``."""
     names = [s.lower() for s in path.suffixes]
-    gz = bool(names) and names[-1] == ".gz"
+    gz = is_gzip(path)
     as_json = bool(JSON_SUFFIXES & set(names[-2:] if gz else names[-1:]))
-    step, last, started = 1 << 20, 0, False
-    with open(path, "rb") as raw, (gzip.open(raw) if gz else contextlib.nullcontext(raw)) as stream:
-        for number, line in enumerate(stream, 1):
-            if raw.tell() - last >= step:
-                bar.update((raw.tell() - last) / 1e6)
-                last = raw.tell()
-            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            if number == 1:
-                text = text.removeprefix("\ufeff")
-            if not text.strip():
-                yield number, None
+    seen = [0]
+
+    def tick(done: int) -> None:
+        bar.update((done - seen[0]) / 1e6)
+        seen[0] = done
+
+    started = False
+    try:
+        for line in read_lines(path, errors="replace", progress=tick):
+            text = line.text
+            if text is None:  # too long to hold
+                yield line.number, _Bad(f"{line.error}, at byte {line.offset}")
+            elif not text.strip():
+                yield line.number, _BLANK
             elif not as_json:
-                yield number, text
+                yield line.number, text
             else:
                 try:
                     record = json.loads(text)
@@ -278,15 +295,18 @@ def _file_records(path: Path, bar) -> Iterator[tuple[int, object]]:
                         raise ValueError(f"{path} holds a JSON array; probe streams JSON Lines (one "
                                          "object per line): convert it, e.g. jq -c '.[]'") from None
                     record = _Bad(f"not JSON: {err.msg}")
+                except (ValueError, RecursionError) as err:  # an int over Python's digit limit, deep nesting
+                    record = _Bad(f"JSON Python cannot hold ({type(err).__name__}: {str(err)[:80]})")
                 started = True
-                yield number, record
-        bar.update((raw.tell() - last) / 1e6)
+                yield line.number, record
+    except TruncatedFile as err:
+        truncated.append(str(err))
 
 
 def _iter_records(items: Iterable, bar) -> Iterator[tuple[int, object]]:
     for number, record in enumerate(items, 1):
         bar.update(1)
-        yield number, None if isinstance(record, str) and not record.strip() else record
+        yield number, _BLANK if isinstance(record, str) and not record.strip() else record
 
 
 # ---------------------------------------------------------------- counting
@@ -360,12 +380,12 @@ def _records(dataset):
             raise FileNotFoundError(f"dataset file {str(dataset)!r} does not exist")
         if path.is_dir():
             raise IsADirectoryError(f"dataset {str(dataset)!r} is a folder; give a .jsonl or text file")
-        return str(path), path.stat().st_size / 1e6, "MB", lambda bar: _file_records(path, bar)
+        return str(path), path.stat().st_size / 1e6, "MB", lambda bar, cut: _file_records(path, bar, cut)
     if isinstance(dataset, (bytes, dict)) or not isinstance(dataset, Iterable):
         raise TypeError(f"dataset must be a file path or an iterable of records (dicts or strings), "
                         f"got {type(dataset).__name__}")
     total = len(dataset) if hasattr(dataset, "__len__") else None
-    return "<iterable>", total, "record", lambda bar: _iter_records(dataset, bar)
+    return "<iterable>", total, "record", lambda bar, cut: _iter_records(dataset, bar)
 
 
 def count(dataset, patterns, *, examples: int = 3, case_sensitive: bool = False,
@@ -396,10 +416,11 @@ def count(dataset, patterns, *, examples: int = 3, case_sensitive: bool = False,
     tally = _Tally(len(matchers), examples)
     records = text_records = blank = skipped = 0
     skipped_lines: list[Skipped] = []
+    truncated: list[str] = []
     search = lambda text: [m.search(text) for _, _, m in matchers]
     with progress_bar(total, progress, "count", unit) as bar:
-        for line, record in open_records(bar):
-            if record is None:
+        for line, record in open_records(bar, truncated):
+            if record is _BLANK:
                 blank += 1
                 continue
             parsed = _parse(record)
@@ -423,6 +444,7 @@ def count(dataset, patterns, *, examples: int = 3, case_sensitive: bool = False,
     return DataCounts(
         source=source, case_sensitive=case_sensitive, records=records, text_records=text_records,
         blank=blank, skipped=skipped, skipped_lines=tuple(skipped_lines),
+        truncated=truncated[0] if truncated else None,
         patterns=tuple(PatternCount(
             pattern=label, regex=is_regex,
             question=tally.counts["question"][i], answer=tally.counts["answer"][i],

@@ -132,9 +132,7 @@ def schema_errors(value: Any, schema: dict, where: str = "$") -> list[str]:
 def json_valid(schema: dict | None = None) -> Check:
     """The output holds a JSON object or array (fenced or not), matching ``schema`` if given."""
     if schema is not None:
-        bad = [k for k in _walk_types(schema) if k not in _TYPES]
-        if bad:
-            raise ValueError(f"unknown JSON schema type(s): {bad}")
+        check_schema(schema)
 
     def run(text):
         found = find_json(text)
@@ -151,13 +149,30 @@ def json_valid(schema: dict | None = None) -> Check:
                  "json_valid" if schema is None else {"json_valid": schema})
 
 
-def _walk_types(schema: dict):
-    if "type" in schema:
-        yield schema["type"]
-    for sub in schema.get("properties", {}).values():
-        yield from _walk_types(sub)
-    if isinstance(schema.get("items"), dict):
-        yield from _walk_types(schema["items"])
+def check_schema(schema, where: str = "schema") -> None:
+    """Raise ValueError naming the first part of ``schema`` that is not what
+    :func:`schema_errors` reads: an object with ``type`` (one of its names), ``required`` (a
+    list of strings), ``properties`` (an object of schemas), ``items`` (a schema), ``enum``
+    (a list)."""
+    if not isinstance(schema, dict):
+        raise ValueError(f"json_valid's {where} must be a JSON Schema object such as "
+                         f"{{\"type\": \"object\"}}, got {type(schema).__name__} {schema!r:.60}")
+    kind = schema.get("type")
+    if kind is not None and (not isinstance(kind, str) or kind not in _TYPES):
+        raise ValueError(f"json_valid's {where}.type: unknown JSON schema type {kind!r:.60}; expected one of {sorted(_TYPES)}")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not all(isinstance(k, str) for k in required):
+        raise ValueError(f"json_valid's {where}.required must be a list of strings, got {required!r:.60}")
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        raise ValueError(f"json_valid's {where}.enum must be a list, got {schema['enum']!r:.60}")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        raise ValueError(f"json_valid's {where}.properties must be an object of schemas "
+                         f"(name -> schema), got {type(properties).__name__} {properties!r:.60}")
+    for key, sub in properties.items():
+        check_schema(sub, f"{where}.properties.{key}")
+    if "items" in schema:
+        check_schema(schema["items"], f"{where}.items")
 
 
 def from_callable(fn: Callable[[str], bool], name: str | None = None) -> Check:

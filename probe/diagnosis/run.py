@@ -26,6 +26,7 @@ from .checks import as_check
 from .batch import BATCH_TOKENS, CasePlan, plan_case, plan_size, run_plans, token_batches
 from .result import Diagnosis
 from .evidence import check_sweep, sweep_template
+from ..core.lines import TruncatedFile, read_lines
 from ..core.progress import progress as progress_bar
 from .failure import FailedCase
 
@@ -112,21 +113,30 @@ def read_cases(source) -> list[CaseSpec | FailedCase]:
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"case file {str(source)!r} does not exist")
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
+        try:
+            for line in read_lines(path):
+                default_id = f"line-{line.number}"
+                if line.text is None:  # not UTF-8, or too long to hold
+                    items.append(FailedCase(default_id, line.error, line.number))
                     continue
-                default_id = f"line-{number}"
+                if not line.text.strip():
+                    continue
                 try:
-                    data = json.loads(line)
+                    data = json.loads(line.text)
                 except json.JSONDecodeError as err:
-                    items.append(FailedCase(default_id, f"not valid JSON ({err.msg})", number))
+                    items.append(FailedCase(default_id, f"not valid JSON ({err.msg})", line.number))
+                    continue
+                except (ValueError, RecursionError) as err:  # too deep, or an int over Python's limit
+                    items.append(FailedCase(default_id, f"JSON Python cannot hold ({type(err).__name__}: "
+                                                        f"{str(err)[:80]})", line.number))
                     continue
                 try:
                     items.append(spec_from_dict(data, default_id))
                 except CaseInputError as err:
                     case_id = str(data.get("id", default_id)) if isinstance(data, dict) else default_id
-                    items.append(FailedCase(case_id, str(err), number, err.field or None))
+                    items.append(FailedCase(case_id, str(err), line.number, err.field or None))
+        except TruncatedFile as err:
+            items.append(FailedCase(f"line-{err.lines + 1}", str(err), err.lines + 1))
         return items
     for i, item in enumerate(source):
         if isinstance(item, (CaseSpec, FailedCase)):  # e.g. read_cases' own output

@@ -2,12 +2,12 @@
 
 Each result's section comes from its type's record in :mod:`probe.core.registry`; the built-in
 types' sections (their view plus per-token charts) are here. Every piece of model or user
-text goes through ``html.escape``; no script.
+text goes through ``probe.render.safe.escape``; no script.
 """
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 from ..core.registry import type_of
 from .card import COLORS, diagnosis_body

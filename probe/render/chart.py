@@ -7,7 +7,7 @@ probabilities as extra lines, the divergence point marked. Pure: results in, fig
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 
 def _plotly():

@@ -6,8 +6,9 @@ records' questions.
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
+from .safe import encodable
 from .style import styled
 from .text import show
 
@@ -45,7 +46,7 @@ def data_text(c) -> str:
     for s in c.skipped_lines:
         lines.append(f"  skipped line {s.line}: {s.reason}")
     lines.append(c.summary)
-    return "\n".join(lines)
+    return encodable("\n".join(lines))
 
 
 

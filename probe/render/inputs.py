@@ -3,7 +3,7 @@ answer marked, each token's position and id on hover."""
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 from .strip import visible
 from .style import styled

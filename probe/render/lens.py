@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import math
-from html import escape
+from .safe import escape
 
 from .chart import _label, _plotly
 from .strip import color, visible

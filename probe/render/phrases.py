@@ -8,7 +8,7 @@ A phrase is a tuple of pieces: plain words (``str``) and model or user text (:cl
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 Phrase = tuple  # of str and Code
 

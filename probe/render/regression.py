@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 from .style import styled
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from html import escape
+from .safe import encodable, escape
 
 from .case import badge, case_body
 from .card import COLORS
@@ -85,20 +85,18 @@ def case_row(case) -> list[str]:
     return [rests, ", ".join(case.labels), clip(where, 50), *runs, clip(case.note, 80)]
 
 
-def _summary(cases) -> str:
-    head = "".join(f"<th>{h}</th>" for h in ("case", "verdict", "rests on", "labels", "tags",
-                                             "first divergent token (tuned)", "tuned", "tuned forced",
-                                             "base", "base forced", "note"))
-    rows = []
-    for case in cases:
-        rests, labels, where, *runs, note = (escape(c) for c in case_row(case))
-        tags = escape(", ".join(case.tags))
-        cells = "".join(f"<td>{c}</td>" for c in runs)
-        rows.append(f'<tr {_attrs(case)}><td><a href="#case-{escape(case.id, quote=True)}">'
-                    f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td>'
-                    f'<td>{rests}</td><td>{labels}</td><td>{tags}</td>'
-                    f'<td><code>{where}</code></td>{cells}<td>{note}</td></tr>')
-    return f'<table class="probe-summary"><tr>{head}</tr>{"".join(rows)}</table>'
+SUMMARY_HEADER = ("case", "verdict", "rests on", "labels", "tags", "first divergent token (tuned)",
+                  "tuned", "tuned forced", "base", "base forced", "note")
+
+
+def _summary_row(case) -> str:
+    rests, labels, where, *runs, note = (escape(c) for c in case_row(case))
+    tags = escape(", ".join(case.tags))
+    cells = "".join(f"<td>{c}</td>" for c in runs)
+    return (f'<tr {_attrs(case)}><td><a href="#case-{escape(case.id, quote=True)}">'
+            f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td>'
+            f'<td>{rests}</td><td>{labels}</td><td>{tags}</td>'
+            f'<td><code>{where}</code></td>{cells}<td>{note}</td></tr>')
 
 
 def _filters(cases) -> str:
@@ -115,12 +113,30 @@ def _filters(cases) -> str:
             f'of {len(cases)}</div>')
 
 
+def _renders(case) -> tuple[str, str] | str:
+    """(summary row, section) of a case, or why it cannot be shown (a malformed case)."""
+    try:
+        return _summary_row(case), (f'<section id="case-{escape(case.id, quote=True)}" {_attrs(case)}>'
+                                    f'{case_body(case)}</section>')
+    except Exception as err:  # noqa: BLE001 - one case's data, named, never the whole page
+        return f"case {getattr(case, 'id', '?')}: cannot be shown ({type(err).__name__}: {err})"
+
+
 def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors=(), sections=()) -> str:
     """The whole page for ``cases`` (probe.Case objects). ``errors``: unreadable files, listed.
 
     ``sections``: corpus-level results (Shift, Regression) shown after the summary table.
+    A case whose data cannot be shown is left out and listed with the errors, named.
     """
-    cases = list(cases)
+    shown, rendered, errors = [], [], list(errors)
+    for case in cases:
+        out = _renders(case)
+        if isinstance(out, str):
+            errors.append(out)
+        else:
+            shown.append(case)
+            rendered.append(out)
+    cases = shown
     tag_counts = Counter(t for c in cases for t in c.tags)
     by_tag = ", ".join(f"{escape(t)}: {n}" for t, n in sorted(tag_counts.items())) or "none"
     parts = [f"<p>{escape(intro)}</p>" if intro else "",
@@ -128,11 +144,13 @@ def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors
              f"{escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}</p>"]
     if errors:
         items = "".join(f"<li>{escape(str(e))}</li>" for e in errors)
-        parts.append(f'<div class="probe-errors"><b>{len(errors)} case file(s) could not be read:</b>'
+        parts.append(f'<div class="probe-errors"><b>{len(errors)} case(s) could not be read or shown:</b>'
                      f'<ul>{items}</ul></div>')
-    parts += [_filters(cases), _summary(cases)]
+    head = "".join(f"<th>{h}</th>" for h in SUMMARY_HEADER)
+    parts += [_filters(cases), f'<table class="probe-summary"><tr>{head}</tr>'
+                               f'{"".join(row for row, _ in rendered)}</table>']
     if sections:
         parts.append(report_sections(sections, {c.id for c in cases}))
-    parts += [f'<section id="case-{escape(c.id, quote=True)}" {_attrs(c)}>{case_body(c)}</section>'
-              for c in cases]
-    return PAGE.format(title=escape(title), style=STYLE.replace("</style>", _PAGE_CSS + "</style>"), body="".join(parts))
+    parts += [section for _, section in rendered]
+    return encodable(PAGE.format(title=escape(title), style=STYLE.replace("</style>", _PAGE_CSS + "</style>"),
+                                 body="".join(parts)))

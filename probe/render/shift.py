@@ -1,12 +1,12 @@
 """Shift results as text, escaped HTML and inline SVG: the shift map, KL by position, promoted tokens.
 
-Pure functions, no script: every piece of model or user text goes through ``html.escape``.
+Pure functions, no script: every piece of model or user text goes through ``probe.render.safe.escape``.
 """
 
 from __future__ import annotations
 
 import math
-from html import escape
+from .safe import escape
 
 from .strip import visible
 from .style import styled

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 COLORS = {"info": "#555", "busy": "#1565c0", "error": "#c62828", "ok": "#2e7d32"}
 

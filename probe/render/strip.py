@@ -1,13 +1,13 @@
 """Token strips as self-contained HTML: tokens colored by probability, a tooltip each.
 
-Every piece of model or user text goes through ``html.escape``; no script, no CDN. The
+Every piece of model or user text goes through ``probe.render.safe.escape``; no script, no CDN. The
 ``*_body`` functions leave out the style block (:mod:`probe.render.style`); the ``*_html``
 ones, which results' ``_repr_html_`` return, put it first.
 """
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 from .phrases import as_html, comparison_phrase, divergence_phrase, parting_phrase, trace_facts
 from .style import styled

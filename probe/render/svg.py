@@ -8,7 +8,7 @@ outlined. Hovering a bar shows the token, its rank, probability and top alternat
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 from .strip import color
 

@@ -11,7 +11,7 @@ Pure functions: results in, strings or figures out; every piece of model or user
 
 from __future__ import annotations
 
-from html import escape
+from .safe import escape
 
 from .chart import _label, _plotly
 from .strip import visible

@@ -7,6 +7,7 @@ a diagnosis come from its :class:`probe.core.registry.Headline`.
 from __future__ import annotations
 
 from ..core.registry import type_of
+from .safe import encodable
 from .phrases import (as_text, clip, comparison_phrase, divergence_phrase, expected_phrase, headline_cells,
     parting_phrase, show, trace_facts)
 
@@ -28,7 +29,7 @@ def trace_text(trace) -> str:
         lines.append(f"  stopped: {trace.stop_reason}")
     if trace.straddles:
         lines.append("  S: the first token begins inside the prompt (merged across the boundary)")
-    return "\n".join(lines)
+    return encodable("\n".join(lines))
 
 
 def divergence_text(d) -> str:
@@ -113,7 +114,7 @@ def diagnosis_text(d) -> str:
     if d.sweep is not None:
         lines.append(f"  sweep: {show(d.sweep.watch)} stays greedy for "
                      f"{sum(r.watch_is_greedy for r in d.sweep.rows)}/{len(d.sweep.rows)} swept values")
-    return "\n".join(lines)
+    return encodable("\n".join(lines))
 
 
 RUN_ORDER = ("tuned", "tuned_forced", "base", "base_forced")
@@ -143,7 +144,7 @@ def verdict_table(results) -> str:
     rows = [VERDICT_HEADER] + verdict_rows(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
     line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]])
+    return encodable("\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]]))
 
 
 def case_text(case) -> str:
@@ -168,4 +169,4 @@ def case_text(case) -> str:
         lines.append(f"  {m.role}: {m.name}{adapter} [{m.dtype or '?'}, {m.fingerprint or 'no fingerprint'}]")
     lines.append(f"  results: {', '.join(f'{k} ({type_of(v).name})' for k, v in case.results.items())}")
     lines.append(f"  made {case.created} with " + ", ".join(f"{k} {v}" for k, v in case.versions.items()))
-    return "\n".join(lines)
+    return encodable("\n".join(lines))

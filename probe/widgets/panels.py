@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import singledispatch
-from html import escape
+from ..render.safe import escape
 
 from ..diagnosis.divergence import Divergence
 from ..engine.trace import TokenTrace

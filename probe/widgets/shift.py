@@ -115,6 +115,6 @@ class ShiftExplorer:
 
 
 def _esc(text: str) -> str:
-    from html import escape
+    from ..render.safe import escape
 
     return escape(text)

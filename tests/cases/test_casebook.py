@@ -96,6 +96,8 @@ def test_index_is_a_cache_rebuilt_when_missing_corrupt_or_stale(tmp_path):
     assert len(probe.Casebook(tmp_path)) == 2 and index.exists()
 
 
+# A zygote: imports probe once, then forks a writer per "go" line and reports its pid and its
+# death, so that each writer starts in milliseconds and the test can kill it mid-save.
 WRITER = textwrap.dedent("""
     import os, sys
     sys.path[:0] = [{root!r}, {tests!r}]
@@ -104,45 +106,63 @@ WRITER = textwrap.dedent("""
     book = probe.Casebook({folder!r})
     big = make_case("victim", note="new", size=100000)
     print("ready", flush=True)
-    i = 0
-    while True:  # overwrite an existing case (big: most time is spent writing) and add new ones
-        book.add(big, overwrite=True)
-        if i % 5 == 0:
-            book.add(make_case(f"new-{{os.getpid()}}-{{i}}", size=1000))
-        i += 1
+    for _ in sys.stdin:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                i = 0
+                while True:  # overwrite an existing case (big: most time is spent writing), add new ones
+                    book.add(big, overwrite=True)
+                    if i % 5 == 0:
+                        book.add(make_case(f"new-{{os.getpid()}}-{{i}}", size=1000))
+                    i += 1
+            finally:
+                os._exit(1)
+        print(pid, flush=True)
+        os.waitpid(pid, 0)
+        print("dead", flush=True)
 """)
 
 
-def _kill_a_writer(folder, delay: float) -> bool:
-    """Start a writer on ``folder``, SIGKILL it after ``delay`` s; True if it died mid-save."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(probe.__file__)))
-    script = WRITER.format(root=root, tests=os.path.dirname(os.path.abspath(__file__)), folder=str(folder))
-    temp = lambda: {p.name for p in (folder / "cases").iterdir() if p.name.startswith(".")}  # noqa: E731
-    before = temp()
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
-    assert proc.stdout.readline().strip() == b"ready"
-    time.sleep(delay)
-    assert proc.poll() is None, "the writer died before it was killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return bool(temp() - before)  # it left a temp file: killed mid-save
-
-
 def test_killing_a_writer_mid_save_never_loses_or_corrupts_a_case(tmp_path):
+    """SIGKILL writers in a loop, each the moment its save's temp file exists (plus 0-10 ms, so
+    kills land while writing, syncing or renaming); after each, every case is there and whole."""
+    import random
+
     book = probe.Casebook(tmp_path / "book")
     keep = [book.add(make_case(f"keep-{i}", note=f"kept {i}")) for i in range(5)]
     old_victim = book.add(make_case("victim", note="old", size=100000))
-    mid_save = 0
-    for attempt in range(12):
-        mid_save += _kill_a_writer(book.folder, 0.05 + 0.1 * attempt)
-        again = probe.Casebook(book.folder)
-        assert again.errors == []  # no half-written file is ever visible as a case
-        for case in keep:
-            assert again.get(case.id) == case
-        victim = again.get("victim")
-        assert victim.note in ("old", "new") and victim.prompt == old_victim.prompt
-        for summary in again.list():
-            assert again.get(summary.id).id == summary.id  # every listed case loads whole
-        if mid_save >= 2:
-            break
-    assert mid_save >= 1, "no kill landed during a save; the test proved nothing"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(probe.__file__)))
+    script = WRITER.format(root=root, tests=os.path.dirname(os.path.abspath(__file__)), folder=str(book.folder))
+    temp = lambda: {p.name for p in book.cases_dir.iterdir() if p.name.startswith(".")}  # noqa: E731
+    rng = random.Random(0)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    kills = mid_save = 0
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        started = time.monotonic()
+        while kills < 10 and time.monotonic() - started < 6:
+            before = temp()
+            proc.stdin.write(b"go\n")
+            proc.stdin.flush()
+            pid = int(proc.stdout.readline())
+            deadline = time.monotonic() + 3
+            while not temp() - before and time.monotonic() < deadline:
+                pass  # spin until a save is under way
+            time.sleep(rng.uniform(0, 0.01))
+            os.kill(pid, signal.SIGKILL)
+            assert proc.stdout.readline().strip() == b"dead"
+            kills += 1
+            mid_save += bool(temp() - before)  # its temp file is left: killed mid-save
+            again = probe.Casebook(book.folder)
+            assert again.errors == []  # no half-written file is ever visible as a case
+            for case in keep:
+                assert again.get(case.id) == case
+            victim = again.get("victim")
+            assert victim.note in ("old", "new") and victim.prompt == old_victim.prompt
+            for summary in again.list():
+                assert again.get(summary.id).id == summary.id  # every listed case loads whole
+    finally:
+        proc.kill()
+        proc.wait()
+    assert kills >= 5 and mid_save >= kills // 2, f"{mid_save} of {kills} kills landed mid-save"
