@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
-from ..data.counts import MAX_SKIPPED, Skipped, _Bad, _records
+from ..data.counts import _BLANK, MAX_SKIPPED, Skipped, _Bad, _records
 from ..diagnosis.result import _one_batch
 from ..engine.scoring import _batches, _vocab_size, check_top_k
 from ..engine.trace import TokenTrace
@@ -257,10 +257,15 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
 
     pending: list = []
     taken = 0
+    truncated: list[str] = []  # a .gz that ends mid-stream: scored so far, then named
+    line = 0
     with progress_bar(total, progress, "data_loss", unit) as bar:
-        for line, record in open_records(bar):
-            if record is None:
+        for line, record in open_records(bar, truncated):
+            if record is _BLANK:
                 counts["blank"] += 1
+                continue
+            if record is None:
+                skip(line, "null is not a record")
                 continue
             if isinstance(record, _Bad):
                 skip(line, str(record))
@@ -284,6 +289,8 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
                 break
         if pending:
             flush(pending)
+    if truncated:
+        skip(line + 1, truncated[0])
     if not out:
         why = f"; skipped {counts['skipped']}, first: line {skipped[0].line}: {skipped[0].reason}" if skipped else ""
         raise ValueError(f"dataset {source} has no example to score{why}")
