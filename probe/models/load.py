@@ -279,7 +279,37 @@ def _attach_adapter(model, adapter):
         for name, path in rest:
             wrapped.load_adapter(str(path), adapter_name=name)
     wrapped.set_adapter(first)
+    _check_wrapped_layers(wrapped, paths)
     return wrapped
+
+
+def _check_wrapped_layers(wrapped, paths: dict) -> None:
+    """Refuse LoRA layers that PEFT wrapped but cannot run: a module that subclasses nn.Linear
+    with a forward of its own (MoE routers such as Llama4Router or PhimoeTopKRouter return a
+    tuple, and PEFT's LoRA forward then fails on ``result.dtype``). Caught here, with the
+    adapter and module named, instead of as a PEFT traceback on the first forward."""
+    from torch import nn
+
+    bad: dict[str, list[str]] = {}
+    for name, module in wrapped.named_modules():
+        base = getattr(module, "base_layer", None)
+        if not isinstance(base, nn.Linear) or type(base).forward is nn.Linear.forward:
+            continue
+        for adapter in getattr(module, "lora_A", {}) or {}:
+            if adapter in paths:
+                bad.setdefault(adapter, []).append(f"{name.removeprefix('base_model.model.')} "
+                                                   f"({type(base).__name__})")
+    if bad:
+        adapter, modules = next(iter(bad.items()))
+        short = ", ".join(modules[:3]) + (f" and {len(modules) - 3} more" if len(modules) > 3 else "")
+        leaf = sorted({m.split(" ")[0].rpartition(".")[2] for m in modules})
+        raise ValueError(
+            f"adapter {adapter!r} ({paths[adapter]}) puts LoRA on {short}: modules that subclass "
+            "nn.Linear but compute something else in their own forward (a mixture-of-experts "
+            "router returns a tuple of scores and indices), which PEFT's LoRA layer cannot wrap "
+            "(it fails with \"'tuple' object has no attribute 'dtype'\" on the first forward). "
+            f"Retrain the adapter without them (LoraConfig(..., exclude_modules={leaf!r})) or "
+            "remove their weights from the adapter")
 
 
 def load(

@@ -61,6 +61,14 @@ FAMILIES = [
     ("mamba", "bpe", False),
     ("rwkv", "bpe", False),
     ("recurrent_gemma", "unigram", False),
+    # attention + state-space hybrids (a larger random init: see probe.models.tiny._STATE_INIT)
+    ("falcon_h1", "bpe", False),
+    ("minimax", "unigram", False),
+    ("jamba", "bpe", False),
+    ("bamba", "unigram", False),
+    ("granitemoehybrid", "bpe", False),
+    ("qwen3_next", "bpe", True),
+    ("zamba2", "unigram", False),
 ]
 NAMES = [f[0] for f in FAMILIES]
 
@@ -72,6 +80,8 @@ MAY_REFUSE = {
     "mamba": {"watch"},
     "rwkv": {"score_many", "generate", "force", "watch", "diagnose"},  # no attention mask, no cache
     "recurrent_gemma": {"score_many", "generate", "force", "watch", "diagnose"},
+    "minimax": {"diagnose"},  # a cached step of a left-padded batch is wrong (its cache's masks)
+    "zamba2": {"generate", "force", "watch", "diagnose"},  # cached decode skips a clamp (KNOWN_INEXACT)
 }
 FEATURE_WORDS = {
     "score_many": ("batch", "padding", "score_many"),
@@ -251,7 +261,8 @@ def test_multi_token_watch_is_the_exact_product(fam, prompt):
             for t in wids:
                 logp += float(torch.log_softmax(next_token_logits(lm.model, ctx), -1)[t])
                 ctx.append(t)
-            assert step.watch[w] == pytest.approx(math.exp(logp), rel=1e-3, abs=1e-9), (k, w)
+            # in log space: an absolute tolerance on the probability would hide errors on improbable strings
+            assert step.watch[w] > 0 and math.log(step.watch[w]) == pytest.approx(logp, abs=1e-3), (k, w)
     # the watched strings did not disturb the generation itself
     assert trace.ids == probe.generate(lm, prompt, max_new_tokens=WINDOW + 2).ids
 
@@ -275,7 +286,7 @@ def test_logit_lens_last_layer_is_score(fam):
 # ---------------------------------------------------------------- LoRA + diagnose
 
 
-LORA_REFUSED = {"mamba": {"out_proj"}}  # PEFT itself refuses LoRA on these (Mamba's out_proj)
+LORA_REFUSED = {"mamba": {"out_proj"}, "falcon_h1": {"out_proj"}}  # PEFT itself refuses LoRA on these (Mamba out_proj)
 
 
 def lora_targets(model) -> list[str]:
@@ -283,7 +294,10 @@ def lora_targets(model) -> list[str]:
     from transformers.pytorch_utils import Conv1D
 
     head = model.get_output_embeddings()
-    names = {name.rpartition(".")[2] for name, m in model.named_modules()
+    # the leaf name, or the whole path where the leaf is an index (zamba2's adapter lists hold
+    # unnamed linears: a target "0" would match far more than meant)
+    names = {name if name.rpartition(".")[2].isdigit() else name.rpartition(".")[2]
+             for name, m in model.named_modules()
              if isinstance(m, (nn.Linear, Conv1D)) and m is not head and "." in name}
     names -= LORA_REFUSED.get(model.config.model_type, set())
     assert names, type(model).__name__
