@@ -283,9 +283,22 @@ def _attach_adapter(model, adapter):
     return wrapped
 
 
+@torch.no_grad()
+def _gives_tensor(layer) -> bool:
+    """Whether ``layer`` maps one input row to a tensor (not a tuple): tried on a zero row."""
+    weight = layer.weight
+    if weight.device.type == "meta":
+        return True  # offloaded: cannot try; PEFT's own error will tell
+    try:
+        out = layer(torch.zeros(1, layer.in_features, dtype=weight.dtype, device=weight.device))
+    except Exception:  # noqa: BLE001 - not ours to judge here
+        return True
+    return torch.is_tensor(out)
+
+
 def _check_wrapped_layers(wrapped, paths: dict) -> None:
     """Refuse LoRA layers that PEFT wrapped but cannot run: a module that subclasses nn.Linear
-    with a forward of its own (MoE routers such as Llama4Router or PhimoeTopKRouter return a
+    with a forward of its own that returns no tensor (MoE routers such as Llama4Router or PhimoeTopKRouter return a
     tuple, and PEFT's LoRA forward then fails on ``result.dtype``). Caught here, with the
     adapter and module named, instead of as a PEFT traceback on the first forward."""
     from torch import nn
@@ -295,6 +308,8 @@ def _check_wrapped_layers(wrapped, paths: dict) -> None:
         base = getattr(module, "base_layer", None)
         if not isinstance(base, nn.Linear) or type(base).forward is nn.Linear.forward:
             continue
+        if _gives_tensor(base):
+            continue  # a forward of its own that is still a linear map (FalconLinear)
         for adapter in getattr(module, "lora_A", {}) or {}:
             if adapter in paths:
                 bad.setdefault(adapter, []).append(f"{name.removeprefix('base_model.model.')} "

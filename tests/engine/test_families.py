@@ -69,6 +69,9 @@ FAMILIES = [
     ("granitemoehybrid", "bpe", False),
     ("qwen3_next", "bpe", True),
     ("zamba2", "unigram", False),
+    # mixture-of-experts whose router subclasses nn.Linear and returns a tuple
+    ("llama4_text", "bpe", False),
+    ("phimoe", "unigram", False),
 ]
 NAMES = [f[0] for f in FAMILIES]
 
@@ -286,7 +289,10 @@ def test_logit_lens_last_layer_is_score(fam):
 # ---------------------------------------------------------------- LoRA + diagnose
 
 
-LORA_REFUSED = {"mamba": {"out_proj"}, "falcon_h1": {"out_proj"}}  # PEFT itself refuses LoRA on these (Mamba out_proj)
+# PEFT itself refuses LoRA on these (Mamba out_proj); a LoRA on a router cannot run (probe refuses
+# it by name: test_lora_on_a_router_is_refused_by_name)
+LORA_REFUSED = {"mamba": {"out_proj"}, "falcon_h1": {"out_proj"}, "llama4_text": {"router"},
+                "phimoe": {"router"}}
 
 
 def lora_targets(model) -> list[str]:
@@ -350,3 +356,21 @@ def test_lora_pair_through_diagnose(fam, pair):
         for x, y in zip(run.trace.steps, alone.steps):
             assert x.logprob == pytest.approx(y.logprob, abs=1e-4), run_name
     assert d.expected_traces["base"].total_logprob != pytest.approx(d.expected_traces["tuned"].total_logprob)
+
+
+@pytest.mark.parametrize("arch", ["llama4_text", "phimoe"])
+def test_lora_on_a_router_is_refused_by_name(arch, tmp_path):
+    """A LoRA on every linear layer, routers included: an error naming the adapter, the module
+    and the cause (not PEFT's "'tuple' object has no attribute 'dtype'" on the first forward)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    folder = save_tiny(tmp_path / "model", arch, "bpe")
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    targets = sorted(set(lora_targets(model)) | {"router"})
+    get_peft_model(model, LoraConfig(r=4, target_modules=targets)).save_pretrained(tmp_path / "lora")
+    with pytest.raises(ValueError) as err:
+        probe.load_pair(folder, adapter=tmp_path / "lora")
+    message = str(err.value)
+    assert "'default'" in message and str(tmp_path / "lora") in message
+    assert ".router" in message and "tuple" in message and "exclude_modules=['router']" in message
