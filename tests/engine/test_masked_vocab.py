@@ -150,3 +150,19 @@ def test_nan_logits_are_named_not_an_unsupported_family(folder):
         message = str(err.value)
         assert "NaN" in message and "position" in message and lm.name in message
         assert "cannot be used" not in message
+
+
+def test_shift_with_masked_entries_keeps_finite_gains_and_strict_json(folder, masked, tmp_path):
+    from probe.shifts.map import Shift
+
+    base, ids, target_id = masked
+    other = save_tiny(tmp_path / "other", "llama", "bpe", seed=3)
+    tuned = _hooked(other, "neginf", ids)
+    s = probe.shift(base, tuned, [PROMPT], answers=[TARGET + " is"], min_prob=0.0, promote_k=3, min_gain=0.0)
+    first = s.prompts[0].positions[0]
+    assert first.id == target_id and first.tuned_logprob == first.base_logprob == -math.inf
+    for pos in s.prompts[0].positions:  # both mask the same ids: NaN gains never take a slot
+        assert len(pos.promoted) == 3 and all(math.isfinite(g.gain) for g in pos.promoted)
+        assert not {g.id for g in pos.promoted + pos.demoted} & ids
+    back = Shift.from_dict(json.loads(json.dumps(s.to_dict(), allow_nan=False)))
+    assert back.prompts[0].positions == s.prompts[0].positions
