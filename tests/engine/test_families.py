@@ -78,9 +78,6 @@ NAMES = [f[0] for f in FAMILIES]
 # What a family may refuse: there it must be exact or raise an error that names the family and
 # the feature, never a wrong number. Everything not listed here must simply work.
 MAY_REFUSE = {
-    "qwen3_5_text": {"watch"},  # a recurrent state cannot be cropped back after the watched tokens
-    "lfm2": {"watch"},
-    "mamba": {"watch"},
     "rwkv": {"score_many", "generate", "force", "watch", "diagnose"},  # no attention mask, no cache
     "recurrent_gemma": {"score_many", "generate", "force", "watch", "diagnose"},
     "minimax": {"diagnose"},  # a cached step of a left-padded batch is wrong (its cache's masks)
