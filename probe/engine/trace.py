@@ -47,6 +47,18 @@ def _logprob_out(value: float) -> float | None:
     return None if value == -math.inf else value
 
 
+def null_neg_inf(value):
+    """``value`` (plain data from ``asdict``) with every -inf (a masked token's logprob) as None,
+    for results that hold traces: strict JSON; their from_dict reads None back as -inf."""
+    if isinstance(value, float) and value == -math.inf:
+        return None
+    if isinstance(value, dict):
+        return {k: null_neg_inf(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [null_neg_inf(v) for v in value]
+    return value
+
+
 def _logprob_in(value) -> float:
     return -math.inf if value is None else float(value)
 

@@ -166,3 +166,17 @@ def test_shift_with_masked_entries_keeps_finite_gains_and_strict_json(folder, ma
         assert not {g.id for g in pos.promoted + pos.demoted} & ids
     back = Shift.from_dict(json.loads(json.dumps(s.to_dict(), allow_nan=False)))
     assert back.prompts[0].positions == s.prompts[0].positions
+
+
+def test_diagnosis_results_with_a_masked_token_are_strict_json(masked, tmp_path):
+    from probe.diagnosis.compare import Comparison, compare
+    from probe.diagnosis.divergence import Divergence, divergence_from_trace
+
+    lm, _, _ = masked
+    tuned = _hooked(save_tiny(tmp_path / "other", "llama", "bpe", seed=3), "neginf", masked[1])
+    c = compare(lm, tuned, PROMPT, TARGET + " is")
+    assert c.segments[0].base_logprob == -math.inf
+    assert Comparison.from_dict(json.loads(json.dumps(c.to_dict(), allow_nan=False))) == c
+    d = divergence_from_trace(probe.score(lm, PROMPT, TARGET + " is"))
+    assert d.diverged and d.step.prob == 0.0
+    assert Divergence.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False))) == d
