@@ -180,3 +180,13 @@ def test_diagnosis_results_with_a_masked_token_are_strict_json(masked, tmp_path)
     d = divergence_from_trace(probe.score(lm, PROMPT, TARGET + " is"))
     assert d.diverged and d.step.prob == 0.0
     assert Divergence.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False))) == d
+
+
+def test_nan_at_an_earlier_scored_position_is_named():
+    from probe.engine.stats import row_stats
+
+    logits = torch.tensor([[0.0, 1.0, -math.inf], [math.nan, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(NonFiniteLogitsError, match="position 1 "):
+        row_stats(logits, torch.tensor([0, 1, 2]), 2)
+    ok = row_stats(logits[[0, 2]], torch.tensor([2, 0]), 3)  # -inf alone: probability 0, ranked last
+    assert ok.logprob[0] == -math.inf and ok.rank[0] == 3 and ok.top_logprobs[0][2] == -math.inf
