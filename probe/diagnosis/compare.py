@@ -10,9 +10,10 @@ log-probability under each model is the sum over its tokens.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
-from ..engine.trace import TokenTrace
+from ..engine.trace import TokenTrace, null_neg_inf
 from ..engine.scoring import score
 from ..core.registry import register
 from ..render.case import comparison_section
@@ -39,8 +40,9 @@ class Segment:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Segment":
-        return cls(int(d["start"]), int(d["end"]), str(d["text"]), float(d["base_logprob"]),
-                   float(d["tuned_logprob"]), tuple(d["base_steps"]), tuple(d["tuned_steps"]))
+        lp = lambda v: -math.inf if v is None else float(v)  # noqa: E731 - null: a masked token
+        return cls(int(d["start"]), int(d["end"]), str(d["text"]), lp(d["base_logprob"]),
+                   lp(d["tuned_logprob"]), tuple(d["base_steps"]), tuple(d["tuned_steps"]))
 
 
 def align(base: TokenTrace, tuned: TokenTrace) -> tuple[Segment, ...]:
@@ -81,7 +83,7 @@ class Comparison:
         return sorted((s for s in self.segments if s.delta < 0), key=lambda s: s.delta)[:n]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return null_neg_inf(asdict(self))  # strict JSON: a masked token's -inf as null
 
     @classmethod
     def from_dict(cls, d: dict) -> "Comparison":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..engine.trace import Alternative, TokenStep, TokenTrace
+from ..engine.trace import Alternative, TokenStep, TokenTrace, null_neg_inf
 from ..core.registry import Headline, Parting, register
 from ..render.case import divergence_section, trace_divergence_section
 from ..engine.scoring import score
@@ -51,7 +51,7 @@ class Divergence:
         return self.step.preferred if self.step else None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return null_neg_inf(asdict(self))  # strict JSON: a masked token's -inf as null
 
     @classmethod
     def from_dict(cls, d: dict) -> "Divergence":
@@ -97,7 +97,7 @@ class TraceDivergence:
         return None if self.index_b is None else self.b.steps[self.index_b]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return null_neg_inf(asdict(self))  # strict JSON: a masked token's -inf as null
 
     @classmethod
     def from_dict(cls, d: dict) -> "TraceDivergence":

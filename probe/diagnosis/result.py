@@ -33,7 +33,7 @@ from .divergence import _leaves_expected, divergence_from_trace, first_divergenc
 from .labels import VERDICTS, Label, Verdict, summary, verdict_of  # noqa: F401
 from .passrate import PassRate
 from .divergence import Divergence
-from ..engine.trace import TokenStep, TokenTrace
+from ..engine.trace import TokenStep, TokenTrace, null_neg_inf
 from ..engine.identical import warn_if_same
 from ..engine.settings import BASE_ADAPTER
 from ..overfit.sweep import Sweep
@@ -105,7 +105,7 @@ class Run:
         return next((s for s in self.answer_steps if s.rank > 1), None)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return null_neg_inf(asdict(self))  # strict JSON: a masked token's -inf as null
 
     @classmethod
     def from_dict(cls, d: dict) -> "Run":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 
 import torch
 
@@ -162,14 +163,53 @@ def _tap(head, keep: int):
         handle.remove()
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """The lazy head's last row against the model's (same op; only kernel rounding differs)."""
+class NonFiniteLogitsError(ValueError):
+    """The model's logits hold NaN (or +inf): no probability can be read from them."""
+
+
+def check_finite(logits: torch.Tensor, lm=None, where: str = "") -> None:
+    """Raise :class:`NonFiniteLogitsError` where ``logits`` (..., vocab) hold NaN or +inf.
+
+    -inf is allowed (a masked vocabulary entry: probability 0); NaN and +inf are not. The
+    message names the model, the first bad position (its index along the leading dimensions)
+    and the likely causes.
+    """
+    bad = torch.isnan(logits) | (logits == math.inf)
+    if not bool(bad.any()):
+        return
+    rows = bad.reshape(-1, logits.shape[-1]).any(-1)
+    first = int(rows.nonzero()[0, 0])
+    at = tuple(int(i) for i in torch.unravel_index(torch.tensor(first), tuple(logits.shape[:-1])))
+    nan = bool(torch.isnan(logits).any())
+    name = getattr(lm, "name", None) or (type(_inner(lm.model)).__name__ if lm is not None else "the model")
+    raise NonFiniteLogitsError(
+        f"{name}: the model's logits are {'NaN' if nan else '+inf'} at {where or 'position'} "
+        f"{at if len(at) > 1 else at[0]} ({int(rows.sum())} of {rows.numel()} positions checked are "
+        f"non-finite); no probability can be read from them. Likely causes: a dtype overflow "
+        "(float16 activations: load in bfloat16 or float32) or broken weights (NaN in the checkpoint)")
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float | None = None) -> bool:
+    """Two logits tensors equal within kernel rounding (the lazy head's last row against the
+    model's; a cached step against a full forward). -inf (a masked vocabulary entry) must sit
+    at the same places in both, and the finite entries are compared; NaN raises
+    :class:`NonFiniteLogitsError` (``-inf - -inf`` would otherwise read as a mismatch)."""
+    if tol is None:
+        tol = 1e-4 if b.dtype == torch.float32 and a.dtype == torch.float32 else 2e-2
     a, b = a.float(), b.float().to(a.device)
     if a.shape != b.shape:
         return False
-    tol = (1e-4 if b.dtype == torch.float32 and a.dtype == torch.float32 else 2e-2)
-    scale = 1.0 + float(b.abs().max()) if b.numel() else 1.0
-    return bool(((a - b).abs().max() <= tol * scale).item()) if a.numel() else True
+    if not a.numel():
+        return True
+    check_finite(b)
+    check_finite(a)
+    fa, fb = torch.isfinite(a), torch.isfinite(b)
+    if not torch.equal(fa, fb):
+        return False
+    if not bool(fa.any()):
+        return True
+    scale = 1.0 + float(b[fb].abs().max())
+    return bool(((a[fa] - b[fb]).abs().max() <= tol * scale).item())
 
 
 def _call(lm, kwargs, extra):
@@ -221,6 +261,7 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
             last = out.logits[:, -1]
             with lm.active():
                 mine = apply(hidden[:, -1])
+            check_finite(last, lm, "the last position of batch row")
             if _close(mine, last):
                 if past is None:
                     lm.model._probe_lazy_head_ok = True
@@ -233,6 +274,7 @@ def forward(lm, ids, mask, *, keep: int, past=None, pos=None, cache: bool = Fals
                 "give numbers it cannot check. Set probe.forward.LAZY_HEAD = False to use the "
                 "model's own logits everywhere.")
     out = _call(lm, kwargs, extra)
+    check_finite(out.logits[:, -1], lm, "the last position of batch row")
     return Logits(full=out.logits[:, -keep:]), _cache_of(out, sig)
 
 
@@ -256,16 +298,22 @@ def _copy_state(value, clone: bool):
         return {k: _copy_state(v, clone) for k, v in value.items()}
     if isinstance(value, list):
         return [_copy_state(v, clone) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy_state(v, clone) for v in value)
     return value
 
 
 def _appends_only(layer) -> bool:
-    """Layers whose update builds new tensors (torch.cat) and never writes into old ones."""
+    """Layers whose update builds new tensors (torch.cat) and never writes into old ones.
+
+    The exact classes only: hybrid caches (falcon_h1, zamba2, ...) subclass DynamicLayer, keep
+    their convolution and recurrent states in dicts beside the keys and values, and write
+    those in place."""
     try:
         from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
     except ImportError:  # pragma: no cover - older transformers
         return False
-    return getattr(type(layer), "update", None) in (DynamicLayer.update, DynamicSlidingWindowLayer.update)
+    return type(layer) in (DynamicLayer, DynamicSlidingWindowLayer)
 
 
 @contextlib.contextmanager
@@ -283,7 +331,8 @@ def lookahead(past):
         yield
         past.crop(before)
         return
-    saved_cache = dict(vars(past))
+    # the cache's own state besides its layers (MiniMaxCache.linear_cache: a list written in place)
+    saved_cache = {k: v if k == "layers" else _copy_state(v, True) for k, v in vars(past).items()}
     saved = [(layer, {k: _copy_state(v, not _appends_only(layer)) for k, v in vars(layer).items()})
              for layer in layers]
     versions = [(t, t._version) for _, state in saved for t in state.values() if torch.is_tensor(t)]
@@ -303,11 +352,14 @@ def lookahead(past):
 
 
 @torch.no_grad()
-def feed_on_cache(lm, seqs: list[list[int]], past, mask, pos, **extra) -> Logits | None:
+def feed_on_cache(lm, seqs: list[list[int]], past, mask, pos, *, one_by_one: bool = False,
+                  **extra) -> Logits | None:
     """Feed row b's ``seqs[b]`` (may be empty) right after its cached tokens, right-padded, inside
     :func:`lookahead` (the cache comes back as it was). Returns the Logits (batch, width, vocab)
     in which row b's position t follows ``seqs[b][t]`` (flat index ``b * width + t``); None when
     nothing is to be fed. ``mask``/``pos``: the cache's attention mask and each row's last position.
+    ``one_by_one``: one token per forward (models whose multi-token step on a cache is wrong:
+    see :mod:`probe.engine.support`); the logits are then kept, (batch, width, vocab).
     """
     width = max((len(s) for s in seqs), default=0)
     if not width:
@@ -317,5 +369,12 @@ def feed_on_cache(lm, seqs: list[list[int]], past, mask, pos, **extra) -> Logits
     real = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], dtype=mask.dtype, device=device)
     step_pos = pos[:, None] + 1 + torch.arange(width, device=pos.device)
     with lookahead(past):
-        out, _ = forward(lm, ids, torch.cat([mask, real], dim=1), keep=width, past=past, pos=step_pos, **extra)
-    return out
+        if not one_by_one or width == 1:
+            out, _ = forward(lm, ids, torch.cat([mask, real], dim=1), keep=width, past=past, pos=step_pos, **extra)
+            return out
+        rows = []
+        for t in range(width):
+            out, _ = forward(lm, ids[:, t : t + 1], torch.cat([mask, real[:, : t + 1]], dim=1), keep=1,
+                             past=past, pos=step_pos[:, t : t + 1], **extra)
+            rows.append(out.last())
+    return Logits(full=torch.stack(rows, dim=1))

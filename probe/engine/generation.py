@@ -18,7 +18,7 @@ import torch
 
 from .forward import feed_on_cache, forward, left_pad
 from .prefill import kept_positions, scores_on_prefill
-from .support import require
+from .support import feeds_one_by_one, require, supports
 from .prompts import Encoded, Prompt, encode, encode_prompt, render
 from .trace import TokenStep, TokenTrace
 from ..core.progress import progress as progress_bar
@@ -100,7 +100,8 @@ def _watch_probs(lm, rows, logits, past, mask, pos, extra) -> list[dict[str, flo
         first = torch.tensor([s[0] for s in seqs], device=logp.device)
         total = logp.gather(1, first[:, None])[:, 0]  # (batch,)
         # the cache comes back as it was, even past a sliding window
-        more = feed_on_cache(lm, [s[:-1] for s in seqs], past, mask, pos, **extra)
+        more = feed_on_cache(lm, [s[:-1] for s in seqs], past, mask, pos, one_by_one=feeds_one_by_one(lm),
+                             **extra)
         if more is not None:
             k = more.shape[1]
             flat = torch.tensor([row * k + j - 1 for row, s in enumerate(seqs) for j in range(1, len(s))])
@@ -145,7 +146,7 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
                                     straddles_first=enc.straddles)
     last = logits.last()  # (batch, vocab): the distribution of the first free token
     pos = mask.sum(-1) - 1  # position of each row's last real token
-    if any(r.score_enc is not None for r in rows):
+    if any(r.score_enc is not None for r in rows) and supports(lm, "rollback"):  # else: scored apart
         scored = scores_on_prefill(lm, logits, past, mask, pos, extra, [r.ids for r in rows],
                                    [r.score_enc for r in rows], top_k)
         for row, trace in zip(rows, scored):
@@ -299,8 +300,11 @@ def _generate(lm, specs: list[RowSpec], settings: GenerationSettings, *, batch_s
     feature = "diagnose" if adapters and adapters[0] is not None else (
         "watch" if settings.watch else "force" if any(s.force for s in specs) else "generate")
     require(lm, "cache", feature)
+    if settings.watch:
+        require(lm, "rollback", feature)
     if len({len(r.ids) for r, _ in prepared}) > 1 and min(batch_size, len(prepared)) > 1:
         require(lm, "padding", f"{feature} in batches")
+        require(lm, "padded-cache", f"{feature} in batches")
     generator = None
     if settings.do_sample and fan_out is None:
         generator = torch.Generator(device=lm.device)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from .forward import feed_on_cache
+from .support import feeds_one_by_one
 from .prompts import Encoded
 from .trace import TokenTrace
 from .stats import row_stats, step_at
@@ -58,7 +59,7 @@ def scores_on_prefill(lm, logits, past, mask, pos, extra, prefills: list[list[in
                        index=torch.tensor(first_index, device=logits.device))]
     # the rest: fed on top of the cache (right-padded), each position predicting the next
     feeds = [encs[b].ids[len(prefills[b]) : -1] if b in live else [] for b in range(len(encs))]
-    more = feed_on_cache(lm, feeds, past, mask, pos, **extra)
+    more = feed_on_cache(lm, feeds, past, mask, pos, one_by_one=feeds_one_by_one(lm), **extra)
     if more is not None:
         width = more.shape[1]
         more_index, more_ids = [], []

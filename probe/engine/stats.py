@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .forward import NonFiniteLogitsError
 from .trace import Alternative, TokenStep
 
 CHUNK_ELEMENTS = 1 << 22  # float32 elements per chunk (16 MiB)
@@ -82,6 +83,12 @@ def row_stats(logits, targets: torch.Tensor, top_k: int,
         x = _rows(logits, index, lo, hi).float()  # (c, vocab)
         t = targets[lo:hi, None]  # (c, 1)
         lse = torch.logsumexp(x, dim=-1, keepdim=True)  # (c, 1)
+        if bool((torch.isnan(lse) | (lse == math.inf)).any()):  # -inf entries alone are fine (p = 0)
+            bad = lo + int((torch.isnan(lse) | (lse == math.inf))[:, 0].nonzero()[0, 0])
+            raise NonFiniteLogitsError(
+                f"the model's logits are NaN or +inf at scored position {bad} (of {n}); no probability "
+                "can be read from them. Likely causes: a dtype overflow (float16: load in bfloat16 or "
+                "float32) or broken weights")
         chosen = x.gather(1, t)  # (c, 1)
         out_lp[lo:hi] = (chosen - lse)[:, 0]
         # rank = 1 + how many logits are strictly larger: no sort over the vocabulary

@@ -10,6 +10,9 @@ Conventions used throughout:
 * ``start``/``end`` are character offsets into ``TokenTrace.text`` (the target of a score,
   the produced text of a generation). The steps' spans tile ``text`` with no gap or overlap.
 * Probabilities are those of the raw model distribution, computed in float32.
+* A token the model masks (logit -inf: padded or banned vocabulary rows) has probability 0,
+  logprob -inf and a rank after every finite one; ``to_dict`` writes that logprob as ``null``
+  (saved files stay strict JSON) and ``from_dict`` reads ``null`` back as -inf.
 """
 
 from __future__ import annotations
@@ -36,7 +39,36 @@ class Alternative:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Alternative":
-        return cls(int(d["id"]), str(d["text"]), float(d["prob"]), float(d["logprob"]))
+        return cls(int(d["id"]), str(d["text"]), float(d["prob"]), _logprob_in(d["logprob"]))
+
+
+def _logprob_out(value: float) -> float | None:
+    """A log-probability for JSON: -inf (probability 0) as None; NaN never reaches here."""
+    return None if value == -math.inf else value
+
+
+def null_neg_inf(value):
+    """``value`` (plain data from ``asdict``) with every -inf (a masked token's logprob) as None,
+    for results that hold traces: strict JSON; their from_dict reads None back as -inf."""
+    if isinstance(value, float) and value == -math.inf:
+        return None
+    if isinstance(value, dict):
+        return {k: null_neg_inf(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [null_neg_inf(v) for v in value]
+    return value
+
+
+def _logprob_in(value) -> float:
+    return -math.inf if value is None else float(value)
+
+
+def _step_dict(step: "TokenStep") -> dict:
+    d = asdict(step)
+    d["logprob"] = _logprob_out(step.logprob)
+    for alt in d["top"]:
+        alt["logprob"] = _logprob_out(alt["logprob"])
+    return d
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,7 @@ class TokenStep:
             text=str(d["text"]),
             start=int(d["start"]),
             end=int(d["end"]),
-            logprob=float(d["logprob"]),
+            logprob=_logprob_in(d["logprob"]),
             prob=float(d["prob"]),
             rank=int(d["rank"]),
             entropy=float(d["entropy"]),
@@ -139,7 +171,9 @@ class TokenTrace:
         return "".join(self.text[s.start : s.end] for s in self.steps if not s.forced)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["steps"] = [_step_dict(s) for s in self.steps]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TokenTrace":

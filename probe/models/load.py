@@ -22,6 +22,7 @@ import torch
 from ..engine.identical import IdenticalModelsWarning, warn_if_same  # noqa: F401  (re-exported)
 from .gguf import converted
 from .inputs import model_input
+from .lora_check import check_wrapped_layers
 
 
 @dataclass(eq=False)
@@ -279,6 +280,7 @@ def _attach_adapter(model, adapter):
         for name, path in rest:
             wrapped.load_adapter(str(path), adapter_name=name)
     wrapped.set_adapter(first)
+    check_wrapped_layers(wrapped, paths)
     return wrapped
 
 

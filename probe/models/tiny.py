@@ -101,6 +101,11 @@ _DECODER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_a
                 num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=False)
 _HYBRID = dict(sliding_window=WINDOW, layer_types=["sliding_attention", "full_attention"])
 _MOE = dict(num_experts_per_tok=2, moe_intermediate_size=32)
+# State-space hybrids: a larger random init (0.2, not 0.02), else their recurrent states are
+# ~1e-5 and a state that is lost or written twice changes nothing a test can see.
+_STATE_INIT = 0.2
+_MAMBA2 = dict(mamba_n_heads=8, mamba_d_head=8, mamba_n_groups=1, mamba_d_state=8, mamba_d_conv=4,
+               mamba_expand=2, mamba_chunk_size=16, initializer_range=_STATE_INIT)
 
 # Config arguments of each tiny architecture (``AutoConfig.for_model(arch, ...)``): a few
 # layers, hidden size 32, and a sliding window of WINDOW tokens where the family has one
@@ -149,13 +154,39 @@ ARCHS: dict[str, dict] = {
     "qwen3_5_text": {**_DECODER, "head_dim": 8, "layer_types": ["linear_attention", "full_attention"],
                      "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_num_key_heads": 2,
                      "linear_num_value_heads": 4},
-    "lfm2": {**_DECODER, "layer_types": ["conv", "full_attention"]},
+    "lfm2": {**_DECODER, "layer_types": ["conv", "full_attention"], "initializer_range": _STATE_INIT},
     "mamba": dict(hidden_size=32, num_hidden_layers=2, state_size=4, expand=2, conv_kernel=4),
     "rwkv": dict(hidden_size=32, num_hidden_layers=2, attention_hidden_size=32, intermediate_size=64,
                  context_length=256),
     "recurrent_gemma": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                             num_key_value_heads=1, head_dim=8, lru_width=32, attention_window_size=WINDOW,
                             block_types=["recurrent", "attention"]),
+    # attention + state-space (Mamba/Mamba2, linear attention) hybrids
+    "falcon_h1": {**_DECODER, **_MAMBA2, "mamba_d_ssm": 64},
+    "minimax": {**_DECODER, "head_dim": 8, "layer_types": ["linear_attention", "full_attention"],
+                "block_size": 16, "num_local_experts": 4, "num_experts_per_tok": 2,
+                "initializer_range": _STATE_INIT},
+    "jamba": {**_DECODER, "attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2,
+              "expert_layer_offset": 1, "num_experts": 4, "num_experts_per_tok": 2, "mamba_d_state": 8,
+              "mamba_d_conv": 4, "mamba_expand": 2, "mamba_dt_rank": 4, "initializer_range": _STATE_INIT},
+    "bamba": {**_DECODER, **_MAMBA2, "attn_layer_indices": [1]},
+    "granitemoehybrid": {**_DECODER, **_MAMBA2, "layer_types": ["mamba", "attention"],
+                         "num_local_experts": 4, "num_experts_per_tok": 2, "shared_intermediate_size": 32},
+    "qwen3_next": {**_DECODER, "head_dim": 8, "layer_types": ["linear_attention", "full_attention"],
+                   "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_num_key_heads": 2,
+                   "linear_num_value_heads": 4, "moe_intermediate_size": 32,
+                   "shared_expert_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2,
+                   "initializer_range": _STATE_INIT},
+    "zamba2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=4, max_position_embeddings=256, layers_block_type=["mamba", "hybrid"],
+                   mamba_d_state=8, mamba_d_conv=4, mamba_expand=2, n_mamba_heads=8, mamba_ngroups=1,
+                   chunk_size=16, num_mem_blocks=1, adapter_rank=4, tie_word_embeddings=False,
+                   initializer_range=_STATE_INIT),
+    # mixture-of-experts whose router subclasses nn.Linear but returns a tuple (LoRA on it fails)
+    "llama4_text": {**_DECODER, "head_dim": 8, "intermediate_size_mlp": 64, "num_local_experts": 4,
+                    "num_experts_per_tok": 1, "interleave_moe_layer_step": 1, "attention_chunk_size": WINDOW,
+                    "no_rope_layers": [1, 0]},
+    "phimoe": {**_DECODER, "num_local_experts": 4, "num_experts_per_tok": 2, "sliding_window": WINDOW},
 }
 
 

@@ -28,6 +28,7 @@ from ..engine.forward import forward, left_pad
 from ..engine.prompts import encode, encode_prompt, render
 from ..engine.trace import Alternative
 from ..engine.scoring import _batches, _vocab_size, check_top_k
+from ..engine.support import supports
 from .stats import pair_stats
 from ..diagnosis.result import _one_batch
 from ..diagnosis.run import CaseError, CaseSpec
@@ -75,9 +76,10 @@ class ShiftPosition:
     def from_dict(cls, d: dict) -> "ShiftPosition":
         alts = lambda k: tuple(Alternative.from_dict(a) for a in d.get(k, ()))  # noqa: E731
         gains = lambda k: tuple(Gain.from_dict(g) for g in d.get(k, ()))  # noqa: E731
-        return cls(int(d["index"]), int(d["id"]), str(d["text"]), float(d["tuned_logprob"]),
-                   float(d["base_logprob"]), int(d["tuned_rank"]), int(d["base_rank"]), str(d["kind"]),
-                   float(d["kl"]), alts("tuned_top"), alts("base_top"), gains("promoted"), gains("demoted"))
+        lp = lambda v: -math.inf if v is None else float(v)  # noqa: E731 - null: a masked token
+        return cls(int(d["index"]), int(d["id"]), str(d["text"]), lp(d["tuned_logprob"]),
+                   lp(d["base_logprob"]), int(d["tuned_rank"]), int(d["base_rank"]), str(d["kind"]),
+                   math.inf if d["kl"] is None else float(d["kl"]), alts("tuned_top"), alts("base_top"), gains("promoted"), gains("demoted"))
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,16 @@ class TokenShift:
     mean_tuned_prob: float
     mean_base_prob: float
     at: tuple[tuple[int, int], ...]  # (prompt index, position index), largest |gain| first
+
+
+def _strict(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -230,7 +242,9 @@ class Shift:
         return kl_figure(self)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON-able data, strict JSON: a non-finite number (the logprob -inf of a masked
+        token, the KL +inf where base masks what tuned gives) is written as null."""
+        return _strict(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Shift":
@@ -413,7 +427,9 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
     done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system)
     shared = _one_batch(base, tuned)
     per: list[PromptShift | None] = [None] * len(done)
-    for chunk in _batches(done, batch_size, _vocab_size(tuned),
+    # left padding only where both forwards honour the mask (RWKV does not): else one at a time
+    padded = all(supports(m, "padding") for m in (base, tuned))
+    for chunk in _batches(done, batch_size if padded else 1, _vocab_size(tuned),
                           rows_per=1 if shared is None or shared[1][0] is None else 2):
         stats = _score_batch(base, tuned, shared, [done[i] for i in chunk], settings)
         lo = 0

@@ -55,7 +55,8 @@ def _pick(gain: torch.Tensor, allowed: torch.Tensor, k: int, min_gain: float):
     """Per row, up to ``k`` (column, gain) with the largest ``gain`` >= ``min_gain`` where allowed."""
     if k == 0:
         return [[] for _ in range(gain.shape[0])]
-    masked = torch.where(allowed, gain, torch.full_like(gain, -math.inf))
+    # NaN gains (-inf - -inf: a token both models mask) would sort first and take the k slots
+    masked = torch.where(allowed & torch.isfinite(gain), gain, torch.full_like(gain, -math.inf))
     values, ids = torch.topk(masked, min(k, gain.shape[-1]), dim=-1)  # (c, k)
     out = []
     for vals, cols in zip(values.tolist(), ids.tolist()):

@@ -206,3 +206,22 @@ def test_follow_token_opens_sweep_occlusion_and_data_counts(two_checkpoints, tmp
     assert len(case.results) == 4
     with pytest.raises(ValueError, match="never promoted"):
         probe.follow_token(tuned, s, "no such token")
+
+
+def test_shift_of_a_model_without_padding_scores_one_at_a_time(tmp_path):
+    """RWKV ignores the attention mask: answers of different lengths must not share a padded
+    batch (they gave 5 nats off); batched equals one by one."""
+    from probe.models.tiny import save_tiny
+
+    torch.set_num_threads(1)
+    base = probe.load(save_tiny(tmp_path / "a", "rwkv", "bpe", seed=0))
+    tuned = probe.load(save_tiny(tmp_path / "b", "rwkv", "bpe", seed=1))
+    prompts, answers = ["The capital of France is", "Hi"], [" Paris. The capital of Japan is Tokyo.", " there"]
+    both = probe.shift(base, tuned, prompts, answers=answers, batch_size=2)
+    for i, (p, a) in enumerate(zip(prompts, answers)):
+        alone = probe.shift(base, tuned, [p], answers=[a], batch_size=1).prompts[0]
+        got = both.prompts[i]
+        assert len(got.positions) == len(alone.positions) > 0
+        for x, y in zip(got.positions, alone.positions):
+            assert x.tuned_logprob == pytest.approx(y.tuned_logprob, abs=1e-4)
+            assert x.base_logprob == pytest.approx(y.base_logprob, abs=1e-4)
