@@ -40,6 +40,7 @@ from .engine.settings import GenerationSettings
 from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
+from .train.log import TrainingLog, training_log
 
 
 __all__ = [
@@ -90,4 +91,6 @@ __all__ = [
     "follow_token",
     "Regression",
     "regression",
+    "TrainingLog",
+    "training_log",
 ]

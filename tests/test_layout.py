@@ -20,6 +20,7 @@ LAYERS = [
     ("overfit",),
     ("diagnosis",),
     ("shifts",),
+    ("train",),
     ("cases",),
     ("widgets", "demo"),
     ("cli",),
