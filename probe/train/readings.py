@@ -6,9 +6,9 @@ Rules (parameters in :class:`Rules`, defaults justified in the README, "The trai
 * ``final_loss``: the mean of the last ``final_window`` train losses; a warning below
   ``low_loss`` nats/token (SFT on small data that low usually means memorized answers).
 * ``stepped_loss``: at each epoch boundary b, ``drop = mean(last k losses before b) - mean(first
-  k losses from b)`` (k = ``step_window``). The within-epoch slope is the median of the per-step
-  differences of consecutive points inside one epoch; over the steps separating the two windows'
-  centres it predicts ``expected = max(-slope * gap, 0)``. A boundary is *stepped* when
+  k losses from b)`` (k = ``step_window``). The within-epoch slope there is the median of the
+  per-step differences of consecutive points inside the two epochs b separates; over the steps
+  separating the two windows' centres it predicts ``expected = max(-slope * gap, 0)``. A boundary is *stepped* when
   ``drop > step_min_drop`` and ``drop > step_ratio * expected`` and ``drop - expected >
   step_z * noise`` (noise: 1.4826 x the MAD of those differences x the logging gap / sqrt(k)).
 * ``eval_rising``: over the last ``eval_points`` evaluations the eval loss ends more than
@@ -123,18 +123,23 @@ def stepped_loss(steps, losses, epochs, rules: Rules) -> Finding:
     starts = [i for i in range(1, len(idx)) if idx[i] != idx[i - 1]]
     if not starts:
         return Finding("stepped_loss", "skipped", "one epoch logged: no epoch boundary to read")
-    diffs, gaps = [], []
+    diffs: dict[int, list[float]] = {}  # epoch -> per-step differences of consecutive points in it
+    gaps = []
     for i in range(len(steps) - 1):
         if idx[i] == idx[i + 1] and steps[i + 1] > steps[i]:
             gap = steps[i + 1] - steps[i]
-            diffs.append((losses[i + 1] - losses[i]) / gap)
+            diffs.setdefault(idx[i], []).append((losses[i + 1] - losses[i]) / gap)
             gaps.append(gap)
-    if len(diffs) < 2:
+    if sum(len(d) for d in diffs.values()) < 2:
         return Finding("stepped_loss", "skipped", "fewer than 2 logged steps within epochs: no slope to compare")
-    slope, sigma, gap = statistics.median(diffs), robust_sigma(diffs), statistics.median(gaps)
+    gap = statistics.median(gaps)
     k = max(1, rules.step_window)
     bounds, flagged = [], []
     for b in starts:
+        near = diffs.get(idx[b - 1], []) + diffs.get(idx[b], [])  # the two epochs this boundary separates
+        if len(near) < 2:
+            continue
+        slope, sigma = statistics.median(near), robust_sigma(near)
         lo = b - 1
         while lo > 0 and idx[lo - 1] == idx[b - 1] and b - lo < k:
             lo -= 1
@@ -149,19 +154,23 @@ def stepped_loss(steps, losses, epochs, rules: Rules) -> Finding:
         noise = sigma * gap / math.sqrt(n)
         hit = drop > rules.step_min_drop and drop > rules.step_ratio * expected and drop - expected > rules.step_z * noise
         bounds.append({"step": steps[b], "epoch": idx[b], "before": _mean(before), "after": _mean(after), "drop": drop,
-                       "expected": expected, "noise": noise, "points": [len(before), len(after)], "stepped": hit})
+                       "slope_per_step": slope, "expected": expected, "noise": noise,
+                       "points": [len(before), len(after)], "stepped": hit})
         if hit:
             flagged.append(bounds[-1])
-    numbers = {"slope_per_step": slope, "sigma_per_step": sigma, "boundaries": bounds, "window": k}
+    if not bounds:
+        return Finding("stepped_loss", "skipped", "no epoch boundary has 2 logged steps within its epochs")
+    numbers = {"boundaries": bounds, "window": k, "ratio": rules.step_ratio, "min_drop": rules.step_min_drop,
+               "z": rules.step_z}
     if flagged:
         big = max(flagged, key=lambda x: x["drop"])
-        ratio = big["drop"] / big["expected"] if big["expected"] > 0 else math.inf
-        times = f"{ratio:.0f}x" if math.isfinite(ratio) else "while the loss is flat within epochs,"
+        against = (f"{big['drop'] / big['expected']:.0f}x the {big['expected']:.3g} the within-epoch slope predicts"
+                   if big["expected"] > 0 else "where the within-epoch slope predicts no drop")
         return Finding("stepped_loss", "warning",
                        f"stepped loss: the loss drops at {len(flagged)} of {len(bounds)} epoch starts (by "
-                       f"{big['drop']:.3g} nats at step {big['step']}, {times} what the within-epoch slope "
-                       f"predicts): the model does better on examples it has already seen, the signature of "
-                       f"memorization", numbers, tuple(x["step"] for x in flagged))
+                       f"{big['drop']:.3g} nats at step {big['step']}, {against}): the model does better on "
+                       f"examples it has already seen than on those it has not yet seen again, the signature "
+                       f"of memorization", numbers, tuple(x["step"] for x in flagged))
     big = max(bounds, key=lambda x: x["drop"])
     return Finding("stepped_loss", "ok", f"no step at the {len(bounds)} epoch start(s): largest drop "
                    f"{big['drop']:.3g} nats at step {big['step']} against {big['expected']:.3g} expected", numbers)
@@ -191,7 +200,7 @@ def eval_rising(steps, losses, eval_steps, eval_losses, rules: Rules) -> Finding
                        f"by {fall:.3g}: overfitting; the best eval loss {eval_losses[best]:.4g} is at step "
                        f"{eval_steps[best]}", numbers, (es[low], es[-1]))
     return Finding("eval_rising", "ok", f"eval loss not rising over the last {n} evaluations (ends "
-                   f"{rise:+.3g} from their minimum); best {eval_losses[best]:.4g} at step {eval_steps[best]}", numbers)
+                   f"{rise:.3g} above their minimum); best {eval_losses[best]:.4g} at step {eval_steps[best]}", numbers)
 
 
 def spikes(steps, values, rules: Rules, rule: str = "loss_spikes", what: str = "loss") -> Finding:

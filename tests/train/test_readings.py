@@ -41,12 +41,14 @@ def test_stepped_loss_fires_at_each_boundary_with_its_drop():
     assert f.steps == log.boundaries == (21, 41, 61)
     k = Rules().step_window
     losses = [r["loss"] for r in records]
-    diffs = [losses[i + 1] - losses[i] for i in range(len(losses) - 1) if (i + 1) % SPE != 0]
-    slope = statistics.median(diffs)
     for b in f.numbers["boundaries"]:
         i = b["step"] - 1  # index of the epoch's first step
+        # the slope: median per-step difference inside the two epochs this boundary separates
+        near = [losses[j + 1] - losses[j] for j in range(i - SPE, i + SPE - 1) if j != i - 1]
+        slope = statistics.median(near)
         drop = statistics.fmean(losses[i - k:i]) - statistics.fmean(losses[i:i + k])
         assert b["drop"] == pytest.approx(drop, abs=1e-12)
+        assert b["slope_per_step"] == pytest.approx(slope, abs=1e-12)
         assert b["expected"] == pytest.approx(-slope * k, abs=1e-12)  # window centres are k steps apart
         assert b["stepped"]
 
@@ -55,6 +57,14 @@ def test_a_smooth_curve_has_no_step():
     f = log_of(curve(step_drop=0.0)).finding("stepped_loss")
     assert f.level == "ok" and f.steps == ()
     assert all(not b["stepped"] for b in f.numbers["boundaries"])
+
+
+def test_a_fast_early_descent_is_not_a_step():
+    """Loss falling fast in epoch 1 and slowly later: each boundary is judged by its own epochs'
+    slope, so the steep first boundary is expected, not stepped."""
+    records = [{"step": s, "loss": 1.0 + 3.0 * math.exp(-s / 8), "epoch": s / SPE} for s in range(1, 4 * SPE + 1)]
+    f = log_of(records).finding("stepped_loss")
+    assert f.level == "ok", f.message
 
 
 def test_stepped_thresholds_are_the_parameters():
