@@ -7,10 +7,11 @@ Rules (parameters in :class:`Rules`, defaults justified in the README, "The trai
   ``low_loss`` nats/token (SFT on small data that low usually means memorized answers).
 * ``stepped_loss``: at each epoch boundary b, ``drop = mean(last k losses before b) - mean(first
   k losses from b)`` (k = ``step_window``). The within-epoch slope there is the median of the
-  per-step differences of consecutive points inside the two epochs b separates; over the steps
-  separating the two windows' centres it predicts ``expected = max(-slope * gap, 0)``. A boundary is *stepped* when
-  ``drop > step_min_drop`` and ``drop > step_ratio * expected`` and ``drop - expected >
-  step_z * noise`` (noise: 1.4826 x the MAD of those differences x the logging gap / sqrt(k)).
+  pairwise slopes (Theil-Sen) of the points inside each of the two epochs b separates; over the
+  steps separating the two windows' centres it predicts ``expected = max(-slope * gap, 0)``. A
+  boundary is *stepped* when ``drop > step_min_drop`` and ``drop > step_ratio * expected`` and
+  ``drop - expected > step_z * noise`` (noise: sigma x sqrt(1/k_before + 1/k_after), sigma =
+  1.4826 x the MAD of the points' residuals about their epoch's Theil-Sen line).
 * ``eval_rising``: over the last ``eval_points`` evaluations the eval loss ends more than
   ``eval_min_rise`` above their minimum while the train loss (mean of ``step_window`` points up
   to each step) fell between the two.
@@ -37,7 +38,7 @@ class Rules:
     step_window: int = 3
     step_ratio: float = 3.0
     step_min_drop: float = 0.05
-    step_z: float = 3.0
+    step_z: float = 4.0
     eval_points: int = 3
     eval_min_rise: float = 0.01
     spike_window: int = 10
@@ -91,6 +92,21 @@ def robust_sigma(xs) -> float:
     return 1.4826 * statistics.median(abs(x - med) for x in xs)
 
 
+def _theil_sen(xs, ys, most: int = 200) -> tuple[list[float], list[float]]:
+    """(pairwise slopes, residuals about the Theil-Sen line) of one epoch's points (at most
+    ``most`` of them, evenly spaced, for the pairs)."""
+    if len(xs) < 2:
+        return [], []
+    pick = range(len(xs)) if len(xs) <= most else [round(j * (len(xs) - 1) / (most - 1)) for j in range(most)]
+    px, py = [xs[j] for j in pick], [ys[j] for j in pick]
+    pairs = [(py[j] - py[i]) / (px[j] - px[i]) for i in range(len(px)) for j in range(i + 1, len(px)) if px[j] != px[i]]
+    if not pairs:
+        return [], []
+    slope = statistics.median(pairs)
+    intercept = statistics.median(y - slope * x for x, y in zip(xs, ys))
+    return pairs, [y - intercept - slope * x for x, y in zip(xs, ys)]
+
+
 def initial_loss(steps, losses) -> Finding:
     return Finding("initial_loss", "info", f"initial train loss {losses[0]:.4g} at step {steps[0]}",
                    {"loss": losses[0], "step": steps[0]}, (steps[0],))
@@ -123,23 +139,19 @@ def stepped_loss(steps, losses, epochs, rules: Rules) -> Finding:
     starts = [i for i in range(1, len(idx)) if idx[i] != idx[i - 1]]
     if not starts:
         return Finding("stepped_loss", "skipped", "one epoch logged: no epoch boundary to read")
-    diffs: dict[int, list[float]] = {}  # epoch -> per-step differences of consecutive points in it
-    gaps = []
-    for i in range(len(steps) - 1):
-        if idx[i] == idx[i + 1] and steps[i + 1] > steps[i]:
-            gap = steps[i + 1] - steps[i]
-            diffs.setdefault(idx[i], []).append((losses[i + 1] - losses[i]) / gap)
-            gaps.append(gap)
-    if sum(len(d) for d in diffs.values()) < 2:
-        return Finding("stepped_loss", "skipped", "fewer than 2 logged steps within epochs: no slope to compare")
-    gap = statistics.median(gaps)
+    by_epoch: dict[int, list[int]] = {}  # epoch -> indices of its points
+    for i, e in enumerate(idx):
+        by_epoch.setdefault(e, []).append(i)
+    fits = {e: _theil_sen([steps[i] for i in ii], [losses[i] for i in ii]) for e, ii in by_epoch.items()}
     k = max(1, rules.step_window)
     bounds, flagged = [], []
     for b in starts:
-        near = diffs.get(idx[b - 1], []) + diffs.get(idx[b], [])  # the two epochs this boundary separates
-        if len(near) < 2:
+        near = [fits[idx[b - 1]], fits[idx[b]]]  # the two epochs this boundary separates
+        pairs = [x for f in near for x in f[0]]
+        residuals = [x for f in near for x in f[1]]
+        if not pairs:
             continue
-        slope, sigma = statistics.median(near), robust_sigma(near)
+        slope, sigma = statistics.median(pairs), robust_sigma(residuals)
         lo = b - 1
         while lo > 0 and idx[lo - 1] == idx[b - 1] and b - lo < k:
             lo -= 1
@@ -147,11 +159,10 @@ def stepped_loss(steps, losses, epochs, rules: Rules) -> Finding:
         while hi < len(idx) and idx[hi] == idx[b] and hi - b < k:
             hi += 1
         before, after = losses[lo:b], losses[b:hi]
-        n = min(len(before), len(after))
         sep = _mean(steps[b:hi]) - _mean(steps[lo:b])
         drop = _mean(before) - _mean(after)
         expected = max(-slope * sep, 0.0)
-        noise = sigma * gap / math.sqrt(n)
+        noise = sigma * math.sqrt(1 / len(before) + 1 / len(after))
         hit = drop > rules.step_min_drop and drop > rules.step_ratio * expected and drop - expected > rules.step_z * noise
         bounds.append({"step": steps[b], "epoch": idx[b], "before": _mean(before), "after": _mean(after), "drop": drop,
                        "slope_per_step": slope, "expected": expected, "noise": noise,
@@ -159,7 +170,7 @@ def stepped_loss(steps, losses, epochs, rules: Rules) -> Finding:
         if hit:
             flagged.append(bounds[-1])
     if not bounds:
-        return Finding("stepped_loss", "skipped", "no epoch boundary has 2 logged steps within its epochs")
+        return Finding("stepped_loss", "skipped", "no epoch boundary has 2 logged points within its epochs")
     numbers = {"boundaries": bounds, "window": k, "ratio": rules.step_ratio, "min_drop": rules.step_min_drop,
                "z": rules.step_z}
     if flagged:

@@ -43,8 +43,9 @@ def test_stepped_loss_fires_at_each_boundary_with_its_drop():
     losses = [r["loss"] for r in records]
     for b in f.numbers["boundaries"]:
         i = b["step"] - 1  # index of the epoch's first step
-        # the slope: median per-step difference inside the two epochs this boundary separates
-        near = [losses[j + 1] - losses[j] for j in range(i - SPE, i + SPE - 1) if j != i - 1]
+        # the slope: median of the pairwise slopes inside each of the two epochs this boundary separates
+        near = [(losses[j] - losses[h]) / (j - h) for lo in (i - SPE, i) for h in range(lo, lo + SPE)
+                for j in range(h + 1, lo + SPE)]
         slope = statistics.median(near)
         drop = statistics.fmean(losses[i - k:i]) - statistics.fmean(losses[i:i + k])
         assert b["drop"] == pytest.approx(drop, abs=1e-12)
