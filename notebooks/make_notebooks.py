@@ -353,7 +353,7 @@ print(mem)""",
         md("## The numbers behind the stepped-loss reading\nAt each epoch start: the mean of the last 3 "
         "losses before it minus the mean of the first 3 after it (the drop), against what the slope inside "
         "the two epochs predicts over the same steps (expected). A step is a drop over 3x the expected one, "
-        "over 0.05 nats and over 3 noise units."),
+        "over 0.05 nats and over 4 noise units (the residual scatter about each epoch's line)."),
         """for b in mem.finding("stepped_loss").numbers["boundaries"]:
     print(f"step {b['step']:3d}: drop {b['drop']:+.3f} nats, expected {b['expected']:.3f}, "
           f"noise {b['noise']:.3f} -> {'STEP' if b['stepped'] else 'no step'}")""",

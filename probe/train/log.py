@@ -1,10 +1,14 @@
 """What the trainer logged: loss (train and eval), learning rate, grad norm by step and epoch,
 epoch boundaries, and the readings of the curve.
 
-    >>> log = probe.training_log("runs/sft")          # a run folder or one log file
-    >>> print(log)                                    # the numbers and each reading
-    >>> log.warnings                                  # the findings that warn
-    >>> log.figure()                                  # plotly: loss over steps, epochs, findings
+    >>> rows = "".join(f"{s},{2 - 0.01 * s - 0.5 * ((s - 1) // 10)},{s / 10}\\n" for s in range(1, 31))
+    >>> _ = open("loss.csv", "w").write("step,loss,epoch\\n" + rows)
+    >>> log = probe.training_log("loss.csv")          # a run folder or one log file
+    >>> log.boundaries                                # the first step of each epoch after the first
+    (11, 21)
+    >>> [f.rule for f in log.warnings]                # the findings that warn
+    ['stepped_loss']
+    >>> fig = log.figure()                            # plotly: loss over steps, epochs, findings
 
 Reads HF Trainer / TRL ``trainer_state.json`` (in a run folder: the top-level one or the
 checkpoint with the largest ``global_step``), LLaMA-Factory's ``trainer_log.jsonl``,

@@ -1,7 +1,7 @@
 """TrainingLab: a training run's loss curve with its findings, the rules' parameters live.
 
-    >>> lab = TrainingLab("runs/sft")                 # a run folder, a log file or a TrainingLog
-    >>> lab = TrainingLab(log, data_loss=result)      # with a per-channel loss table beside it
+    lab = TrainingLab("runs/sft")                 # a run folder, a log file or a TrainingLog
+    lab = TrainingLab(log, data_loss=result)      # with a per-channel loss table beside it
 
 The chart is the log's plotly figure (train and eval loss, epoch bands, learning rate, each
 warning marked); below it the findings. Moving a rule's slider reads the log again with that
