@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,8 +22,8 @@ class TrainingLogError(ValueError):
 
 
 LOOKED_FOR = ("trainer_state.json (HF Trainer / TRL, also in checkpoint-*/), trainer_log.jsonl "
-              "(LLaMA-Factory), events.out.tfevents.* (TensorBoard, also in runs/*/), or a .csv / "
-              ".jsonl file with a step and a loss column")
+              "(LLaMA-Factory), events.out.tfevents.* (TensorBoard, also in runs/*/), training_log.json "
+              "(probe's demo trainer); or give a .csv / .jsonl file with a step and a loss column")
 
 STEP_KEYS = ("step", "global_step", "steps", "current_steps", "iteration", "iter")
 ALIASES = {"lr": "learning_rate", "train_learning_rate": "learning_rate", "gradient_norm": "grad_norm"}
@@ -45,7 +44,7 @@ def _number(value):
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) else float(value)
+        return float(value)
     if isinstance(value, str):
         try:
             return float(value)
@@ -81,9 +80,12 @@ def read_trainer_state(path: Path) -> list[dict]:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise TrainingLogError(f"{path}: not readable JSON ({err})") from None
-    history = state.get("log_history") if isinstance(state, dict) else None
+    if isinstance(state, dict) and isinstance(state.get("losses"), list) and "log_history" not in state:
+        return _demo_log(path, state)
+    history = state if isinstance(state, list) else state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
-        raise TrainingLogError(f"{path}: no 'log_history' list (is it a trainer_state.json?)")
+        raise TrainingLogError(f"{path}: no 'log_history' list (is it a trainer_state.json?) and not a list "
+                               f"of step/loss objects")
     out = []
     for i, entry in enumerate(history):
         if not isinstance(entry, dict):
@@ -91,6 +93,22 @@ def read_trainer_state(path: Path) -> list[dict]:
         rec = _record(entry, f"{path}: log_history[{i}]")
         if rec is not None:
             out.append(rec)
+    return out
+
+
+def _demo_log(path: Path, state: dict) -> list[dict]:
+    """probe's demo trainer's training_log.json: one loss per step; epoch from batch size and examples."""
+    batch = (state.get("settings") or {}).get("batch_size")
+    examples = state.get("examples")
+    out = []
+    for i, loss in enumerate(state["losses"], 1):
+        number = _number(loss)
+        if number is None:
+            raise TrainingLogError(f"{path}: losses[{i - 1}] is not a number: {loss!r}")
+        rec = {"step": i, "loss": number}
+        if batch and examples:
+            rec["epoch"] = i * batch / examples
+        out.append(rec)
     return out
 
 
@@ -125,9 +143,12 @@ def read_csv(path: Path) -> list[dict]:
         raise TrainingLogError(f"{path}: not a readable CSV file ({err})") from None
     out = []
     for n, row in enumerate(rows, 2):
+        if n == 2 and not any(normalize(str(k)) in STEP_KEYS for k in row if k is not None):
+            raise TrainingLogError(f"{path}, line 1: no step column (looked for {', '.join(STEP_KEYS)}); "
+                                   f"columns: {', '.join(str(k) for k in row if k is not None)}")
         rec = _record({k: v for k, v in row.items() if k is not None}, f"{path}, line {n}")
         if rec is None:
-            raise TrainingLogError(f"{path}, line {n}: no step column (looked for {', '.join(STEP_KEYS)})")
+            raise TrainingLogError(f"{path}, line {n}: empty step")
         out.append(rec)
     return out
 
@@ -173,6 +194,8 @@ def find(folder: Path) -> tuple[str, list[Path]]:
         return "trainer_state", [best]
     if (folder / "trainer_log.jsonl").is_file():
         return "llamafactory", [folder / "trainer_log.jsonl"]
+    if (folder / "training_log.json").is_file():
+        return "probe_demo", [folder / "training_log.json"]
     events = _events_in(folder)
     if events:
         return "tensorboard", events
@@ -196,11 +219,11 @@ def sniff(path: Path) -> str:
             raise TrainingLogError(f"{path}: not readable ({err})") from None
         return "llamafactory" if '"current_steps"' in first else "jsonl"
     if suffix == ".json":
-        return "trainer_state"
+        return "probe_demo" if name == "training_log.json" else "trainer_state"
     raise TrainingLogError(f"{path}: not a training log probe knows; looked for {LOOKED_FOR}")
 
 
-READERS = {"trainer_state": lambda ps: read_trainer_state(ps[0]), "llamafactory": lambda ps: read_jsonl(ps[0]),
+READERS = {"trainer_state": lambda ps: read_trainer_state(ps[0]), "probe_demo": lambda ps: read_trainer_state(ps[0]), "llamafactory": lambda ps: read_jsonl(ps[0]),
            "jsonl": lambda ps: read_jsonl(ps[0]), "csv": lambda ps: read_csv(ps[0]), "tensorboard": read_events}
 
 

@@ -29,7 +29,9 @@ from .formats import LOOKED_FOR, TrainingLogError, read as read_records
 from .readings import Finding, Rules, epoch_index, read as read_findings
 
 CHANNEL = re.compile(r"^(?:loss_(?P<a>[a-z0-9_]+)|(?P<b>[a-z0-9_]+)_loss)$")
-NOT_CHANNELS = {"train", "total", "avg", "mean", "eval", "predict", "test", "val", "validation", "aux"}
+# component losses and optimizer numbers, not data channels
+NOT_CHANNELS = {"train", "total", "avg", "mean", "eval", "predict", "test", "val", "validation", "aux", "scale",
+                "z", "router", "moe", "balance", "kl", "nll", "reg", "or"}
 SKIP = {"epoch", "loss", "learning_rate", "grad_norm", "step", "total_flos", "total_steps", "percentage",
         "elapsed_time", "remaining_time", "runtime", "samples_per_second", "steps_per_second"}
 SUMMARY = {"train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos"}
@@ -66,7 +68,7 @@ class TrainingLog:
     """A training run's log and its readings (see the module docstring)."""
 
     source: str
-    format: str  # "trainer_state" | "llamafactory" | "tensorboard" | "csv" | "jsonl"
+    format: str  # "trainer_state" | "llamafactory" | "tensorboard" | "csv" | "jsonl" | "probe_demo"
     train: tuple[TrainPoint, ...]
     eval: tuple[EvalPoint, ...] = ()
     channels: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)

@@ -130,10 +130,20 @@ def test_csv_of_step_and_loss_and_steps_per_epoch(tmp_path):
     assert probe.training_log(plain, steps_per_epoch=10).boundaries == (11, 21)
 
 
+def test_probe_demo_training_log(tmp_path):
+    """probe's demo trainer writes training_log.json (probe/demo/training.py): one loss per step."""
+    losses = [2.5 - 0.1 * i for i in range(12)]
+    (tmp_path / "training_log.json").write_text(json.dumps(
+        {"adapter_data": "x.jsonl", "examples": 32, "settings": {"steps": 12, "batch_size": 8}, "losses": losses}))
+    log = probe.training_log(tmp_path)
+    assert log.format == "probe_demo" and log.losses == tuple(losses) and log.steps == tuple(range(1, 13))
+    assert log.boundaries == (5, 9)  # 32 examples / batch 8: 4 steps an epoch
+
+
 def test_generic_jsonl_and_channels(tmp_path):
     p = tmp_path / "log.jsonl"
     p.write_text("".join(json.dumps({"step": s, "loss": 2 - s / 50, "loss_math": 3 - s / 40, "chat_loss": 1 - s / 60,
-                                     "eval_loss": None}) + "\n" for s in range(1, 11)))
+                                     "loss_scale": 65536, "eval_loss": None}) + "\n" for s in range(1, 11)))
     log = probe.training_log(p)
     assert log.format == "jsonl" and sorted(log.channels) == ["chat", "math"]
     assert log.channels["math"] == tuple((s, 3 - s / 40) for s in range(1, 11))
@@ -146,7 +156,7 @@ def test_generic_jsonl_and_channels(tmp_path):
     (lambda d: _write(d / "log.jsonl", '{"step": 1, "learning_rate": 0.1}\n'),
      r"log\.jsonl: no train loss .*looked for 'loss'.*it has: learning_rate"),
     (lambda d: _write(d / "log.jsonl", '{"step": 1, "loss": 2}\nnot json\n'), r"log\.jsonl, line 2: not JSON"),
-    (lambda d: _write(d / "log.csv", "epoch,loss\n1,2\n"), r"log\.csv, line 2: no step column"),
+    (lambda d: _write(d / "log.csv", "epoch,loss\n1,2\n"), r"log\.csv, line 1: no step column.*columns: epoch, loss"),
     (lambda d: _write(d / "trainer_state.json", '{"global_step": 3}'), r"trainer_state\.json: no 'log_history'"),
     (lambda d: _write(d / "log.jsonl", ""), r"log\.jsonl: the jsonl log has no entries"),
     (lambda d: d / "missing.csv", r"missing\.csv: no such file or folder"),
