@@ -7,6 +7,7 @@ the log (its path, channel names) goes through ``html.escape``.
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from .chart import _plotly
@@ -28,7 +29,9 @@ def _head(log) -> str:
 def training_text(log) -> str:
     lines = [f"Training log {log.source} ({log.format}): {_head(log)}"]
     if log.boundaries:
-        lines.append("  epoch starts at steps " + ", ".join(str(b) for b in log.boundaries))
+        lines.append("  epoch starts at steps " + ", ".join(str(b) for b in log.boundaries[:20])
+                     + (" ..." if len(log.boundaries) > 20 else ""))
+        lines.append("  mean train loss by epoch: " + ", ".join(f"{m:.4g}" for _, _, _, m in log.epoch_means()[:20]))
     lines += [f"  {f}" for f in log.findings if f.level != "skipped"]
     skipped = [f.rule for f in log.findings if f.level == "skipped"]
     if skipped:
@@ -51,6 +54,21 @@ def _scale(lo: float, hi: float, a: float, b: float):
     return lambda v: a + (v - lo) / span * (b - a)
 
 
+def _thin(steps, values, most: int = 1500):
+    """At most about ``most`` points for a polyline: each bucket's lowest and highest point, in
+    step order (a spike survives thinning)."""
+    n = len(steps)
+    if n <= most:
+        return list(zip(steps, values))
+    size = math.ceil(n / (most // 2))
+    out = []
+    for a in range(0, n, size):
+        idx = range(a, min(a + size, n))
+        lo, hi = min(idx, key=lambda i: values[i]), max(idx, key=lambda i: values[i])
+        out += [(steps[i], values[i]) for i in sorted({lo, hi})]
+    return out
+
+
 def loss_svg(log, *, width: int = 640, height: int = 220) -> str:
     """Train loss (line), eval loss (dots), epoch bands, findings marked (inline SVG, no script)."""
     steps, losses = log.steps, log.losses
@@ -68,7 +86,7 @@ def loss_svg(log, *, width: int = 640, height: int = 220) -> str:
         if i % 2 == 1:
             parts.append(f'<rect x="{X(edges[i]):.1f}" y="{top}" width="{X(edges[i + 1]) - X(edges[i]):.1f}" '
                          f'height="{bottom - top}" fill="{BAND}"><title>epoch {i + 1}</title></rect>')
-    points = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in zip(steps, losses))
+    points = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in _thin(steps, losses))
     parts.append(f'<polyline fill="none" stroke="{TRAIN}" stroke-width="1.5" points="{points}"/>')
     if log.eval:
         ev = " ".join(f"{X(p.step):.1f},{Y(p.loss):.1f}" for p in log.eval)

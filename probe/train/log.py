@@ -109,6 +109,16 @@ class TrainingLog:
         epochs = [e for e in self.epochs if e is not None]
         return max(epochs) if epochs else None
 
+    def epoch_means(self) -> list[tuple[int, int, int, float]]:
+        """(epoch index from 0, first step, last step, mean train loss) of each epoch logged."""
+        epochs = self.epochs
+        if any(e is None for e in epochs):
+            return []
+        groups: dict[int, list[TrainPoint]] = {}
+        for p, e in zip(self.train, epochs):
+            groups.setdefault(epoch_index(e), []).append(p)
+        return [(e, ps[0].step, ps[-1].step, sum(p.loss for p in ps) / len(ps)) for e, ps in sorted(groups.items())]
+
     @property
     def warnings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.level == "warning")

@@ -80,3 +80,21 @@ def test_training_lab_rereads_on_a_slider_and_shows_channels():
     assert len(lab.chart.data) == len(lab.log.figure().data)
     with pytest.raises(TypeError, match="channels"):
         lab.set_data_loss(object())
+
+
+def test_a_long_log_is_thinned_in_the_svg_keeping_its_spike(tmp_path):
+    from probe.render.training import _thin
+
+    steps = list(range(1, 20001))
+    values = [2.0 - s / 40000 + (3.0 if s == 12345 else 0.0) for s in steps]
+    thin = _thin(steps, values)
+    assert len(thin) <= 1600 and (12345, values[12344]) in thin
+    assert [s for s, _ in thin] == sorted(s for s, _ in thin)
+    p = tmp_path / "long.csv"
+    p.write_text("step,loss,epoch\n" + "".join(f"{s},{v},{s / 5000}\n" for s, v in zip(steps, values)))
+    log = probe.training_log(p)
+    assert log.finding("loss_spikes").steps == (12345,)
+    assert [(e, a, b) for e, a, b, _ in log.epoch_means()] == [(0, 1, 5000), (1, 5001, 10000), (2, 10001, 15000),
+                                                                (3, 15001, 20000)]
+    assert log.epoch_means()[0][3] == pytest.approx(sum(values[:5000]) / 5000)
+    assert len(log._repr_html_()) < 100_000
