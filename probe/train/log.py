@@ -175,6 +175,10 @@ def _findings(log: TrainingLog) -> tuple[Finding, ...]:
     return found
 
 
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
 def _last_by_step(items):
     return tuple(sorted({p.step: p for p in items}.values(), key=lambda p: p.step))
 
@@ -196,11 +200,12 @@ def from_records(records: list[dict], *, source: str, format: str, steps_per_epo
         step = r["step"]
         if loss_key in r:
             if math.isfinite(r[loss_key]):
-                train.append(TrainPoint(step, r[loss_key], r.get("epoch"), r.get("learning_rate"), r.get("grad_norm")))
+                train.append(TrainPoint(step, r[loss_key], *(_finite(r.get(k)) for k in ("epoch", "learning_rate",
+                                                                                         "grad_norm"))))
             else:
                 nonfinite.append(step)
         if "eval_loss" in r and math.isfinite(r["eval_loss"]):
-            evals.append(EvalPoint(step, r["eval_loss"], r.get("epoch")))
+            evals.append(EvalPoint(step, r["eval_loss"], _finite(r.get("epoch"))))
         for key, value in r.items():
             if key in SUMMARY and loss_key == "loss":
                 summary[key] = value

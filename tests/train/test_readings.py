@@ -3,6 +3,7 @@ brute-force computation here gives, and stays quiet where it should not."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import statistics
@@ -129,7 +130,10 @@ def test_final_loss_warning_below_the_threshold():
 def test_nonfinite_losses_are_left_out_and_warned():
     records = curve()
     records[10]["loss"] = float("nan")
+    records[12]["grad_norm"] = float("inf")
     log = log_of(records)
+    assert log.train[11].grad_norm is None  # step 13 (step 11 is left out)
+    json.dumps(log.to_dict(), allow_nan=False)  # strict JSON: no NaN or Infinity left in the data
     assert 11 not in log.steps and log.nonfinite == (11,)
     assert log.finding("nonfinite_loss").level == "warning"
 
