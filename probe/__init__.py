@@ -40,6 +40,7 @@ from .engine.settings import GenerationSettings
 from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
+from .train.formats import TrainingLogError
 from .train.log import TrainingLog, training_log
 
 
@@ -92,5 +93,6 @@ __all__ = [
     "Regression",
     "regression",
     "TrainingLog",
+    "TrainingLogError",
     "training_log",
 ]
