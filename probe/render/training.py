@@ -23,7 +23,8 @@ def _head(log) -> str:
     epochs = f", {log.n_epochs:.3g} epochs" if log.n_epochs is not None else ""
     evals = f", {len(log.eval)} eval points" if log.eval else ""
     chans = f", channels: {', '.join(log.channels)}" if log.channels else ""
-    return (f"{len(steps)} train loss points, steps {steps[0]}..{steps[-1]}{epochs}{evals}{chans}")
+    n = len(steps)
+    return f"{n} train loss point{'s' if n != 1 else ''}, steps {steps[0]}..{steps[-1]}{epochs}{evals}{chans}"
 
 
 def training_text(log) -> str:
