@@ -298,6 +298,88 @@ case = book.add(probe.Case.from_result({"shift (beijing)": s, "shift (json-only)
                                        note=conclusion, tags=["shift"]))
 print(book.to_html("shift-report.html", sections=[s, r]))""",
     ],
+    "07_training_log": [
+        md("# What did the model learn from its data? The training log\n"
+        "`probe.training_log(path)` reads what the trainer wrote (HF Trainer / TRL `trainer_state.json`, "
+        "also inside `checkpoint-*/`; LLaMA-Factory's `trainer_log.jsonl`; TensorBoard event files; a CSV or "
+        "JSON Lines of step and loss) and reads the curve the way the field does: initial and final loss, a "
+        "**stepped loss** (a drop at each epoch start: memorization), eval loss rising while train loss "
+        "falls, loss spikes, per-channel loss. Each reading is a rule with its numbers."),
+        md("## A real TRL run\nA tiny seeded 3-epoch TRL `SFTTrainer` run (its `trainer_state.json` files "
+        "and TensorBoard events are shipped in `tests/train/fixtures/trl_run`). Given the run folder, probe "
+        "takes the most complete state (the top-level one, or the checkpoint with the largest step)."),
+        """import probe
+from pathlib import Path
+
+RUN = Path(probe.__file__).resolve().parents[1] / "tests" / "train" / "fixtures" / "trl_run"
+log = probe.training_log(RUN)
+print(log)""",
+        md("The same run read from its TensorBoard event file (pure Python; no tensorboard needed):"),
+        """tb = probe.training_log(RUN / "runs")
+print(tb.format, "same steps:", tb.steps == log.steps,
+      "largest loss difference:", max(abs(a - b) for a, b in zip(tb.losses, log.losses)))""",
+        "log",
+        md("## A run made here that can only memorize\nA 2-layer GPT-2 trained for 6 epochs on 32 random "
+        "token sequences: there is no rule to learn, only the examples. 8 random sequences are held out for "
+        "an eval loss each epoch. The loop writes its log as a plain CSV, as your own loop might (about two "
+        "seconds on one CPU thread)."),
+        """import csv, torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+V, L, N, B, EPOCHS = 64, 16, 32, 4, 6
+g = torch.Generator().manual_seed(100)
+train, held_out = torch.randint(0, V, (N, L), generator=g), torch.randint(0, V, (8, L), generator=g)
+model = GPT2LMHeadModel(GPT2Config(vocab_size=V, n_positions=L, n_embd=64, n_layer=2, n_head=2,
+                                   bos_token_id=0, eos_token_id=0))
+opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+with open("loop.csv", "w", newline="") as f:
+    out = csv.writer(f)
+    out.writerow(["step", "loss", "epoch", "eval_loss"])
+    step = 0
+    for epoch in range(EPOCHS):
+        order = torch.randperm(N, generator=g)
+        for i in range(0, N, B):
+            batch = train[order[i:i + B]]
+            loss = model(batch, labels=batch).loss
+            loss.backward(); opt.step(); opt.zero_grad(); step += 1
+            out.writerow([step, loss.item(), step * B / N, ""])
+        with torch.no_grad():
+            out.writerow([step, "", (epoch + 1), model(held_out, labels=held_out).loss.item()])
+mem = probe.training_log("loop.csv")
+print(mem)""",
+        "mem.figure()",
+        md("## The numbers behind the stepped-loss reading\nAt each epoch start: the mean of the last 3 "
+        "losses before it minus the mean of the first 3 after it (the drop), against what the slope inside "
+        "the two epochs predicts over the same steps (expected). A step is a drop over 3x the expected one, "
+        "over 0.05 nats and over 4 noise units (the residual scatter about each epoch's line)."),
+        """for b in mem.finding("stepped_loss").numbers["boundaries"]:
+    print(f"step {b['step']:3d}: drop {b['drop']:+.3f} nats, expected {b['expected']:.3f}, "
+          f"noise {b['noise']:.3f} -> {'STEP' if b['stepped'] else 'no step'}")""",
+        md("## Change a rule's parameters\n`reread` returns the same log read with other parameters; the "
+        "widget has a slider for each."),
+        """strict = mem.reread(step_ratio=6, step_min_drop=0.1)
+print(strict.finding("stepped_loss"))""",
+        """from probe.widgets import TrainingLab
+
+TrainingLab(mem)""",
+        md("## Conclusion, from the numbers above"),
+        """stepped, rising = mem.finding("stepped_loss"), mem.finding("eval_rising")
+flagged = [b for b in stepped.numbers["boundaries"] if b["stepped"]]
+conclusion = (
+    f"Conclusion: on random sequences the loss fell from {mem.losses[0]:.2f} to {mem.losses[-1]:.2f} "
+    f"with a step at {len(flagged)} of {len(stepped.numbers['boundaries'])} epoch starts "
+    f"(largest drop {max(b['drop'] for b in stepped.numbers['boundaries']):.3f} nats); "
+    f"held-out eval loss {mem.eval[0].loss:.2f} -> {mem.eval[-1].loss:.2f} ({rising.level}). "
+    f"The TRL run: {log.finding('stepped_loss').level} for stepped loss, final loss "
+    f"{log.finding('final_loss').numbers['final']:.2f}.")
+print(conclusion)""",
+        md("## Save it\nA case holds the log and its readings; the report shows the curve and the findings offline."),
+        """book = probe.Casebook("train-cases")
+book.add(probe.Case.from_result(mem, title="memorizing loop", note=conclusion, tags=["training-log"]))
+print(book.to_html("training-report.html"))""",
+    ],
 }
 
 

@@ -42,6 +42,8 @@ from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
 from .train.loss import DataLoss, data_loss
 from .train.epochs import Epochs, by_checkpoint
+from .train.formats import TrainingLogError
+from .train.log import TrainingLog, training_log
 
 
 __all__ = [
@@ -96,4 +98,7 @@ __all__ = [
     "data_loss",
     "Epochs",
     "by_checkpoint",
+    "TrainingLog",
+    "TrainingLogError",
+    "training_log",
 ]

@@ -87,7 +87,8 @@ def test_module_examples_run(name, names, tmp_path, monkeypatch):
 
 
 README_SUBSTITUTIONS = {'"suite.jsonl"': '"cases.jsonl"', '"path/to/model"': "folder", '"path/to/base"': "folder", '"runs/lora-3"': "adapter",
-                        '"bad-cases/cases/<id>.json"': 'f"bad-cases/cases/{case.id}.json"'}
+                        '"bad-cases/cases/<id>.json"': 'f"bad-cases/cases/{case.id}.json"',
+                        '"runs/sft"': repr(str(ROOT / "tests" / "train" / "fixtures" / "trl_run"))}
 CASES = ('{"id": "france", "prompt": "What is the capital of France?", "expected": "Paris", '
          '"force": "The capital of France is", "tags": ["capitals"]}\n'
          '{"id": "colors", "prompt": "List three colors.", "check": "json_valid", "force": "```json\\n"}\n')

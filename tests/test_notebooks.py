@@ -18,6 +18,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "04_widgets_tour": "score: done",
     "05_overfit_token": "Conclusion: asked for the",
     "06_what_tuning_changed": "Conclusion: the beijing adapter shifts",
+    "07_training_log": "Conclusion: on random sequences",
 }
 
 
@@ -72,3 +73,7 @@ def test_notebook_runs_headless(name, tmp_path):
         (case,) = probe.Casebook(tmp_path / "shift-cases")
         assert sorted(type(r).__name__ for r in case.results.values()) == ["Regression", "Shift", "Shift"]
         assert (tmp_path / "shift-report.html").read_text().count('class="probe-corpus"') == 2
+    if name == "07_training_log":  # the memorizing loop's log was read, flagged, saved with its report
+        (case,) = probe.Casebook(tmp_path / "train-cases")
+        assert type(case.results["training_log"]).__name__ == "TrainingLog" and case.results["training_log"].warnings
+        assert (tmp_path / "training-report.html").read_text().count('class="probe-chart probe-loss"') == 1

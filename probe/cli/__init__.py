@@ -1,4 +1,5 @@
-"""Command line: ``probe demo``, ``probe diagnose``, ``probe report``, ``probe shift``.
+"""Command line: ``probe demo``, ``probe diagnose``, ``probe report``, ``probe shift``,
+``probe training-log``.
 
 The demo pair is cached in ``$PROBE_CACHE`` (default ``~/.cache/probe``).
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data_loss, demo, diagnose, report, shift
+from . import data_loss, demo, diagnose, report, shift, training_log
 from .common import InputError
 
-COMMANDS = (demo, diagnose, report, shift, data_loss)
+COMMANDS = (demo, diagnose, report, shift, data_loss, training_log)
 
 
 def build_parser() -> argparse.ArgumentParser:

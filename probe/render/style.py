@@ -38,6 +38,8 @@ STYLE = (
     ".probe-data th{font-family:ui-monospace,monospace;white-space:pre}"
     ".probe-data-head{font-family:sans-serif;font-size:90%;color:#333}"
     ".probe-data-ex{font-family:ui-monospace,monospace;font-size:80%;white-space:pre-wrap}"
+    # training log (findings, channels)
+    ".probe-findings td.l,.probe-findings th.l,.probe-channels td.l,.probe-channels th.l{text-align:left}"
     # sweep grid and rows
     ".probe-grid td,.probe-grid th,.probe-rows td,.probe-rows th{padding:2px 6px}"
     # corpus shift (shift map, promoted tokens, one position)

@@ -13,5 +13,6 @@ from .explorer import Explorer
 from .lab import DiagnoseLab
 from .shift import ShiftExplorer
 from .sweep_grid import SweepGrid
+from .training import TrainingLab
 
-__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "ShiftExplorer", "SweepGrid"]
+__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "ShiftExplorer", "SweepGrid", "TrainingLab"]

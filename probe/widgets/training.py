@@ -1,0 +1,137 @@
+"""TrainingLab: a training run's loss curve with its findings, the rules' parameters live.
+
+    lab = TrainingLab("runs/sft")                 # a run folder, a log file or a TrainingLog
+    lab = TrainingLab(log, data_loss=result)      # with a per-channel loss table beside it
+
+The chart is the log's plotly figure (train and eval loss, epoch bands, learning rate, each
+warning marked); below it the findings. Moving a rule's slider reads the log again with that
+parameter (``TrainingLog.reread``); picking a finding shows its numbers.
+
+``data_loss``: any object with a ``channels`` attribute (the loss over the SFT data by channel,
+``probe.data_loss``'s result): its ``_repr_html_()`` is shown if it has one, else a table of
+``channels`` (a mapping of name -> number, or -> object with numeric attributes). Pass
+``channel_view=`` (a function object -> HTML) to show it another way; its output is trusted
+as HTML, so escape what it shows.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from ..render.chart import _plotly
+from ..render.training import findings_html, training_text
+from ..render.style import STYLE
+from ..train.log import TrainingLog, training_log
+from .common import _ipywidgets, message, show_figure
+
+SLIDERS = {  # rule -> (min, max, step)
+    "low_loss": (0.05, 2.0, 0.05),
+    "step_window": (1, 10, 1),
+    "step_ratio": (1.0, 10.0, 0.5),
+    "step_min_drop": (0.0, 1.0, 0.01),
+    "eval_points": (2, 10, 1),
+    "spike_z": (2.0, 12.0, 0.5),
+}
+
+
+def channels_html(data_loss) -> str:
+    """A table of ``data_loss.channels`` (escaped): name -> value, or name -> numeric attributes."""
+    channels = getattr(data_loss, "channels", None)
+    if channels is None:
+        raise TypeError(f"data_loss must have a 'channels' attribute, got {type(data_loss).__name__}")
+    items = channels.items() if hasattr(channels, "items") else (
+        (getattr(c, "name", str(i)), c) for i, c in enumerate(channels))
+    rows, cols = [], []
+    for name, value in items:
+        if isinstance(value, (int, float)):
+            cells = {"value": value}
+        else:
+            cells = {k: v for k, v in vars(value).items() if isinstance(v, (int, float)) and not isinstance(v, bool)} \
+                if hasattr(value, "__dict__") else {"value": value}
+        cols += [c for c in cells if c not in cols]
+        rows.append((name, cells))
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = "".join(f'<tr><td class="l">{escape(str(n))}</td>' + "".join(
+        f"<td>{escape(format(c[k], '.4g') if isinstance(c.get(k), float) else str(c.get(k, '')))}</td>"
+        for k in cols) + "</tr>" for n, c in rows)
+    return f'<table class="probe-data probe-channels"><tr><th class="l">channel</th>{head}</tr>{body}</table>'
+
+
+class TrainingLab:
+    """Interactive view of a :class:`probe.TrainingLog` (see the module docstring)."""
+
+    def __init__(self, log_or_path, *, data_loss=None, channel_view=None, **read_options):
+        w = _ipywidgets()
+        go = _plotly()
+        self.log: TrainingLog = log_or_path if isinstance(log_or_path, TrainingLog) else \
+            training_log(log_or_path, **read_options)
+        self.status = w.HTML()
+        self.summary = w.HTML()
+        self.chart = go.FigureWidget()
+        self.findings = w.HTML()
+        self.pick = w.Dropdown(description="finding", options=[], layout={"width": "70%"})
+        self.detail = w.HTML()
+        self.sliders = {}
+        for name, (lo, hi, step) in SLIDERS.items():
+            value = getattr(self.log.rules, name)
+            kind = w.IntSlider if isinstance(value, int) else w.FloatSlider
+            s = kind(value=value, min=lo, max=max(hi, value), step=step, description=name.replace("_", " "),
+                     continuous_update=False, style={"description_width": "initial"})
+            s.observe(lambda _, n=name: self._reread(n), names="value")
+            self.sliders[name] = s
+        self.pick.observe(lambda _: self._show_finding(), names="value")
+        self.channels = w.HTML()
+        self.data_loss = None
+        parts = [self.status, self.summary, self.chart, w.HBox(list(self.sliders.values())[:3]),
+                 w.HBox(list(self.sliders.values())[3:]), self.findings, self.pick, self.detail, self.channels]
+        self.widget = w.VBox(parts)
+        self._channel_view = channel_view
+        if data_loss is not None:
+            self.set_data_loss(data_loss)
+        self._show()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def set_data_loss(self, data_loss) -> None:
+        """Show a per-channel loss result beside the curve (see the module docstring)."""
+        if self._channel_view is not None:
+            html = self._channel_view(data_loss)
+        elif hasattr(data_loss, "_repr_html_"):
+            html = data_loss._repr_html_()
+        else:
+            html = STYLE + channels_html(data_loss)
+        self.data_loss = data_loss
+        self.channels.value = "<h4>Loss over the data by channel</h4>" + html
+
+    def _reread(self, name: str) -> None:
+        try:
+            self.log = self.log.reread(**{name: self.sliders[name].value})
+        except (TypeError, ValueError) as err:  # shown, never a dead widget
+            self.status.value = message("error", f"{name}: {err}")
+            return
+        self._show()
+
+    def _show(self) -> None:
+        log = self.log
+        self.status.value = message("info", f"{len(log.warnings)} warning(s)")
+        self.summary.value = f"<pre>{escape(training_text(log).splitlines()[0])}</pre>"
+        show_figure(self.chart, log.figure())
+        self.findings.value = STYLE + findings_html(log)
+        self.pick.options = [(f"{f.level}: {f.rule}", i) for i, f in enumerate(log.findings)]
+        first = next((i for i, f in enumerate(log.findings) if f.level == "warning"), 0)
+        self.pick.value = first if log.findings else None
+        self._show_finding()
+
+    def _show_finding(self) -> None:
+        if self.pick.value is None:
+            self.detail.value = ""
+            return
+        f = self.log.findings[self.pick.value]
+        numbers = json.dumps(f.numbers, indent=1, default=str)
+        self.detail.value = (f"<div><b>{escape(f.rule)}</b> ({escape(f.level)}): {escape(f.message)}</div>"
+                             f"<div>steps marked: {escape(', '.join(map(str, f.steps)) or 'none')}</div>"
+                             f'<pre style="max-height:16em;overflow:auto">{escape(numbers)}</pre>')
