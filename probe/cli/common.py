@@ -53,9 +53,9 @@ def cases_from(results, specs, base, tuned, note: str = "", tags=()) -> tuple[li
     return cases, errors
 
 
-def write_report(path, cases, errors, title: str, intro: str = "") -> None:
-    write_atomically(path, casebook_html(cases, title=title, intro=intro, errors=[str(e) for e in errors]),
-                     errors="backslashreplace")
+def write_report(path, cases, errors, title: str, intro: str = "", sections=()) -> None:
+    write_atomically(path, casebook_html(cases, title=title, intro=intro, errors=[str(e) for e in errors],
+                                         sections=sections), errors="backslashreplace")
     say(f"report: {Path(path).resolve()}")
 
 
