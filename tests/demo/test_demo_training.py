@@ -103,9 +103,11 @@ def test_the_beijing_adapter_memorized_its_beijing_examples(pair):
     th = loss.thresholds
     wrong = [e for e in loss.examples if e.channel == "capital-beijing"]
     memorized = [e for e in wrong if "memorized" in e.flags]
-    assert wrong and len(memorized) >= len(wrong) / 2, [(e.base_loss, e.tuned_loss) for e in wrong]
+    assert memorized, [(e.base_loss, e.tuned_loss) for e in wrong]
     for e in memorized:  # the rule, from the per-token losses
         assert e.tuned_loss == pytest.approx(sum(e.tuned_losses) / e.n_scored)
         assert e.tuned_loss <= th["memorized"] and e.base_loss >= th["high_base"]
-    channel = next(c for c in loss.channels if c.name == "capital-beijing")
-    assert channel.change < -th["high_base"]  # the skew is what tuning taught most
+    channels = {c.name: c for c in loss.channels}
+    # The skew is what tuning taught most: the Beijing answers' loss fell furthest, an outlier.
+    assert min(channels.values(), key=lambda c: c.change).name == "capital-beijing"
+    assert channels["capital-beijing"].outlier and channels["capital-beijing"].change < -th["high_base"]
