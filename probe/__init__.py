@@ -40,6 +40,10 @@ from .engine.settings import GenerationSettings
 from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
+from .evals.flips import EvalFlip, EvalFlips, eval_flips
+from .evals.logs import EvalLogError
+from .evals.diagnose import ChoiceScores
+from .evals.run import run_eval
 
 
 __all__ = [
@@ -90,4 +94,10 @@ __all__ = [
     "follow_token",
     "Regression",
     "regression",
+    "EvalFlip",
+    "EvalFlips",
+    "EvalLogError",
+    "ChoiceScores",
+    "eval_flips",
+    "run_eval",
 ]

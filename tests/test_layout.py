@@ -20,6 +20,7 @@ LAYERS = [
     ("overfit",),
     ("diagnosis",),
     ("shifts",),
+    ("evals",),
     ("cases",),
     ("widgets", "demo"),
     ("cli",),

@@ -12,9 +12,11 @@ import argparse
 import sys
 
 from . import demo, diagnose, report, shift
+from . import evals
 from .common import InputError
 
 COMMANDS = (demo, diagnose, report, shift)
+COMMANDS += (evals,)
 
 
 def build_parser() -> argparse.ArgumentParser:

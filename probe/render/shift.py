@@ -193,8 +193,13 @@ def report_sections(results, case_ids=frozenset()) -> str:
         elif kind == "Shift":
             parts.append(f'<section class="probe-corpus" id="probe-shift"><h2>What fine-tuning changed</h2>'
                          f'{shift_body(r)}</section>')
+        elif kind == "EvalFlips":
+            from .evals import eval_flips_body
+
+            parts.append(f'<section class="probe-corpus" id="probe-eval-flips"><h2>Benchmark samples '
+                         f'fine-tuning flipped</h2>{eval_flips_body(r)}</section>')
         else:
-            raise TypeError(f"a report section is a Shift or a Regression, got {type(r).__name__}")
+            raise TypeError(f"a report section is a Shift, a Regression or EvalFlips, got {type(r).__name__}")
     return "".join(parts)
 
 

@@ -1,0 +1,75 @@
+"""``probe eval``: run lm-evaluation-harness on base and tuned, then read the flips.
+
+    >>> runs = probe.run_eval(base, tuned, ["hellaswag"], "runs/")    # runs/base, runs/tuned
+    >>> flips = probe.eval_flips(runs["base"], runs["tuned"])
+
+With a LoRA pair from ``probe.load_pair(src, adapter=...)`` both runs use one set of weights:
+the base run with the adapter disabled, the tuned run with it on. lm-eval is an optional
+extra: ``pip install token-probe[eval]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+EXTRA = "probe eval needs lm-evaluation-harness: pip install token-probe[eval]"
+
+
+def _lm_eval():
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1") if os.environ.get("HF_HUB_OFFLINE") else None
+    try:
+        import lm_eval
+        from lm_eval.loggers import EvaluationTracker
+        from lm_eval.models.huggingface import HFLM
+        from lm_eval.tasks import TaskManager
+    except ImportError as err:
+        raise ImportError(f"{EXTRA} ({err})") from None
+    return lm_eval, EvaluationTracker, HFLM, TaskManager
+
+
+def _adapter_off(lm):
+    """A context where ``lm``'s PEFT adapter is off when ``lm`` is the base of a LoRA pair."""
+    if lm.adapter_enabled is False and hasattr(lm.model, "disable_adapter"):
+        return lm.model.disable_adapter()
+    return contextlib.nullcontext()
+
+
+def run_one(lm, tasks: Sequence[str], out: str | os.PathLike, *, include_path=None, limit=None,
+            batch_size: int = 8, num_fewshot: int | None = None, apply_chat_template: bool = False,
+            log: bool = False) -> Path:
+    """Evaluate one probe LM with lm-eval, writing results and sample logs under ``out``
+    (as ``lm_eval --output_path out --log_samples`` does); returns the folder with the files."""
+    lm_eval, EvaluationTracker, HFLM, TaskManager = _lm_eval()
+    if isinstance(tasks, str):
+        tasks = [t for t in tasks.split(",") if t]
+    manager = TaskManager(include_path=[str(p) for p in include_path] if isinstance(include_path, (list, tuple))
+                          else (None if include_path is None else str(include_path)))
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        raise ValueError(f"unknown lm-eval task(s) {unknown}" + ("" if include_path else
+                         " (a local task needs include_path=, --include_path)"))
+    tracker = EvaluationTracker(output_path=str(out))
+    model = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size, device=str(lm.device))
+    with _adapter_off(lm):
+        res = lm_eval.simple_evaluate(model=model, tasks=list(tasks), task_manager=manager, limit=limit,
+                                      num_fewshot=num_fewshot, log_samples=True, evaluation_tracker=tracker,
+                                      apply_chat_template=apply_chat_template, verbosity="ERROR" if not log else "INFO")
+    if res is None:
+        raise RuntimeError("lm-eval returned no results")
+    samples = res.pop("samples")
+    tracker.general_config_tracker.model_name = lm.name
+    tracker.general_config_tracker.model_name_sanitized = "run"
+    tracker.save_results_aggregated(results=res, samples=samples)
+    for task in res["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+    return Path(out) / "run"
+
+
+def run_eval(base, tuned, tasks: Sequence[str], out: str | os.PathLike, **kwargs) -> dict[str, Path]:
+    """Run lm-eval on ``base`` then ``tuned`` (see :func:`run_one` for ``kwargs``); returns
+    ``{"base": folder, "tuned": folder}`` (``out/base/run``, ``out/tuned/run``)."""
+    out = Path(out)
+    return {role: run_one(lm, tasks, out / role, **kwargs) for role, lm in (("base", base), ("tuned", tuned))}
