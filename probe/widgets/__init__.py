@@ -9,9 +9,11 @@
 """
 
 from .casebook import CasebookBrowser
+from .evals import EvalFlips
 from .explorer import Explorer
 from .lab import DiagnoseLab
 from .shift import ShiftExplorer
 from .sweep_grid import SweepGrid
 
 __all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "ShiftExplorer", "SweepGrid"]
+__all__ += ["EvalFlips"]
