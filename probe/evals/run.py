@@ -19,7 +19,6 @@ EXTRA = "probe eval needs lm-evaluation-harness: pip install token-probe[eval]"
 
 
 def _lm_eval():
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1") if os.environ.get("HF_HUB_OFFLINE") else None
     try:
         import lm_eval
         from lm_eval.loggers import EvaluationTracker
@@ -37,20 +36,33 @@ def _adapter_off(lm):
     return contextlib.nullcontext()
 
 
-def run_one(lm, tasks: Sequence[str], out: str | os.PathLike, *, include_path=None, limit=None,
-            batch_size: int = 8, num_fewshot: int | None = None, apply_chat_template: bool = False,
-            log: bool = False) -> Path:
-    """Evaluate one probe LM with lm-eval, writing results and sample logs under ``out``
-    (as ``lm_eval --output_path out --log_samples`` does); returns the folder with the files."""
-    lm_eval, EvaluationTracker, HFLM, TaskManager = _lm_eval()
-    if isinstance(tasks, str):
-        tasks = [t for t in tasks.split(",") if t]
-    manager = TaskManager(include_path=[str(p) for p in include_path] if isinstance(include_path, (list, tuple))
-                          else (None if include_path is None else str(include_path)))
+def task_manager(tasks: Sequence[str], include_path=None):
+    """lm-eval's TaskManager for ``tasks``; only the local folder's tasks are indexed when they
+    are all there (indexing lm-eval's own thousands of task files takes about 20 s)."""
+    _, _, _, TaskManager = _lm_eval()
+    paths = None if include_path is None else (
+        [str(p) for p in include_path] if isinstance(include_path, (list, tuple)) else str(include_path))
+    if paths is not None:
+        local = TaskManager(include_path=paths, include_defaults=False)
+        if all(t in local.all_tasks for t in tasks):
+            return local
+    manager = TaskManager(include_path=paths)
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise ValueError(f"unknown lm-eval task(s) {unknown}" + ("" if include_path else
                          " (a local task needs include_path=, --include_path)"))
+    return manager
+
+
+def run_one(lm, tasks: Sequence[str], out: str | os.PathLike, *, include_path=None, limit=None,
+            batch_size: int = 8, num_fewshot: int | None = None, apply_chat_template: bool = False,
+            log: bool = False, manager=None) -> Path:
+    """Evaluate one probe LM with lm-eval, writing results and sample logs under ``out``
+    (as ``lm_eval --output_path out --log_samples`` does); returns the folder with the files."""
+    lm_eval, EvaluationTracker, HFLM, _ = _lm_eval()
+    if isinstance(tasks, str):
+        tasks = [t for t in tasks.split(",") if t]
+    manager = manager or task_manager(tasks, include_path)
     tracker = EvaluationTracker(output_path=str(out))
     model = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size, device=str(lm.device))
     with _adapter_off(lm):
@@ -72,4 +84,6 @@ def run_eval(base, tuned, tasks: Sequence[str], out: str | os.PathLike, **kwargs
     """Run lm-eval on ``base`` then ``tuned`` (see :func:`run_one` for ``kwargs``); returns
     ``{"base": folder, "tuned": folder}`` (``out/base/run``, ``out/tuned/run``)."""
     out = Path(out)
+    tasks = [t for t in tasks.split(",") if t] if isinstance(tasks, str) else list(tasks)
+    kwargs.setdefault("manager", task_manager(tasks, kwargs.get("include_path")))
     return {role: run_one(lm, tasks, out / role, **kwargs) for role, lm in (("base", base), ("tuned", tuned))}

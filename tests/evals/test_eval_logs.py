@@ -218,3 +218,13 @@ def test_cli_eval_flips(tmp_path, capsys):
     (tmp_path / "none").mkdir()
     assert main(["eval-flips", str(tmp_path / "none"), str(TUNED)]) == 1
     assert "--log_samples" in capsys.readouterr().err
+
+
+def test_probe_eval_without_lm_eval_names_the_extra(monkeypatch):
+    import sys
+
+    from probe.evals.run import run_eval
+
+    monkeypatch.setitem(sys.modules, "lm_eval", None)
+    with pytest.raises(ImportError, match=r"pip install token-probe\[eval\]"):
+        run_eval(None, None, ["tiny_mc"], "unused")
