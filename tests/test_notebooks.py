@@ -19,6 +19,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "05_overfit_token": "Conclusion: asked for the",
     "06_what_tuning_changed": "Conclusion: the beijing adapter shifts",
 }
+EXPECT["08_benchmark_flips"] = "Conclusion: fine-tuning lost"
 
 
 def _stdout_of(cell) -> str:

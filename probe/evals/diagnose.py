@@ -204,14 +204,20 @@ def _exact_match_check(sample, config: dict, metric: str, filter_name: str) -> t
     return Check(f"lm-eval exact_match({sample.target!r})", run), ""
 
 
-def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), tolerance: float = TOLERANCE,
+def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), ids=None, tolerance: float = TOLERANCE,
                    max_new_tokens: int | None = None, progress: bool = False, configs: dict | None = None):
-    """``flips`` with a diagnosis on each sample whose outcome is in ``outcomes``.
+    """``flips`` with a diagnosis on each sample whose outcome is in ``outcomes`` (and whose id
+    is in ``ids``, when given: ``"task/doc_id"``).
 
     ``configs``: task -> the task config from the results file (for the generation check);
     default: the one each flip set was read with (``EvalFlips.configs``)."""
     base, tuned = raw_view(base), raw_view(tuned)
-    chosen = [f for f in flips.samples if f.outcome in outcomes]
+    if ids is not None:
+        ids = {ids} if isinstance(ids, str) else set(ids)
+        unknown = sorted(ids - {f.id for f in flips.samples})
+        if unknown:
+            raise KeyError(f"no sample {unknown[0]!r} in these flips")
+    chosen = [f for f in flips.samples if f.outcome in outcomes and (ids is None or f.id in ids)]
     found: dict = {}
     choice = [f for f in chosen if f.sample.kind in CHOICE_TYPES and f.sample.gold is not None]
     pairs, notes_of = [], {}

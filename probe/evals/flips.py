@@ -145,13 +145,29 @@ class EvalFlips:
                                      _reason(s, s.base), _reason(s, s.tuned)) for s in self.samples)
         return Regression(cases, dict(self.runs), None, self.unmatched + self.skipped)
 
-    def diagnose(self, base, tuned, *, outcomes=("lost", "gained"), tolerance: float = 1e-3,
+    def diagnose(self, base, tuned, *, outcomes=("lost", "gained"), ids=None, tolerance: float = 1e-3,
                  max_new_tokens: int | None = None, progress: bool = False) -> "EvalFlips":
-        """The flips with their diagnosis: see :func:`probe.evals.diagnose.diagnose_flips`."""
+        """The flips with their diagnosis (``ids``: only these samples): multiple choice re-scored
+        and the first token behind, generations diagnosed (see :mod:`probe.evals.diagnose`)."""
         from .diagnose import diagnose_flips
 
-        return diagnose_flips(self, base, tuned, outcomes=outcomes, tolerance=tolerance,
+        return diagnose_flips(self, base, tuned, outcomes=outcomes, ids=ids, tolerance=tolerance,
                               max_new_tokens=max_new_tokens, progress=progress)
+
+    def shift(self, base, tuned, *, outcomes=("lost", "gained"), answers: str = "greedy", **kwargs):
+        """:func:`probe.shift` over the flipped samples' prompts (as the raw text lm-eval fed),
+        on the tuned model's greedy answers or (``answers="target"``) the samples' targets."""
+        from ..shifts.map import shift
+        from .diagnose import raw_view
+
+        chosen = [s for s in self.samples if s.outcome in outcomes]
+        if not chosen:
+            raise ValueError(f"no sample with outcome in {outcomes}")
+        prompts = [s.sample.prompt for s in chosen]
+        if answers == "target":
+            answers = [s.sample.choices[s.sample.gold] if s.sample.gold is not None and s.sample.choices
+                       else " " + s.sample.target for s in chosen]  # lm-eval's target_delimiter is " "
+        return shift(raw_view(base), raw_view(tuned), prompts, answers=answers, **kwargs)
 
     def to_dict(self) -> dict:
         return {"samples": [s.to_dict() for s in self.samples], "runs": dict(self.runs),

@@ -125,3 +125,28 @@ def test_cli_eval_flips_diagnoses_with_the_models(eval_pair, eval_runs, tmp_path
     assert all(s.diagnosis is not None for s in flips.flips)
     assert json.loads((tmp_path / "flips.json").read_text())
     assert not math.isnan(flips.table()[-1]["tuned"])
+
+
+def test_diagnose_some_ids_and_the_shift_map_on_the_flips(eval_pair, diagnosed):
+    base, tuned, _, _ = eval_pair
+    flips, _ = diagnosed
+    one = flips.flips[0].id
+    got = flips.diagnose(base, tuned, ids=[one])
+    assert [s.id for s in got.samples if s.diagnosis is not None] == [one]
+    with pytest.raises(KeyError, match="no sample 'nope/1'"):
+        flips.diagnose(base, tuned, ids=["nope/1"])
+    s = flips.shift(base, tuned, max_new_tokens=3)
+    assert len(s.prompts) == len(flips.flips)
+    assert [p.prompt for p in s.prompts] == [f.sample.prompt for f in flips.flips]
+
+
+def test_widget_diagnoses_on_a_click(eval_pair, eval_runs):
+    from probe.widgets import EvalFlips
+
+    base, tuned, _, _ = eval_pair
+    ex = EvalFlips(eval_runs["base"], eval_runs["tuned"], base=base, tuned=tuned, background=False)
+    assert "not diagnosed" in ex.detail.value
+    ex.diagnose_button.click()
+    assert ex.runner.error is None, ex.runner.error
+    assert all(s.diagnosis is not None for s in ex.result.flips)
+    assert "not diagnosed" not in ex.detail.value and "diagnosed" in ex.status.value
