@@ -1,10 +1,10 @@
-"""Which benchmark samples did fine-tuning flip? lm-eval's sample logs, base vs tuned.
+"""Which benchmark samples did fine-tuning flip? lm-eval's sample logs, base vs tuned::
 
-    >>> flips = probe.eval_flips("runs/base", "runs/tuned")    # lm_eval --output_path ... --log_samples
-    >>> flips.table()                     # per task: kept / lost / gained / never
-    >>> flips.cell("tiny_gen", "lost")    # the flipped samples behind one cell
-    >>> flips = flips.diagnose(base, tuned)    # why: per token (choices) or a verdict (generations)
-    >>> flips.regression()                # the same flips as a probe.Regression, the task as its tag
+    flips = probe.eval_flips("runs/base", "runs/tuned")    # lm_eval --output_path ... --log_samples
+    flips.table()                     # per task: kept / lost / gained / never
+    flips.cell("tiny_gen", "lost")    # the flipped samples behind one cell
+    flips = flips.diagnose(base, tuned)    # why: per token (choices) or a verdict (generations)
+    flips.regression()                # the same flips as a probe.Regression, the task as its tag
 
 Samples are matched by task and ``doc_id``; where both logs carry ``doc_hash`` /
 ``prompt_hash`` they must agree too (else the sample is *unmatched*, named with why: another

@@ -1,7 +1,7 @@
 """``probe eval``: run lm-evaluation-harness on base and tuned, then read the flips.
 
-    >>> runs = probe.run_eval(base, tuned, ["hellaswag"], "runs/")    # runs/base, runs/tuned
-    >>> flips = probe.eval_flips(runs["base"], runs["tuned"])
+    runs = probe.run_eval(base, tuned, ["hellaswag"], "runs/")    # runs/base/run, runs/tuned/run
+    flips = probe.eval_flips(runs["base"], runs["tuned"])
 
 With a LoRA pair from ``probe.load_pair(src, adapter=...)`` both runs use one set of weights:
 the base run with the adapter disabled, the tuned run with it on. lm-eval is an optional

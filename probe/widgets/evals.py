@@ -1,7 +1,7 @@
 """EvalFlips: browse which benchmark samples fine-tuning flipped.
 
-    >>> EvalFlips(probe.eval_flips("runs/base", "runs/tuned"))     # an EvalFlips result
-    >>> EvalFlips("runs/base", "runs/tuned", base=base, tuned=tuned)  # read, and Diagnose on a click
+    EvalFlips(probe.eval_flips("runs/base", "runs/tuned"))     # an EvalFlips result
+    EvalFlips("runs/base", "runs/tuned", base=base, tuned=tuned)  # read, and Diagnose on a click
 
 Pick a task (its counts; the lost and gained first), an outcome, a sample (its prompt, target,
 both answers and, once diagnosed, why: each choice's log-probability and the token where the

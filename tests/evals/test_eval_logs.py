@@ -228,3 +228,8 @@ def test_probe_eval_without_lm_eval_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "lm_eval", None)
     with pytest.raises(ImportError, match=r"pip install token-probe\[eval\]"):
         run_eval(None, None, ["tiny_mc"], "unused")
+
+
+def test_cli_eval_needs_the_models(capsys):
+    assert main(["eval", "--tasks", "tiny_mc"]) == 1
+    assert "--base" in capsys.readouterr().err
