@@ -8,8 +8,9 @@ prompt, template or model was evaluated than the one given, and is reported. The
 token along the right choice under the model that got it wrong: the first token where the
 right choice's running log-probability falls below the total of the choice that model picked.
 
-Generations: :func:`probe.diagnose_many` on the sample (expected = the target, the check = the
-task's own: its stop strings, filters and exact-match options where probe can express them).
+Generations: :func:`probe.diagnose_many` on the sample (expected = the target after the task's
+``target_delimiter``, " " by default, for the teacher-forced scores; the check = the task's own:
+its stop strings, filters and exact-match options where probe can express them).
 """
 
 from __future__ import annotations
@@ -242,7 +243,9 @@ def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), ids=None,
     specs, why = [], {}
     for f in gen:
         check, why[f.id] = _exact_match_check(f.sample, configs.get(f.task, {}), f.metric, f.sample.filter)
-        specs.append(CaseSpec(id=f.id, prompt=f.sample.prompt, expected=f.sample.target, check=check,
+        delim = str(configs.get(f.task, {}).get("target_delimiter", " "))
+        expected = f.sample.target if f.sample.prompt[-1:].isspace() else delim + f.sample.target
+        specs.append(CaseSpec(id=f.id, prompt=f.sample.prompt, expected=expected, check=check,
                               base_prompt=f.sample.prompt, tags=(f.task,)))
     if specs:
         n_new = max_new_tokens or max((f.sample.max_gen_toks or 32) for f in gen)

@@ -30,7 +30,7 @@ class Answer:
     @classmethod
     def from_dict(cls, d: dict) -> "Answer":
         return cls(str(d["response"]), str(d.get("raw", "")), tuple(float(x) for x in d.get("logliks", ())),
-                   tuple(bool(x) for x in d.get("greedy", ())), {str(k): float(v) for k, v in d.get("metrics", {}).items()})
+                   tuple(bool(x) for x in d.get("greedy", ())), {str(k): float("nan") if v is None else float(v) for k, v in d.get("metrics", {}).items()})
 
 
 @dataclass(frozen=True)

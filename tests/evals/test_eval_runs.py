@@ -91,7 +91,7 @@ def test_every_lost_generation_has_a_verdict_and_labels(diagnosed):
     for s in lost:
         d = s.diagnosis
         assert type(d).__name__ == "Diagnosis" and d.verdict in VERDICTS and d.labels
-        assert d.case_id == s.id and d.expected == s.sample.target
+        assert d.case_id == s.id and d.expected == " " + s.sample.target  # after the target_delimiter
         # probe's greedy runs are lm-eval's generations, and the check says what lm-eval's metric said
         check, _ = _exact_match_check(s.sample, flips.configs["tiny_gen"], "exact_match", "strip")
         assert check(d.run("base").text).passed and not check(d.run("tuned").text).passed
@@ -149,4 +149,6 @@ def test_widget_diagnoses_on_a_click(eval_pair, eval_runs):
     ex.diagnose_button.click()
     assert ex.runner.error is None, ex.runner.error
     assert all(s.diagnosis is not None for s in ex.result.flips)
-    assert "not diagnosed" not in ex.detail.value and "diagnosed" in ex.status.value
+    i = ex.detail.value.find("not diagnosed")
+    assert i < 0, (ex.sample.value, ex.detail.value[i - 300: i + 80])
+    assert "done" in ex.status.value
