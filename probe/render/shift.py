@@ -199,7 +199,7 @@ def report_sections(results, case_ids=frozenset()) -> str:
             parts.append(f'<section class="probe-corpus" id="probe-eval-flips"><h2>Benchmark samples '
                          f'fine-tuning flipped</h2>{eval_flips_body(r)}</section>')
         else:
-            raise TypeError(f"a report section is a Shift, a Regression or EvalFlips, got {type(r).__name__}")
+            raise TypeError(f"a report section is a Shift or a Regression (or EvalFlips), got {type(r).__name__}")
     return "".join(parts)
 
 
