@@ -260,6 +260,11 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
     tuned = tuned_run if isinstance(tuned_run, RunLog) else read_run(tuned_run)
     tasks, skipped = _check_runs(base, tuned)
     unmatched, notes, flips = [], [n for n in (base.note, tuned.note) if n], []
+    for key in ("chat_template", "system_instruction", "fewshot_as_multiturn"):
+        a, b = base.results.get(key), tuned.results.get(key)
+        if base.results and tuned.results and (a is None) != (b is None) or (a is not None and b is not None and a != b):
+            notes.append(f"the runs differ in {key}: base {'none' if a is None else repr(a)[:40]}, tuned "
+                         f"{'none' if b is None else repr(b)[:40]} (lm-eval's --apply_chat_template / --system_instruction)")
     for task in tasks:
         notes += _compare(base, tuned, task)
         config = base.config(task) or tuned.config(task)
@@ -287,7 +292,7 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
                 continue
             flips.append(EvalFlip(bs, outcome_of(bool(ba.metrics[name]), bool(ta.metrics[name])), name, ba, ta))
     if not flips:
-        raise EvalLogError("no sample could be compared: " + "; ".join((skipped + unmatched)[:5]))
+        raise EvalLogError("no sample could be compared: " + "; ".join((notes + skipped + unmatched)[:5]))
     runs = {"base": base.model, "tuned": tuned.model,
             "base_files": ", ".join(base.files.values()), "tuned_files": ", ".join(tuned.files.values())}
     configs = {t: base.config(t) or tuned.config(t) for t in tasks}

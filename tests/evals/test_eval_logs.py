@@ -233,3 +233,19 @@ def test_probe_eval_without_lm_eval_names_the_extra(monkeypatch):
 def test_cli_eval_needs_the_models(capsys):
     assert main(["eval", "--tasks", "tiny_mc"]) == 1
     assert "--base" in capsys.readouterr().err
+
+
+def test_runs_with_and_without_a_chat_template_say_so(tmp_path):
+    folder = _copy(tmp_path, TUNED)
+    results = next(folder.glob("results_*.json"))
+    d = json.loads(results.read_text())
+    d["chat_template"] = "{{ messages }}"
+    results.write_text(json.dumps(d))
+    for f in folder.glob("samples_*.jsonl"):
+        rows = [json.loads(x) for x in f.read_text().splitlines()]
+        for r in rows:
+            r["prompt_hash"] = "f" * 64
+        f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(probe.EvalLogError, match="differ in chat_template") as err:
+        probe.eval_flips(BASE, folder)
+    assert "prompt differs" in str(err.value)
