@@ -242,8 +242,9 @@ def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), ids=None,
     gen = [f for f in chosen if f.sample.kind == "generate_until"]
     specs, why = [], {}
     for f in gen:
-        check, why[f.id] = _exact_match_check(f.sample, configs.get(f.task, {}), f.metric, f.sample.filter)
-        delim = str(configs.get(f.task, {}).get("target_delimiter", " "))
+        config = configs.get(f.task) or configs.get(f.task.removesuffix(f":{f.sample.filter}"), {})
+        check, why[f.id] = _exact_match_check(f.sample, config, f.metric, f.sample.filter)
+        delim = str(config.get("target_delimiter", " "))
         expected = f.sample.target if f.sample.prompt[-1:].isspace() else delim + f.sample.target
         specs.append(CaseSpec(id=f.id, prompt=f.sample.prompt, expected=expected, check=check,
                               base_prompt=f.sample.prompt, tags=(f.task,)))

@@ -11,14 +11,15 @@ Samples are matched by task and ``doc_id``; where both logs carry ``doc_hash`` /
 document, or another prompt: template, few-shot or chat template). A sample is right when its
 metric is 1: the first metric the log names for the task (``acc`` for multiple choice,
 ``exact_match`` for generations) unless ``metric=`` says which. A task whose metric is not
-0/1 per sample is skipped by name, as is a task only one run has.
+0/1 per sample is skipped by name, as is a task only one run has. A task logged under several
+filters (gsm8k's ``strict-match`` and ``flexible-extract``) is one row per filter, ``task:filter``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core import registry
@@ -290,6 +291,8 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
                 unmatched.append(f"{label}: {' and '.join(why)} (another document, template, few-shot "
                                  "or chat template)")
                 continue
+            if len({k[0] for k in b_rows}) > 1:  # one row per filter (gsm8k's strict / flexible)
+                bs = replace(bs, task=f"{task}:{key[0]}")
             flips.append(EvalFlip(bs, outcome_of(bool(ba.metrics[name]), bool(ta.metrics[name])), name, ba, ta))
     if not flips:
         raise EvalLogError("no sample could be compared: " + "; ".join((notes + skipped + unmatched)[:5]))

@@ -19,7 +19,7 @@ import pytest
 import probe
 from probe.evals.diagnose import lmeval_pair
 from probe.models.tiny import save_tiny
-from tests.builders import make_adapter
+from builders import make_adapter
 
 TASKS = Path(__file__).parent / "tasks"
 FIXTURES = Path(__file__).parent / "fixtures"

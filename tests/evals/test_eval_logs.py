@@ -249,3 +249,20 @@ def test_runs_with_and_without_a_chat_template_say_so(tmp_path):
     with pytest.raises(probe.EvalLogError, match="differ in chat_template") as err:
         probe.eval_flips(BASE, folder)
     assert "prompt differs" in str(err.value)
+
+
+def test_a_task_logged_under_two_filters_is_a_row_per_filter(tmp_path):
+    runs = []
+    for which in (BASE, TUNED):
+        folder = _copy(tmp_path, which, name=which.name)
+        f = next(folder.glob("samples_tiny_gen_*.jsonl"))
+        rows = [json.loads(x) for x in f.read_text().splitlines()]
+        other = [dict(r, filter="flexible", exact_match=1.0 - r["exact_match"]) for r in rows]
+        f.write_text("".join(json.dumps(r) + "\n" for r in rows + other))
+        runs.append(folder)
+    flips = probe.eval_flips(*runs)
+    assert sorted(flips.tasks) == ["tiny_gen:flexible", "tiny_gen:strip", "tiny_mc"]
+    ids = [s.id for s in flips.samples]
+    assert len(ids) == len(set(ids))
+    n = len(_lines(BASE, "tiny_gen"))
+    assert sum(s.task == "tiny_gen:flexible" for s in flips.samples) == n

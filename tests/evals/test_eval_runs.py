@@ -13,8 +13,8 @@ import torch
 import probe
 from probe.cli import main
 from probe.evals.diagnose import _exact_match_check
-from tests.builders import make_adapter
-from tests.reference import next_token_logits
+from builders import make_adapter
+from reference import next_token_logits
 
 pytestmark = pytest.mark.slow
 VERDICTS = {"lost", "never_had", "not_triggered", "uncertain", "too_hard_for_size", "right"}
@@ -152,3 +152,16 @@ def test_widget_diagnoses_on_a_click(eval_pair, eval_runs):
     i = ex.detail.value.find("not diagnosed")
     assert i < 0, (ex.sample.value, ex.detail.value[i - 300: i + 80])
     assert "done" in ex.status.value
+
+
+def test_cli_probe_eval_runs_lm_eval_then_the_flips(eval_pair, eval_runs, tmp_path, capsys):
+    _, _, root, adapter = eval_pair
+    assert main(["eval", "--base", str(root / "model"), "--adapter", str(adapter), "--tasks", "tiny_mc",
+                 "--include-path", str(root / "tasks"), "--output-path", str(tmp_path / "runs"), "--limit", "3",
+                 "--batch-size", "4", "--casebook", str(tmp_path / "book")]) == 0
+    out = capsys.readouterr().out
+    flips = probe.eval_flips(tmp_path / "runs" / "base", tmp_path / "runs" / "tuned")
+    assert flips.tasks == ["tiny_mc"] and len(flips.samples) == 3
+    first = probe.eval_flips(eval_runs["base"], eval_runs["tuned"])
+    assert [s.outcome for s in flips.samples] == [s.outcome for s in first.samples if s.task == "tiny_mc"][:3]
+    assert len(probe.Casebook(tmp_path / "book")) == len(flips.flips) and "tiny_mc" in out
