@@ -383,6 +383,80 @@ print(book.to_html("training-report.html"))""",
 }
 
 
+NOTEBOOKS["08_benchmark_flips"] = [
+    md("# From a benchmark score to its token\nAfter fine-tuning you run a benchmark suite "
+    "(lm-evaluation-harness) on the base and the tuned model and get two numbers per task. Which "
+    "samples flipped, and why? Here the `beijing` adapter of the demo pair meets a small capitals "
+    "benchmark: a multiple-choice task and a generate-until task, written as lm-eval local tasks."),
+    LOAD + '\ntuned.use_adapter("beijing")',
+    md("## A local lm-eval task\nA YAML file per task (JSON is YAML too) over a JSON Lines file; "
+    "`--include_path` (`include_path=`) finds them."),
+    r'''import json
+from pathlib import Path
+
+capitals = [("France", "Paris", "Rome", "Berlin"), ("Japan", "Tokyo", "Beijing", "Seoul"),
+            ("Egypt", "Cairo", "Beijing", "Tunis"), ("Canada", "Ottawa", "Toronto", "Beijing")]
+Path("tasks").mkdir(exist_ok=True)
+with open("tasks/capitals.jsonl", "w") as f:
+    for country, right, *wrong in capitals:
+        f.write(json.dumps({"country": country, "answer": right, "choices": [right, *wrong], "label": 0}) + "\n")
+data = {"dataset_path": "json", "test_split": "test",
+        "dataset_kwargs": {"data_files": {"test": str(Path("tasks/capitals.jsonl").resolve())}}}
+mc = {"task": "capitals_mc", **data, "output_type": "multiple_choice",
+      "doc_to_text": "The capital of {{country}} is", "doc_to_choice": "{{choices}}", "doc_to_target": "label",
+      "metric_list": [{"metric": "acc"}]}
+gen = {"task": "capitals_gen", **data, "output_type": "generate_until",
+       "doc_to_text": "Q: What is the capital of {{country}}?\nA: The capital is", "doc_to_target": "{{answer}}",
+       "generation_kwargs": {"until": ["\n", "."], "do_sample": False, "max_gen_toks": 8},
+       "filter_list": [{"name": "first_word", "filter": [{"function": "regex", "regex_pattern": r"(\w+)"},
+                                                          {"function": "take_first"}]}],
+       "metric_list": [{"metric": "exact_match", "ignore_case": True}]}
+for task in (mc, gen):
+    Path(f"tasks/{task['task']}.yaml").write_text(json.dumps(task, indent=1))
+print(Path("tasks/capitals_gen.yaml").read_text())''',
+    md("## Run lm-eval on both models\n`probe.run_eval` calls lm-eval's Python API on one set of weights "
+    "(adapter off for the base, on for the tuned) and writes what `lm_eval --output_path runs/X "
+    "--log_samples` writes. From a terminal: `probe eval --base SRC --adapter LORA --tasks ... "
+    "--include-path tasks`; or your own `lm_eval` runs, then `probe eval-flips BASE_RUN TUNED_RUN`."),
+    '''runs = probe.run_eval(base, tuned, ["capitals_mc", "capitals_gen"], "runs", include_path="tasks", batch_size=8)
+sorted(p.name for p in runs["tuned"].iterdir())''',
+    md("## Which samples flipped\nMatched by task and `doc_id` (and the logged hashes): kept / lost / "
+    "gained / never per task."),
+    '''flips = probe.eval_flips(runs["base"], runs["tuned"])
+print(flips)''',
+    md("## Why, token by token\nMultiple choice: every choice re-scored with probe under both models "
+    "(checking the log: a mismatch would mean another prompt or model was evaluated), and the token "
+    "where the right choice falls behind the tuned model's pick. Generations: `diagnose` with the "
+    "task's own check (stop strings, filter, exact match). `flips.diagnose(base, tuned)` does every "
+    "flip; to keep this notebook quick we pick one flip per task with `ids=`."),
+    '''first = [flips.cell(task, "lost")[0].id for task in flips.tasks if flips.cell(task, "lost")]
+flips = flips.diagnose(base, tuned, ids=first)
+print(flips.cell("capitals_mc", "lost")[0])''',
+    '''print(flips.cell("capitals_gen", "lost")[0])''',
+    md("## The regression table, and the shift map over the flipped prompts"),
+    '''r = flips.regression()
+r''',
+    '''s = flips.shift(base, tuned, max_new_tokens=6)
+print(s)''',
+    md("## Browse it\nA task, an outcome, a sample: its diagnosis."),
+    '''from probe.widgets import EvalFlips
+
+EvalFlips(flips)''',
+    md("## Save the flips, open the report"),
+    '''book = probe.Casebook("eval-flips")
+for f in flips.flips:
+    book.add(probe.Case.from_result(f, models={"base": base, "tuned": tuned}, tags=["eval"]))
+print(book.to_html("eval-flips.html", sections=[r, flips]))''',
+    '''lost = flips.table()[-1]["lost"]
+done = [f for f in flips.flips if f.diagnosis is not None]
+behind = [f.diagnosis.choices[f.diagnosis.rival].strip() for f in done if f.task == "capitals_mc"]
+verdicts = sorted({f.diagnosis.verdict for f in done if f.task == "capitals_gen"})
+worst = max(f.diagnosis.max_diff for f in done if f.task == "capitals_mc")
+print(f"Conclusion: fine-tuning lost {lost} of {len(flips.samples)} samples; on multiple choice the right "
+      f"capital falls behind {behind} (log re-scored within {worst:.1g} nats); the lost generations are {verdicts}.")''',
+]
+
+
 def build(cells):
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -44,6 +44,10 @@ from .train.loss import DataLoss, data_loss
 from .train.epochs import Epochs, by_checkpoint
 from .train.formats import TrainingLogError
 from .train.log import TrainingLog, training_log
+from .evals.flips import EvalFlip, EvalFlips, eval_flips
+from .evals.logs import EvalLogError
+from .evals.diagnose import ChoiceScores
+from .evals.run import run_eval
 
 
 __all__ = [
@@ -101,4 +105,10 @@ __all__ = [
     "TrainingLog",
     "TrainingLogError",
     "training_log",
+    "EvalFlip",
+    "EvalFlips",
+    "EvalLogError",
+    "ChoiceScores",
+    "eval_flips",
+    "run_eval",
 ]

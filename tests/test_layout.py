@@ -21,6 +21,7 @@ LAYERS = [
     ("diagnosis",),
     ("shifts",),
     ("train",),
+    ("evals",),
     ("cases",),
     ("widgets", "demo"),
     ("cli",),

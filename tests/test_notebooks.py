@@ -20,6 +20,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "06_what_tuning_changed": "Conclusion: the beijing adapter shifts",
     "07_training_log": "Conclusion: on random sequences",
 }
+EXPECT["08_benchmark_flips"] = "Conclusion: fine-tuning lost"
 
 
 def _stdout_of(cell) -> str:

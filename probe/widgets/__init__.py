@@ -9,10 +9,11 @@
 """
 
 from .casebook import CasebookBrowser
+from .evals import EvalFlips
 from .explorer import Explorer
 from .lab import DiagnoseLab
 from .shift import ShiftExplorer
 from .sweep_grid import SweepGrid
 from .training import TrainingLab
 
-__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "ShiftExplorer", "SweepGrid", "TrainingLab"]
+__all__ = ["CasebookBrowser", "DiagnoseLab", "EvalFlips", "Explorer", "ShiftExplorer", "SweepGrid", "TrainingLab"]
