@@ -1,7 +1,11 @@
 """A training example as a case to diagnose: the prompt before the scored answer, and that answer.
 
-    >>> case = probe.example_case("train.jsonl", line=12)
-    >>> probe.diagnose(base, tuned, case.prompt, expected=case.expected)
+    >>> _ = open("train.jsonl", "w").write('{"messages": [{"role": "user", "content": "Hi"}, '
+    ...                                     '{"role": "assistant", "content": "Hello."}]}\\n')
+    >>> case = probe.example_case("train.jsonl", line=1)
+    >>> case.prompt, case.expected
+    ('Hi', 'Hello.')
+    >>> d = probe.diagnose(base, tuned, case.prompt, expected=case.expected, max_new_tokens=4)
 
 The record is read again from the dataset (the same stream ``probe.data_loss`` reads, so line
 numbers agree) and split as the trainer sees it (:func:`probe.train.masks.parse`):

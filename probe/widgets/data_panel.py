@@ -1,11 +1,16 @@
 """The data side of TrainingLab: channel -> its examples -> token strips -> diagnose the case.
 
+    >>> _ = open("train.jsonl", "w").write(
+    ...     '{"prompt": "2 + 2 =", "completion": " 4", "source": "math"}\\n{"messages": [{"role": "user", '
+    ...     '"content": "Hi"}, {"role": "assistant", "content": "Hello."}], "source": "chat"}\\n')
     >>> panel = DataLossPanel(probe.data_loss((base, tuned), "train.jsonl", channel="source"),
-    ...                       pair=(base, tuned))
-    >>> panel.channel.value = "math"           # its examples, listed by loss change
-    >>> panel.examples.value = 12              # line 12: tuned and base strips, the loss change
+    ...                       pair=(base, tuned), background=False)
+    >>> panel.channel.value = "chat"           # its examples, listed by loss change
+    >>> panel.examples.value = 2               # line 2: the loss change, tuned and base strips
     >>> panel.token.value = 3                  # token 3 under both models
     >>> panel.diagnose_button.click()          # the example's prompt and answer to probe.diagnose
+    >>> panel.diagnosis.prompt, panel.diagnosis.expected
+    ('Hi', 'Hello.')
 
 The case sent to diagnose is the record's prompt (what comes before the scored answer) and its
 answer as the expected one (:mod:`probe.train.example_case`), read again from the dataset
