@@ -71,6 +71,14 @@ def case_of(record, line: int = 0) -> ExampleCase:
     return ExampleCase(line, r.shape, _prompt(r.prompt), answer)
 
 
+def shape_of(record) -> str | None:
+    """"messages", "prompt_completion" or "text" as the trainer reads ``record``; None if unreadable."""
+    try:
+        return parse(record).shape
+    except _Bad:
+        return None
+
+
 def record_at(dataset, line: int):
     """The record at ``line`` (1-based, as ``DataLoss`` numbers them) of a file or an iterable."""
     if not isinstance(line, int) or isinstance(line, bool) or line < 1:

@@ -29,7 +29,7 @@ from ..render.card import diagnosis_html
 from ..render.style import STYLE
 from ..render.train_example import example_body, token_body
 from ..render.train_loss import _groups_html
-from ..train.example_case import example_case
+from ..train.example_case import case_of, record_at, shape_of
 from .common import Runner, _ipywidgets, message
 
 ORDERS = {  # label -> sort key of an ExampleLoss
@@ -89,6 +89,18 @@ def force_before(e, expected: str, index: int) -> str | None:
     if at < start < at + len(expected):
         return expected[:start - at]
     return None
+
+
+def format_note(case, lm) -> str:
+    """A warning when diagnose would ask the case in another format than it was trained in: a
+    prompt/completion string pair is trained as raw text, but a chat model's diagnose renders a
+    string prompt through its chat template."""
+    if lm is None or not getattr(lm, "chat", False):
+        return ""
+    if case.shape == "prompt_completion" and isinstance(case.prompt, str):
+        return ("this example was trained as raw text (prompt + completion), but diagnose asks a chat "
+                "model through its chat template: load the pair with chat=False to ask it as trained")
+    return ""
 
 
 def case_html(case, force: str | None) -> str:
@@ -181,8 +193,13 @@ class DataLossPanel:
         self._show_token()
         try:
             if self.dataset is None:
-                raise ValueError("the dataset was an iterable: pass dataset= (the same records) to diagnose")
-            self.case = example_case(self.dataset, e.line)
+                raise ValueError(f"the dataset ({self.data_loss.source}) cannot be read here: pass dataset= "
+                                 "(the file or the records data_loss read)")
+            record = record_at(self.dataset, e.line)
+            if shape_of(record) != e.shape:
+                raise ValueError(f"the record there is a {shape_of(record)} record, the scored one was a "
+                                 f"{e.shape} record: has the file changed since?")
+            self.case = case_of(record, e.line)
         except (ValueError, OSError) as err:
             self.case_view.value = message("error", f"cannot make a case of line {e.line}: {err}")
             self.diagnose_button.disabled = True
@@ -212,6 +229,9 @@ class DataLossPanel:
         force = self.force_text()
         note = "" if not self.force.value or force else message(
             "info", "the picked token is not inside the expected answer (or is its first token): nothing forced")
+        lm = self.pair[1] if self.pair is not None else getattr(self.lab, "tuned", None)
+        if format_note(self.case, lm):
+            note += message("info", format_note(self.case, lm))
         if self.lab is None and self.pair is None:
             note += message("info", "pass pair=(base, tuned) or lab=DiagnoseLab(...) to diagnose here; or run "
                             "probe.diagnose(base, tuned, prompt, expected=expected)")

@@ -122,6 +122,8 @@ def test_channel_example_token_and_the_diagnosis_card(data, pair):
     assert again.verdict == d.verdict and again.runs[0].text == d.runs[0].text
     # A plain-text record has no case: said, and the button is off.
     p.channel.value = "math"
+    p.examples.value = 4  # a prompt/completion pair: trained as raw text, diagnosed through the template
+    assert p.case.expected == " 4" and "trained as raw text" in p.case_view.value
     p.examples.value = 5
     assert p.case is None and p.diagnose_button.disabled and "plain-text record" in p.case_view.value
 
@@ -133,6 +135,9 @@ def test_examples_without_traces_and_an_iterable_dataset(pair):
     p.channel.value = "geo"
     assert "traces=True" in p.view.value and p.token.options == () and p.token_view.value == ""
     assert p.diagnose_button.disabled and "pass dataset=" in p.case_view.value
+    wrong = TrainingLab(None, data_loss=dl, dataset=[RECORDS[3]] + RECORDS[1:3], background=False).panel
+    wrong.channel.value = "geo"  # line 1 is now a text record: not the example that was scored
+    assert wrong.case is None and "has the file changed" in wrong.case_view.value
     lab = TrainingLab(None, data_loss=dl, dataset=RECORDS[:3], background=False)
     p = lab.panel
     p.channel.value = "geo"
