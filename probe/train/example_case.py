@@ -79,20 +79,33 @@ def shape_of(record) -> str | None:
         return None
 
 
-def record_at(dataset, line: int):
-    """The record at ``line`` (1-based, as ``DataLoss`` numbers them) of a file or an iterable."""
-    if not isinstance(line, int) or isinstance(line, bool) or line < 1:
-        raise ValueError(f"line must be a positive int, got {line!r}")
+def records_at(dataset, lines) -> dict:
+    """{line: record} for each of ``lines`` (1-based, as ``DataLoss`` numbers them) of a file or an
+    iterable, in one pass that stops after the last; a line that is not a record: a ValueError."""
+    wanted = set(lines)
+    for line in wanted:
+        if not isinstance(line, int) or isinstance(line, bool) or line < 1:
+            raise ValueError(f"line must be a positive int, got {line!r}")
     source, _, _, open_records = _records(dataset)
+    out: dict = {}
+    last = max(wanted, default=0)
     with progress_bar(None, False, "record", "record") as bar:
-        for number, record in open_records(bar, []):
-            if number == line:
+        for number, record in open_records(bar, []) if wanted else ():
+            if number in wanted:
                 if record is _BLANK or record is None or isinstance(record, _Bad):
-                    raise ValueError(f"{source} line {line} is not a record")
-                return record
-            if number > line:
+                    raise ValueError(f"{source} line {number} is not a record")
+                out[number] = record
+            if number >= last:
                 break
-    raise ValueError(f"{source} has no line {line}")
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise ValueError(f"{source} has no line {missing[0]}")
+    return out
+
+
+def record_at(dataset, line: int):
+    """The record at ``line`` of a file or an iterable (see :func:`records_at`)."""
+    return records_at(dataset, [line])[line]
 
 
 def example_case(dataset, line: int) -> ExampleCase:

@@ -29,7 +29,7 @@ from ..render.card import diagnosis_html
 from ..render.style import STYLE
 from ..render.train_example import example_body, token_body
 from ..render.train_loss import _groups_html
-from ..train.example_case import case_of, record_at, shape_of
+from ..train.example_case import case_of, records_at, shape_of
 from .common import Runner, _ipywidgets, message
 
 ORDERS = {  # label -> sort key of an ExampleLoss
@@ -125,6 +125,7 @@ class DataLossPanel:
         self.dataset = dataset if dataset is not None else (
             data_loss.source if os.path.isfile(str(data_loss.source)) else None)
         self.shown: list = []  # the listed examples
+        self._records: dict = {}  # line -> record, for the listed examples (read on first need)
         self.case = None
         self.diagnosis = None
         self.table = w.HTML(STYLE + _groups_html(f"by channel ({data_loss.channel or 'none'})", data_loss.channels)
@@ -195,7 +196,7 @@ class DataLossPanel:
             if self.dataset is None:
                 raise ValueError(f"the dataset ({self.data_loss.source}) cannot be read here: pass dataset= "
                                  "(the file or the records data_loss read)")
-            record = record_at(self.dataset, e.line)
+            record = self._record(e.line)
             if shape_of(record) != e.shape:
                 raise ValueError(f"the record there is a {shape_of(record)} record, the scored one was a "
                                  f"{e.shape} record: has the file changed since?")
@@ -206,6 +207,16 @@ class DataLossPanel:
             return
         self.diagnose_button.disabled = False
         self._show_case()
+
+    def _record(self, line: int):
+        """The record at ``line``: the listed examples' records are read in one pass per channel."""
+        if line not in self._records:
+            listed = [ln for _, ln in self.examples.options]
+            try:
+                self._records = records_at(self.dataset, listed if line in listed else [line])
+            except ValueError:  # one of the others is not readable: this one alone says why, or works
+                self._records = records_at(self.dataset, [line])
+        return self._records[line]
 
     def _show_token(self) -> None:
         e = self.example

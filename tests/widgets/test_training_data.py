@@ -8,7 +8,7 @@ import pytest
 import probe
 from builders import EVIL, make_adapter
 from probe.render.card import diagnosis_html
-from probe.train.example_case import case_of, example_case, record_at
+from probe.train.example_case import case_of, example_case, record_at, records_at
 from probe.widgets import DiagnoseLab, TrainingLab
 from probe.widgets.data_panel import channel_examples, force_before
 
@@ -72,6 +72,7 @@ def test_record_at_numbers_lines_as_data_loss_does(data):
     with pytest.raises(ValueError, match="has no line 99"):
         record_at(path, 99)
     assert record_at(RECORDS, 2) == RECORDS[1]
+    assert records_at(path, [6, 1, 4]) == {1: RECORDS[0], 4: RECORDS[2], 6: RECORDS[4]}
 
 
 def test_channel_example_token_and_the_diagnosis_card(data, pair):
