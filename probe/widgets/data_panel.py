@@ -108,9 +108,10 @@ def case_html(case, force: str | None) -> str:
 
     prompt = case.prompt if isinstance(case.prompt, str) else "\n".join(
         f"[{m['role']}] {m['content']}" for m in case.prompt)
-    rows = [("prompt", prompt), ("expected", case.expected)] + ([("force", force)] if force else [])
+    rows = [("prompt", prompt), ("expected", case.expected)] + ([("force", repr(force))] if force else [])
     return "<table class=\"probe-reg\">" + "".join(
-        f"<tr><td>{k}</td><td><pre style=\"white-space:pre-wrap;margin:0\">{escape(v)}</pre></td></tr>"
+        f"<tr><td>{k}</td><td style=\"text-align:left\"><pre style=\"white-space:pre-wrap;margin:0\">"
+        f"{escape(v)}</pre></td></tr>"
         for k, v in rows) + "</table>"
 
 
