@@ -88,7 +88,10 @@ def test_channel_example_token_and_the_diagnosis_card(data, pair):
     assert [v for _, v in p.examples.options] == sorted(e.line for e in math)
     p.order.value = "largest loss drop first"
     changes = [dl.example(v).change for _, v in p.examples.options]
-    assert changes == sorted(changes)
+    assert changes == sorted(changes) and [v for _, v in p.examples.options] == [
+        e.line for e in channel_examples(dl, "math")]
+    with pytest.raises(ValueError, match="order must be"):
+        channel_examples(dl, "math", "best")
     # An example: the change strip, the tuned and the base strip, one span per scored token.
     p.channel.value = "geo"
     e = dl.example(1)
