@@ -379,6 +379,63 @@ print(conclusion)""",
         """book = probe.Casebook("train-cases")
 book.add(probe.Case.from_result(mem, title="memorizing loop", note=conclusion, tags=["training-log"]))
 print(book.to_html("training-report.html"))""",
+        md("## What did the model learn from its data? `probe.data_loss`\n"
+        "The loss curve says *that* the loss fell; `probe.data_loss((base, tuned), data, channel=...)` says "
+        "*where*: every example is tokenized and masked as TRL's `SFTTrainer` does and its scored tokens are "
+        "scored under both models, then summed by channel (a record field) and by token kind. Here a tiny "
+        "Llama-style model gets a LoRA trained on the `geo` records only (160 steps, a few seconds); the "
+        "`math` and `chat` records are in the file but were never trained on."),
+        """import json
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from probe.models.tiny import save_tiny
+
+records = (
+    [{"messages": [{"role": "user", "content": f"What is the capital of {c}?"},
+                   {"role": "assistant", "content": f"The capital of {c} is {k}."}], "source": "geo"}
+     for c, k in [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid")]]
+    + [{"prompt": f"{a} + {b} =", "completion": f" {a + b}", "source": "math"} for a, b in [(2, 2), (3, 4), (5, 1)]]
+    + [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello! How can I help?"}],
+        "source": "chat"}])
+with open("train.jsonl", "w") as f:
+    f.writelines(json.dumps(r) + "\\n" for r in records)
+
+torch.manual_seed(0)
+base_dir = save_tiny("tiny-base", "llama", "unigram", chat=True)
+tok = AutoTokenizer.from_pretrained(base_dir)
+lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
+                      LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"]))
+opt = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=2e-2)
+geo = [tok.apply_chat_template(r["messages"], tokenize=False) for r in records if r["source"] == "geo"]
+for epoch in range(40):
+    for text in geo:
+        ids = tok(text, return_tensors="pt", add_special_tokens=False).input_ids
+        lora(ids, labels=ids).loss.backward()
+        opt.step(); opt.zero_grad()
+lora.save_pretrained("tiny-lora")
+
+base, tuned = probe.load_pair(base_dir, adapter="tiny-lora")
+dl = probe.data_loss((base, tuned), "train.jsonl", channel="source")
+print(dl)""",
+        md("In the widget: the channel table; pick a channel for its examples, an example for its token strips "
+        "(the loss change, then tuned and base; hover a token), a token for both models' numbers, and "
+        "**diagnose this case** sends the example's prompt and answer to `probe.diagnose` (the card shows "
+        "below it). `TrainingLab(log, data_loss=dl, ...)` puts the same under a loss curve."),
+        """from probe.widgets import TrainingLab
+
+lab = TrainingLab(None, data_loss=dl, pair=(base, tuned))
+lab""",
+        md("The same steps from code (what the clicks do):"),
+        """panel = lab.panel
+panel.channel.value = "geo"            # its examples, largest loss drop first
+e = panel.example
+print(e.line, panel.case)
+panel.diagnose_button.click(); panel.runner.wait()
+d = panel.diagnosis
+geo_g, math_g = (next(g for g in dl.channels if g.name == n) for n in ("geo", "math"))
+print(f"Data loss: the adapter trained on geo lowered its loss {geo_g.base_loss:.2f} -> {geo_g.tuned_loss:.2f} "
+      f"nats; math (never trained on) {math_g.base_loss:.2f} -> {math_g.tuned_loss:.2f}. Asked line {e.line}'s "
+      f"question, the tuned model answers {d.runs[0].text.strip()!r} (expected {d.expected!r}): {d.verdict}.")""",
     ],
 }
 

@@ -41,6 +41,7 @@ from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
 from .train.loss import DataLoss, data_loss
+from .train.example_case import ExampleCase, example_case
 from .train.epochs import Epochs, by_checkpoint
 from .train.formats import TrainingLogError
 from .train.log import TrainingLog, training_log
@@ -100,6 +101,8 @@ __all__ = [
     "regression",
     "DataLoss",
     "data_loss",
+    "ExampleCase",
+    "example_case",
     "Epochs",
     "by_checkpoint",
     "TrainingLog",

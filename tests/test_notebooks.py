@@ -78,3 +78,4 @@ def test_notebook_runs_headless(name, tmp_path):
         (case,) = probe.Casebook(tmp_path / "train-cases")
         assert type(case.results["training_log"]).__name__ == "TrainingLog" and case.results["training_log"].warnings
         assert (tmp_path / "training-report.html").read_text().count('class="probe-chart probe-loss"') == 1
+        assert "Data loss: the adapter trained on geo lowered its loss" in text  # data_loss + TrainingLab

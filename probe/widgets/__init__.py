@@ -15,5 +15,7 @@ from .lab import DiagnoseLab
 from .shift import ShiftExplorer
 from .sweep_grid import SweepGrid
 from .training import TrainingLab
+from .data_panel import DataLossPanel
 
-__all__ = ["CasebookBrowser", "DiagnoseLab", "EvalFlips", "Explorer", "ShiftExplorer", "SweepGrid", "TrainingLab"]
+__all__ = ["CasebookBrowser", "DataLossPanel", "DiagnoseLab", "EvalFlips", "Explorer", "ShiftExplorer", "SweepGrid",
+           "TrainingLab"]
