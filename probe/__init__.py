@@ -40,9 +40,20 @@ from .engine.settings import GenerationSettings
 from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
+from .core.engines import LocalEngine
+
+
+def ray_engine(address=None, workers: int = 2, resources_per_worker=None, **options):
+    """Run diagnose_many/shift on Ray workers (see probe.distributed.ray_engine); needs
+    ``pip install 'token-probe[ray]'``."""
+    from .distributed.ray_engine import ray_engine as make
+
+    return make(address, workers, resources_per_worker, **options)
 
 
 __all__ = [
+    "LocalEngine",
+    "ray_engine",
     "LM",
     "Case",
     "Casebook",

@@ -19,10 +19,13 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Iterable, Sequence
 
 import torch
 
+from ..core.engines import as_engine
+from ..core.progress import progress as progress_bar
 from ..core.registry import register
 from ..engine.forward import forward, left_pad
 from ..engine.prompts import encode, encode_prompt, render
@@ -283,7 +286,7 @@ def _inputs(prompts) -> list[tuple[Any, str | None, str | None, tuple[str, ...]]
     return out
 
 
-def _answers(base, tuned, items, answers, max_new_tokens, batch_size, system) -> list[_Answer]:
+def _answers(base, tuned, items, answers, max_new_tokens, batch_size, system, first: int = 0) -> list[_Answer]:
     rendered = [render(tuned, p, system=system) for p, *_ in items]
     if answers == "greedy":
         traces = generate_many(tuned, [p for p, *_ in items], max_new_tokens=max_new_tokens, top_k=0,
@@ -296,7 +299,7 @@ def _answers(base, tuned, items, answers, max_new_tokens, batch_size, system) ->
         texts = []
         for i, (_, expected, cid, _) in enumerate(items):
             if not expected:
-                raise ValueError(f"prompt {i} ({cid or 'no id'}) has no expected answer; "
+                raise ValueError(f"prompt {first + i} ({cid or 'no id'}) has no expected answer; "
                                  "answers='expected' needs a CaseSpec with expected=")
             texts.append(expected)
         source = "expected"
@@ -311,7 +314,7 @@ def _answers(base, tuned, items, answers, max_new_tokens, batch_size, system) ->
         try:
             e = encode(tuned, r, text)
         except (TypeError, ValueError) as err:
-            raise type(err)(f"answer {i}: {err}") from None
+            raise type(err)(f"answer {first + i}: {err}") from None
         out.append(_Answer(e.ids, e.n_prompt, e.texts, text, r.text, source))
     return out
 
@@ -375,7 +378,7 @@ def _check_pair(base, tuned) -> None:
 def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "greedy",
           max_new_tokens: int = 48, marginal: int = 3, top_k: int = 5, promote_k: int = 5,
           min_gain: float = 1.0, min_prob: float = 0.01, batch_size: int = 16,
-          system: str | None = None, progress: bool = False) -> Shift:
+          system: str | None = None, progress: bool = False, engine=None) -> Shift:
     """Where and how much fine-tuning moved the answer distribution over ``prompts``.
 
     Args:
@@ -390,9 +393,10 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
         min_gain: a token is promoted at a position when log p_tuned - log p_base >= min_gain
             nats there (demoted: <= -min_gain) ...
         min_prob: ... and the tuned (demoted: base) model gives it at least ``min_prob``.
-        batch_size: prompts per batch (generation and scoring).
+        batch_size: prompts per batch (generated together, then scored within the logits budget).
         system: a system message for every prompt.
-        progress: accepted for symmetry with the other batch functions (no bar is shown).
+        progress: a progress bar over the prompts.
+        engine: where the batches run: None (here) or ``probe.ray_engine(...)``; same results.
 
     Both models see the same ids: the prompt in the tuned model's format, then the answer.
     """
@@ -410,7 +414,30 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
     settings = {"answers": answers if isinstance(answers, str) else "given", "max_new_tokens": max_new_tokens,
                 "top_k": top_k, "promote_k": promote_k, "min_gain": float(min_gain),
                 "min_prob": float(min_prob)}
-    done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system)
+    if not isinstance(answers, str):
+        if not isinstance(answers, Sequence):
+            raise TypeError("answers must be 'greedy', 'expected' or a list of answer strings")
+        if len(answers) != len(items):
+            raise ValueError(f"got {len(answers)} answers for {len(items)} prompts")
+    elif answers not in ("greedy", "expected"):
+        raise TypeError("answers must be 'greedy', 'expected' or a list of answer strings")
+    # batch_size prompts at a time, in input order, on every engine: the same batches, the same bits
+    batches = [(lo, items[lo:lo + batch_size], answers if isinstance(answers, str) else list(answers[lo:lo + batch_size]))
+               for lo in range(0, len(items), batch_size)]
+    fn = partial(_shift_batch, max_new_tokens=max_new_tokens, batch_size=batch_size, system=system,
+                 settings=settings, marginal=marginal)
+    with progress_bar(len(items), progress, "shift", "prompt") as bar:
+        done = as_engine(engine).map_batches(fn, batches, pair=(base, tuned),
+                                             on_batch=lambda b, r: bar.update(len(r)))
+    return Shift(prompts=tuple(p for got in done for p in got), marginal=marginal,
+                 models={"base": base.name, "tuned": tuned.name}, adapter=tuned.active_adapter, settings=settings)
+
+
+def _shift_batch(base, tuned, batch, *, max_new_tokens, batch_size, system, settings, marginal) -> list[PromptShift]:
+    """One batch ``(first prompt's index, items, answers)``: its prompts' shifts (picklable, so
+    that an engine may run it on a worker holding its own pair)."""
+    first, items, answers = batch
+    done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system, first)
     shared = _one_batch(base, tuned)
     per: list[PromptShift | None] = [None] * len(done)
     for chunk in _batches(done, batch_size, _vocab_size(tuned),
@@ -433,5 +460,4 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
             lo += n
             prompt, _, cid, tags = items[i]
             per[i] = PromptShift(prompt, a.rendered, a.answer, a.source, tuple(positions), cid, tags)
-    return Shift(prompts=tuple(per), marginal=marginal, models={"base": base.name, "tuned": tuned.name},
-                 adapter=tuned.active_adapter, settings=settings)
+    return per
