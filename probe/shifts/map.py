@@ -422,8 +422,8 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
     elif answers not in ("greedy", "expected"):
         raise TypeError("answers must be 'greedy', 'expected' or a list of answer strings")
     # batch_size prompts at a time, in input order, on every engine: the same batches, the same bits
-    batches = [(lo, items[lo:lo + batch_size], answers if isinstance(answers, str) else list(answers[lo:lo + batch_size]))
-               for lo in range(0, len(items), batch_size)]
+    batches = [(lo, items[lo:lo + batch_size], answers if isinstance(answers, str) else list(answers[lo:lo + batch_size]),
+                tuned.active_adapter) for lo in range(0, len(items), batch_size)]
     fn = partial(_shift_batch, max_new_tokens=max_new_tokens, batch_size=batch_size, system=system,
                  settings=settings, marginal=marginal)
     with progress_bar(len(items), progress, "shift", "prompt") as bar:
@@ -434,9 +434,11 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
 
 
 def _shift_batch(base, tuned, batch, *, max_new_tokens, batch_size, system, settings, marginal) -> list[PromptShift]:
-    """One batch ``(first prompt's index, items, answers)``: its prompts' shifts (picklable, so
-    that an engine may run it on a worker holding its own pair)."""
-    first, items, answers = batch
+    """One batch ``(first prompt's index, items, answers, adapter)``: its prompts' shifts
+    (picklable, so that an engine may run it on a worker holding its own pair)."""
+    first, items, answers, adapter = batch
+    if adapter is not None and adapter != tuned.active_adapter:
+        tuned.use_adapter(adapter)
     done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system, first)
     shared = _one_batch(base, tuned)
     per: list[PromptShift | None] = [None] * len(done)

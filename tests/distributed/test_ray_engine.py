@@ -125,3 +125,21 @@ def test_a_pair_from_memory_cannot_be_rebuilt_and_says_how_to_fix_it(lora_pair):
     mem = probe.load((tuned.model, tuned.tokenizer))
     with pytest.raises(NotRebuildable, match="save_pretrained"):
         pair_recipe(base, mem)
+
+
+@pytest.mark.parametrize("command", ["diagnose", "shift"])
+def test_cli_ray_to_a_closed_port_is_an_input_error_before_any_model_loads(command, tmp_path, capsys):
+    pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
+    from probe import cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"prompt": "hi", "expected": "x"}\n')
+    missing = str(tmp_path / "no-such-model")  # loading it would fail with another message
+    args = {"diagnose": ["--cases", str(cases), "--book", str(tmp_path / "book")],
+            "shift": ["--prompts", str(cases)]}[command]
+    code = cli.main([command, "--base", missing, "--tuned", missing, *args, "--ray", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"no Ray cluster at 127.0.0.1:{port}" in err and "no-such-model" not in err
