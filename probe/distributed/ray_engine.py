@@ -1,8 +1,8 @@
 """The Ray engine: probe's batch jobs on a Ray cluster.
 
-    >>> engine = probe.ray_engine(workers=4)                       # a local cluster, or
-    >>> engine = probe.ray_engine("10.0.0.5:6379", workers=8, resources_per_worker={"GPU": 1})
-    >>> results = probe.diagnose_many(base, tuned, "cases.jsonl", engine=engine)
+    engine = probe.ray_engine(workers=4)                       # a local cluster, or
+    engine = probe.ray_engine("10.0.0.5:6379", workers=8, resources_per_worker={"GPU": 1})
+    results = probe.diagnose_many(base, tuned, "cases.jsonl", engine=engine)
 
 Each worker is a Ray actor that loads the pair once, from the pair's loading recipe
 (``probe.models.recipe``), and runs the batches it is sent. The driver forms the batches (the
