@@ -18,7 +18,8 @@ class NotRebuildable(ValueError):
 
 def pair_recipe(base, tuned) -> dict:
     """``{"kind": "adapter", "load": {...}}`` for a ``load_pair(src, adapter=...)`` pair (one set
-    of weights), ``{"kind": "two", "base": {...}, "tuned": {...}}`` for two checkpoints.
+    of weights), ``{"kind": "two", "base": {...}, "tuned": {...}}`` for two checkpoints,
+    ``{"kind": "one", "load": {...}, "side": ...}`` for one model passed as both (a sweep).
 
     Raises:
         NotRebuildable: either model was not loaded by ``probe.load``/``load_pair`` from a
@@ -30,6 +31,9 @@ def pair_recipe(base, tuned) -> dict:
                 f"the {role} model ({getattr(lm, 'name', lm)!r}) was built from in-memory objects, "
                 "so a worker cannot load it again: save it (model.save_pretrained(folder), "
                 "tokenizer.save_pretrained(folder)) and load the pair with probe.load_pair(folder, ...)")
+    if base is tuned:  # one model (probe.sweep): the side of a LoRA pair it runs as
+        side = "base" if base.adapter_enabled is False else "tuned"
+        return {"kind": "one", "load": copy.deepcopy(base.recipe), "side": side}
     if base.model is tuned.model:
         if not tuned.recipe.get("adapter"):
             raise NotRebuildable("base and tuned share one model without an adapter: nothing to compare")
@@ -45,4 +49,12 @@ def rebuild_pair(recipe: dict):
         return load_pair(source, adapter=adapter, **kwargs)
     if recipe.get("kind") == "two":
         return load(**recipe["base"]), load(**recipe["tuned"])
+    if recipe.get("kind") == "one":
+        kwargs = dict(recipe["load"])
+        if recipe["side"] == "base" and kwargs.get("adapter"):
+            source, adapter = kwargs.pop("source"), kwargs.pop("adapter")
+            lm, _ = load_pair(source, adapter=adapter, **kwargs)
+        else:
+            lm = load(**kwargs)
+        return lm, lm
     raise ValueError(f"not a pair recipe: {recipe!r}")
