@@ -3,8 +3,8 @@
     PYTHONPATH=. python -m bench.ray_engine            # the demo pair (SmolLM2-135M + LoRA), 16 cases
     PYTHONPATH=. python -m bench.ray_engine --tiny     # a tiny pair from a config: seconds
 
-What it shows is the engine's overhead, not a speedup: the local run uses both cores (torch
-threads = 2), the Ray run two one-thread workers on the same two cores. Starting the cluster and
+What it shows is the engine's overhead on one machine: the local run at 1 and at 2 torch
+threads, the Ray run two one-thread workers on the same two cores (at best 2x the 1-thread run). Starting the cluster and
 loading the pair in each worker are timed apart (paid once per engine, not per run). Prints one
 Markdown table row per engine.
 """
@@ -55,9 +55,12 @@ def main(argv=None) -> int:
     cases = _cases(args.cases)
     kw = dict(progress=False, max_new_tokens=args.new_tokens, batch_tokens=args.batch_tokens)
     probe.diagnose_many(base, tuned, cases[:1], **kw)  # warm-up
-    t = time.perf_counter()
-    local = probe.diagnose_many(base, tuned, cases, **kw)
-    t_local = time.perf_counter() - t
+    t_local = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        t = time.perf_counter()
+        local = probe.diagnose_many(base, tuned, cases, **kw)
+        t_local[threads] = time.perf_counter() - t
     t = time.perf_counter()
     engine = probe.ray_engine(workers=2, threads=1, temp_dir=f"/tmp/rb{os.getpid()}")
     t_init = time.perf_counter() - t
@@ -73,9 +76,10 @@ def main(argv=None) -> int:
     same_verdicts = [r.verdict for r in local] == [r.verdict for r in remote]
     print(f"| engine | {label}, {len(cases)} cases x {args.new_tokens} tokens, batch_tokens {args.batch_tokens} | time | vs local |")
     print("|---|---|---|---|")
-    print(f"| local | 1 process, torch 2 threads | {t_local:.1f} s | 1.00x |")
+    print(f"| local | 1 process, torch 1 thread | {t_local[1]:.1f} s | 1.00x |")
+    print(f"| local | 1 process, torch 2 threads | {t_local[2]:.1f} s | {t_local[2] / t_local[1]:.2f}x |")
     print(f"| ray, 2 workers | 1 thread each, same 2 cores (start {t_init:.1f} s, pair load + first case "
-          f"{t_load:.1f} s, not counted) | {t_ray:.1f} s | {t_ray / t_local:.2f}x |")
+          f"{t_load:.1f} s, not counted) | {t_ray:.1f} s | {t_ray / t_local[1]:.2f}x |")
     print(f"same verdicts: {same_verdicts}")
     return 0
 

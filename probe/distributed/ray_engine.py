@@ -27,7 +27,10 @@ from ..models.recipe import pair_recipe, rebuild_pair
 INSTALL = "the Ray engine needs Ray: pip install 'token-probe[ray]'"
 QUIET_ENV = {  # before ray starts: no usage report, no auth token file, workers at normal priority
     "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_worker_niceness": "0",
-    "RAY_DEDUP_LOGS": "0", "RAY_gcs_rpc_server_connect_timeout_s": "2", "RAY_py_gcs_connect_timeout_s": "3"}
+    "RAY_DEDUP_LOGS": "0"}
+# Joining a cluster: give up in seconds when its head does not answer (Ray's default retries for
+# ~14 minutes). Not for a local start, whose head may take longer than that on a busy machine.
+REMOTE_ENV = {"RAY_gcs_rpc_server_connect_timeout_s": "5", "RAY_py_gcs_connect_timeout_s": "10"}
 
 
 def _ray():
@@ -81,7 +84,8 @@ class RayEngine:
         ray = _ray()
         if address not in (None, "auto", "local"):
             check_address(address)
-        for k, v in QUIET_ENV.items():
+        remote = address not in (None, "local")
+        for k, v in {**QUIET_ENV, **(REMOTE_ENV if remote else {})}.items():
             os.environ.setdefault(k, v)
         res = dict(resources_per_worker or {"CPU": 1})
         self.actor_options = {"num_cpus": res.pop("CPU", 0), "num_gpus": res.pop("GPU", 0),
@@ -99,9 +103,15 @@ class RayEngine:
                 kwargs.update(num_cpus=max(os.cpu_count() or 1, int(workers * self.actor_options["num_cpus"])),
                               include_dashboard=False, object_store_memory=100 * 2**20,
                               _temp_dir=temp_dir or f"/tmp/ray-{os.getuid()}")
-            ray.init(**kwargs)
-            self._started = True
-        if self._started:  # workers on this machine import the driver's probe, whatever is installed
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, TimeoutError, RuntimeError) as err:
+                if not remote:
+                    raise
+                raise ConnectionError(f"could not join the Ray cluster at {address}: {err}") from None
+            self._started = True  # this engine connected: close() disconnects (and stops a local cluster)
+        self._local = self._started and not remote
+        if self._local:  # workers on this machine import the driver's probe, whatever is installed
             self.actor_options["runtime_env"] = {"env_vars": {"PYTHONPATH": str(Path(__file__).parents[2])}}
         self._ray = ray
 

@@ -103,12 +103,12 @@ def test_shift_and_sweep_on_ray_equal_local(lora_pair, engine):
     assert got.to_dict() == local.to_dict()
     assert [p.prompt for p in got.prompts] == prompts
     slots = {"country": ["France", "Japan", "Peru"], "relation": ["capital", "largest city"]}
-    for lm in (base, tuned):  # one model: the workers rebuild the right side of the LoRA pair
-        want = probe.sweep(lm, "The {relation} of {country} is", " Paris", batch_size=2, **slots)
-        have = probe.sweep(lm, "The {relation} of {country} is", " Paris", batch_size=2, engine=engine, **slots)
-        assert have.to_dict() == want.to_dict() and len(have.rows) == 6
+    # one model, the base side of the LoRA pair: the workers must rebuild it with the adapter off
+    want = probe.sweep(base, "The {relation} of {country} is", " Paris", batch_size=2, **slots)
+    have = probe.sweep(base, "The {relation} of {country} is", " Paris", batch_size=2, engine=engine, **slots)
+    assert have.to_dict() == want.to_dict() and len(have.rows) == 6
     assert [r.logprob for r in want.rows] != [r.logprob for r in probe.sweep(
-        base, "The {relation} of {country} is", " Paris", batch_size=2, **slots).rows]  # the sides differ
+        tuned, "The {relation} of {country} is", " Paris", batch_size=2, **slots).rows]  # the sides differ
 
 
 def test_unreachable_address_fails_at_once_before_any_model_loads(monkeypatch):
