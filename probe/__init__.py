@@ -49,9 +49,20 @@ from .evals.flips import EvalFlip, EvalFlips, eval_flips
 from .evals.logs import EvalLogError
 from .evals.diagnose import ChoiceScores
 from .evals.run import run_eval
+from .core.engines import LocalEngine
+
+
+def ray_engine(address=None, workers: int = 2, resources_per_worker=None, **options):
+    """Run diagnose_many/shift on Ray workers (see probe.distributed.ray_engine); needs
+    ``pip install 'token-probe[ray]'``."""
+    from .distributed.ray_engine import ray_engine as make
+
+    return make(address, workers, resources_per_worker, **options)
 
 
 __all__ = [
+    "LocalEngine",
+    "ray_engine",
     "LM",
     "Case",
     "Casebook",

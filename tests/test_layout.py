@@ -16,6 +16,7 @@ LAYERS = [
     ("render",),
     ("engine",),
     ("models",),
+    ("distributed",),
     ("data",),
     ("overfit",),
     ("diagnosis",),

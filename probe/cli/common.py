@@ -102,3 +102,26 @@ def load_models(args):
         return load_pair(args.base, adapter=adapter_arg(args.adapter), **common)
     except (OSError, ValueError, TypeError, ImportError) as err:
         raise InputError(f"cannot load the models: {err}") from None
+
+
+def add_engine(parser) -> None:
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run on Ray workers (pip install 'token-probe[ray]'): a cluster's HOST:PORT, "
+                        "'auto', or nothing for a local cluster; each worker loads the pair once")
+    parser.add_argument("--ray-workers", type=int, default=2, metavar="N", help="Ray workers (default 2)")
+    parser.add_argument("--ray-gpus", type=float, default=0, metavar="G", help="GPUs per Ray worker (default 0)")
+
+
+def engine_from(args):
+    """None (local), or a Ray engine connected before any model loads."""
+    if getattr(args, "ray", None) is None:
+        return None
+    if args.ray_workers < 1:
+        raise InputError(f"--ray-workers must be >= 1, got {args.ray_workers}")
+    from ..distributed.ray_engine import ray_engine
+
+    try:
+        return ray_engine(None if args.ray == "local" else args.ray, args.ray_workers,
+                          {"CPU": 1, "GPU": args.ray_gpus} if args.ray_gpus else None)
+    except (ImportError, ConnectionError, ValueError) as err:
+        raise InputError(f"--ray: {err}") from None

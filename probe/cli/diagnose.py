@@ -8,7 +8,7 @@ from pathlib import Path
 from ..cases.casebook import Casebook
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
-from .common import (InputError, add_sampling, cases_from, load_models, quiet_third_parties, sampling, say,
+from .common import (InputError, add_engine, add_sampling, engine_from, cases_from, load_models, quiet_third_parties, sampling, say,
     write_report)
 
 
@@ -22,13 +22,22 @@ def cmd_diagnose(args) -> int:
         book = Casebook(args.book)
     except OSError as err:
         raise InputError(f"--book: {err}") from None
+    engine = engine_from(args)  # an unreachable cluster fails here, before any model loads
+    try:
+        return _diagnose(args, book, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _diagnose(args, book, engine) -> int:
     base, tuned = load_models(args)
     say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = read_cases(args.cases)
     batching = {} if args.batch_tokens is None else {"batch_tokens": args.batch_tokens}
     results = diagnose_many(base, tuned, specs, progress=not args.quiet,
                                   max_new_tokens=args.max_new_tokens, top_k=args.top_k,
-                                  **batching, **sampling(args))
+                                  engine=engine, **batching, **sampling(args))
     say(verdict_table(results))
     cases, errors = cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
     for case in cases:
@@ -75,4 +84,5 @@ def add_parser(sub) -> None:
     diag.add_argument("--note", default="", help="a note saved with every case")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")
     add_sampling(diag, 0)
+    add_engine(diag)
     diag.set_defaults(func=cmd_diagnose)

@@ -19,7 +19,7 @@ from ..diagnosis.run import CaseError, read_cases
 from ..render.report import casebook_html
 from ..shifts.map import shift
 from ..shifts.regression import regression
-from .common import InputError, load_models, quiet_third_parties, say
+from .common import InputError, add_engine, engine_from, load_models, quiet_third_parties, say
 
 
 def read_prompts(path: str):
@@ -41,6 +41,15 @@ def read_prompts(path: str):
 
 def cmd_shift(args) -> int:
     quiet_third_parties()
+    engine = engine_from(args)  # an unreachable cluster fails here, before any model loads
+    try:
+        return _shift(args, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _shift(args, engine) -> int:
     if args.demo:
         base, tuned = load_demo_pair()
         source = args.prompts or str(SUITE)
@@ -64,7 +73,7 @@ def cmd_shift(args) -> int:
          + (f" (adapter {tuned.active_adapter})" if tuned.active_adapter else ""))
     try:
         s = shift(base, tuned, prompts, answers=args.answers, max_new_tokens=args.max_new_tokens,
-                        marginal=args.marginal, min_gain=args.min_gain, min_prob=args.min_prob)
+                        marginal=args.marginal, min_gain=args.min_gain, min_prob=args.min_prob, engine=engine)
     except (TypeError, ValueError) as err:
         raise InputError(str(err)) from None
     say(str(s))
@@ -115,4 +124,5 @@ def add_parser(sub) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--chat", dest="chat", action="store_true", default=None, help="use the chat template")
     fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
+    add_engine(p)
     p.set_defaults(func=cmd_shift)
