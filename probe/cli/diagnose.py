@@ -8,8 +8,8 @@ from pathlib import Path
 from ..cases.casebook import Casebook
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
-from .common import (InputError, add_engine, add_sampling, engine_from, cases_from, load_models, quiet_third_parties, sampling, say,
-    write_report)
+from .common import (InputError, add_engine, add_model_args, add_sampling, cases_from, engine_from,
+                     load_models, quiet_third_parties, sampling, say, write_report)
 
 
 def cmd_diagnose(args) -> int:
@@ -59,12 +59,9 @@ def add_parser(sub) -> None:
         description="Run every case of CASES (JSONL: prompt, expected or check, force, base_prompt, "
         "tags, adapter) on the base and tuned models, add each to the casebook, print the verdict "
         "table, and optionally write an HTML report of this run.")
-    diag.add_argument("--base", required=True, metavar="SRC", help="base model: folder, .gguf file or hub name")
-    which = diag.add_mutually_exclusive_group(required=True)
-    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
-    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append",
-                       help="a PEFT/LoRA adapter on the base; repeat NAME=PATH for several "
-                       "(cases pick one with their 'adapter' field)")
+    add_model_args(diag, required=True, use_adapter=False,
+                   adapter_help="a PEFT/LoRA adapter on the base; repeat NAME=PATH for several "
+                   "(cases pick one with their 'adapter' field)")
     diag.add_argument("--cases", required=True, metavar="FILE", help="the JSONL case file")
     diag.add_argument("--book", required=True, metavar="FOLDER", help="the casebook folder (made if missing)")
     diag.add_argument("--report", metavar="FILE", help="write an offline HTML report of these cases")
@@ -74,12 +71,6 @@ def add_parser(sub) -> None:
                       help="cases share generation batches of at most N tokens, rows x longest row "
                            "(default: probe.diagnosis.batch.BATCH_TOKENS, 16384); lower it if the model runs "
                            "out of memory, 1: one case at a time")
-    diag.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
-    diag.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
-    fmt = diag.add_mutually_exclusive_group()
-    fmt.add_argument("--chat", dest="chat", action="store_true", default=None,
-                     help="render prompts with the chat template (default: when the tokenizer has one)")
-    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
     diag.add_argument("--tag", action="append", default=[], help="add this tag to every case (repeatable)")
     diag.add_argument("--note", default="", help="a note saved with every case")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")

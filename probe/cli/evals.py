@@ -12,11 +12,9 @@ from pathlib import Path
 
 from ..cases.case import Case
 from ..cases.casebook import Casebook
-from ..core.files import write_atomically
 from ..evals.flips import eval_flips
 from ..evals.logs import EvalLogError
-from ..render.report import casebook_html
-from .common import InputError, load_models, quiet_third_parties, say
+from .common import InputError, load_models, quiet_third_parties, say, write_report
 
 
 def _finish(flips, args, base=None, tuned=None) -> int:
@@ -38,10 +36,8 @@ def _finish(flips, args, base=None, tuned=None) -> int:
         Case.from_result(flips, models=models, title="eval flips", tags=("eval",)).save(args.out)
         say(f"case file: {Path(args.out).resolve()}  (probe.Case.load it; result 'eval_flips')")
     if args.report:
-        page = casebook_html(cases, title="probe eval flips", sections=[flips.regression(), flips],
-                             intro=f"base {flips.runs.get('base')} vs tuned {flips.runs.get('tuned')}")
-        write_atomically(args.report, page)
-        say(f"report: {Path(args.report).resolve()}")
+        write_report(args.report, cases, title="probe eval flips", sections=[flips.regression(), flips],
+                     intro=f"base {flips.runs.get('base')} vs tuned {flips.runs.get('tuned')}")
     return 0
 
 
