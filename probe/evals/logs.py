@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.lines import json_objects
+
 RESULTS = re.compile(r"^results_(?P<stamp>.+)\.json$")
 SAMPLES = re.compile(r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d\d-\d\dT[\d\-.:]+)\.jsonl$")
 NEEDS = "run lm_eval with --log_samples (and --output_path) to write them"
@@ -113,26 +115,17 @@ def _locate(path: Path) -> tuple[Path | None, dict[str, Path], str]:
 
 def _read_samples(file: Path, version: str) -> tuple[list[dict], list[int]]:
     rows, lines = [], []
-    with open(file, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise EvalLogError(f"{file}, line {n}: not JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise EvalLogError(f"{file}, line {n}: a sample must be a JSON object")
-            missing = [k for k in REQUIRED if k not in row]
-            if missing:
-                raise EvalLogError(
-                    f"{file}, line {n}: field {missing[0]!r} is missing (lm-eval {version}); probe reads "
-                    f"the sample logs of lm-eval 0.4 (fields {', '.join(REQUIRED)})")
-            if not isinstance(row["metrics"], list) or not isinstance(row["arguments"], dict):
-                raise EvalLogError(f"{file}, line {n}: field 'metrics' must be a list and 'arguments' an "
-                                   f"object (lm-eval {version}); probe reads the sample logs of lm-eval 0.4")
-            rows.append(row)
-            lines.append(n)
+    for n, row in json_objects(file, EvalLogError):
+        missing = [k for k in REQUIRED if k not in row]
+        if missing:
+            raise EvalLogError(
+                f"{file}, line {n}: field {missing[0]!r} is missing (lm-eval {version}); probe reads "
+                f"the sample logs of lm-eval 0.4 (fields {', '.join(REQUIRED)})")
+        if not isinstance(row["metrics"], list) or not isinstance(row["arguments"], dict):
+            raise EvalLogError(f"{file}, line {n}: field 'metrics' must be a list and 'arguments' an "
+                               f"object (lm-eval {version}); probe reads the sample logs of lm-eval 0.4")
+        rows.append(row)
+        lines.append(n)
     return rows, lines
 
 
