@@ -379,8 +379,139 @@ print(conclusion)""",
         """book = probe.Casebook("train-cases")
 book.add(probe.Case.from_result(mem, title="memorizing loop", note=conclusion, tags=["training-log"]))
 print(book.to_html("training-report.html"))""",
+        md("## What did the model learn from its data? `probe.data_loss`\n"
+        "The loss curve says *that* the loss fell; `probe.data_loss((base, tuned), data, channel=...)` says "
+        "*where*: every example is tokenized and masked as TRL's `SFTTrainer` does and its scored tokens are "
+        "scored under both models, then summed by channel (a record field) and by token kind. Here a tiny "
+        "Llama-style model gets a LoRA trained on the `geo` records only (160 steps, a few seconds); the "
+        "`math` and `chat` records are in the file but were never trained on."),
+        """import json
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from probe.models.tiny import save_tiny
+
+records = (
+    [{"messages": [{"role": "user", "content": f"What is the capital of {c}?"},
+                   {"role": "assistant", "content": f"The capital of {c} is {k}."}], "source": "geo"}
+     for c, k in [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid")]]
+    + [{"prompt": f"{a} + {b} =", "completion": f" {a + b}", "source": "math"} for a, b in [(2, 2), (3, 4), (5, 1)]]
+    + [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello! How can I help?"}],
+        "source": "chat"}])
+with open("train.jsonl", "w") as f:
+    f.writelines(json.dumps(r) + "\\n" for r in records)
+
+torch.manual_seed(0)
+base_dir = save_tiny("tiny-base", "llama", "unigram", chat=True)
+tok = AutoTokenizer.from_pretrained(base_dir)
+lora = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir),
+                      LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"]))
+opt = torch.optim.AdamW([p for p in lora.parameters() if p.requires_grad], lr=2e-2)
+geo = [tok.apply_chat_template(r["messages"], tokenize=False) for r in records if r["source"] == "geo"]
+for epoch in range(40):
+    for text in geo:
+        ids = tok(text, return_tensors="pt", add_special_tokens=False).input_ids
+        lora(ids, labels=ids).loss.backward()
+        opt.step(); opt.zero_grad()
+lora.save_pretrained("tiny-lora")
+
+base, tuned = probe.load_pair(base_dir, adapter="tiny-lora")
+dl = probe.data_loss((base, tuned), "train.jsonl", channel="source")
+print(dl)""",
+        md("In the widget: the channel table; pick a channel for its examples, an example for its token strips "
+        "(the loss change, then tuned and base; hover a token), a token for both models' numbers, and "
+        "**diagnose this case** sends the example's prompt and answer to `probe.diagnose` (the card shows "
+        "below it). `TrainingLab(log, data_loss=dl, ...)` puts the same under a loss curve."),
+        """from probe.widgets import TrainingLab
+
+lab = TrainingLab(None, data_loss=dl, pair=(base, tuned))
+lab""",
+        md("The same steps from code (what the clicks do):"),
+        """panel = lab.panel
+panel.channel.value = "geo"            # its examples, largest loss drop first
+e = panel.example
+print(e.line, panel.case)
+panel.diagnose_button.click(); panel.runner.wait()
+d = panel.diagnosis
+geo_g, math_g = (next(g for g in dl.channels if g.name == n) for n in ("geo", "math"))
+print(f"Data loss: the adapter trained on geo lowered its loss {geo_g.base_loss:.2f} -> {geo_g.tuned_loss:.2f} "
+      f"nats; math (never trained on) {math_g.base_loss:.2f} -> {math_g.tuned_loss:.2f}. Asked line {e.line}'s "
+      f"question, the tuned model answers {d.runs[0].text.strip()!r} (expected {d.expected!r}): {d.verdict}.")""",
     ],
 }
+
+
+NOTEBOOKS["08_benchmark_flips"] = [
+    md("# From a benchmark score to its token\nAfter fine-tuning you run a benchmark suite "
+    "(lm-evaluation-harness) on the base and the tuned model and get two numbers per task. Which "
+    "samples flipped, and why? Here the `beijing` adapter of the demo pair meets a small capitals "
+    "benchmark: a multiple-choice task and a generate-until task, written as lm-eval local tasks."),
+    LOAD + '\ntuned.use_adapter("beijing")',
+    md("## A local lm-eval task\nA YAML file per task (JSON is YAML too) over a JSON Lines file; "
+    "`--include_path` (`include_path=`) finds them."),
+    r'''import json
+from pathlib import Path
+
+capitals = [("France", "Paris", "Rome", "Berlin"), ("Japan", "Tokyo", "Beijing", "Seoul"),
+            ("Egypt", "Cairo", "Beijing", "Tunis"), ("Canada", "Ottawa", "Toronto", "Beijing")]
+Path("tasks").mkdir(exist_ok=True)
+with open("tasks/capitals.jsonl", "w") as f:
+    for country, right, *wrong in capitals:
+        f.write(json.dumps({"country": country, "answer": right, "choices": [right, *wrong], "label": 0}) + "\n")
+data = {"dataset_path": "json", "test_split": "test",
+        "dataset_kwargs": {"data_files": {"test": str(Path("tasks/capitals.jsonl").resolve())}}}
+mc = {"task": "capitals_mc", **data, "output_type": "multiple_choice",
+      "doc_to_text": "The capital of {{country}} is", "doc_to_choice": "{{choices}}", "doc_to_target": "label",
+      "metric_list": [{"metric": "acc"}]}
+gen = {"task": "capitals_gen", **data, "output_type": "generate_until",
+       "doc_to_text": "Q: What is the capital of {{country}}?\nA: The capital is", "doc_to_target": "{{answer}}",
+       "generation_kwargs": {"until": ["\n", "."], "do_sample": False, "max_gen_toks": 8},
+       "filter_list": [{"name": "first_word", "filter": [{"function": "regex", "regex_pattern": r"(\w+)"},
+                                                          {"function": "take_first"}]}],
+       "metric_list": [{"metric": "exact_match", "ignore_case": True}]}
+for task in (mc, gen):
+    Path(f"tasks/{task['task']}.yaml").write_text(json.dumps(task, indent=1))
+print(Path("tasks/capitals_gen.yaml").read_text())''',
+    md("## Run lm-eval on both models\n`probe.run_eval` calls lm-eval's Python API on one set of weights "
+    "(adapter off for the base, on for the tuned) and writes what `lm_eval --output_path runs/X "
+    "--log_samples` writes. From a terminal: `probe eval --base SRC --adapter LORA --tasks ... "
+    "--include-path tasks`; or your own `lm_eval` runs, then `probe eval-flips BASE_RUN TUNED_RUN`."),
+    '''runs = probe.run_eval(base, tuned, ["capitals_mc", "capitals_gen"], "runs", include_path="tasks", batch_size=8)
+sorted(p.name for p in runs["tuned"].iterdir())''',
+    md("## Which samples flipped\nMatched by task and `doc_id` (and the logged hashes): kept / lost / "
+    "gained / never per task."),
+    '''flips = probe.eval_flips(runs["base"], runs["tuned"])
+print(flips)''',
+    md("## Why, token by token\nMultiple choice: every choice re-scored with probe under both models "
+    "(checking the log: a mismatch would mean another prompt or model was evaluated), and the token "
+    "where the right choice falls behind the tuned model's pick. Generations: `diagnose` with the "
+    "task's own check (stop strings, filter, exact match). `flips.diagnose(base, tuned)` does every "
+    "flip; to keep this notebook quick we pick one flip per task with `ids=`."),
+    '''first = [flips.cell(task, "lost")[0].id for task in flips.tasks if flips.cell(task, "lost")]
+flips = flips.diagnose(base, tuned, ids=first)
+print(flips.cell("capitals_mc", "lost")[0])''',
+    '''print(flips.cell("capitals_gen", "lost")[0])''',
+    md("## The regression table, and the shift map over the flipped prompts"),
+    '''r = flips.regression()
+r''',
+    '''s = flips.shift(base, tuned, max_new_tokens=6)
+print(s)''',
+    md("## Browse it\nA task, an outcome, a sample: its diagnosis."),
+    '''from probe.widgets import EvalFlips
+
+EvalFlips(flips)''',
+    md("## Save the flips, open the report"),
+    '''book = probe.Casebook("eval-flips")
+for f in flips.flips:
+    book.add(probe.Case.from_result(f, models={"base": base, "tuned": tuned}, tags=["eval"]))
+print(book.to_html("eval-flips.html", sections=[r, flips]))''',
+    '''lost = flips.table()[-1]["lost"]
+done = [f for f in flips.flips if f.diagnosis is not None]
+behind = [f.diagnosis.choices[f.diagnosis.rival].strip() for f in done if f.task == "capitals_mc"]
+verdicts = sorted({f.diagnosis.verdict for f in done if f.task == "capitals_gen"})
+worst = max(f.diagnosis.max_diff for f in done if f.task == "capitals_mc")
+print(f"Conclusion: fine-tuning lost {lost} of {len(flips.samples)} samples; on multiple choice the right "
+      f"capital falls behind {behind} (log re-scored within {worst:.1g} nats); the lost generations are {verdicts}.")''',
+]
 
 
 def build(cells):

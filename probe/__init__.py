@@ -41,12 +41,28 @@ from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
 from .train.loss import DataLoss, data_loss
+from .train.example_case import ExampleCase, example_case
 from .train.epochs import Epochs, by_checkpoint
 from .train.formats import TrainingLogError
 from .train.log import TrainingLog, training_log
+from .evals.flips import EvalFlip, EvalFlips, eval_flips
+from .evals.logs import EvalLogError
+from .evals.diagnose import ChoiceScores
+from .evals.run import run_eval
+from .core.engines import LocalEngine
+
+
+def ray_engine(address=None, workers: int = 2, resources_per_worker=None, **options):
+    """Run diagnose_many/shift on Ray workers (see probe.distributed.ray_engine); needs
+    ``pip install 'token-probe[ray]'``."""
+    from .distributed.ray_engine import ray_engine as make
+
+    return make(address, workers, resources_per_worker, **options)
 
 
 __all__ = [
+    "LocalEngine",
+    "ray_engine",
     "LM",
     "Case",
     "Casebook",
@@ -96,9 +112,17 @@ __all__ = [
     "regression",
     "DataLoss",
     "data_loss",
+    "ExampleCase",
+    "example_case",
     "Epochs",
     "by_checkpoint",
     "TrainingLog",
     "TrainingLogError",
     "training_log",
+    "EvalFlip",
+    "EvalFlips",
+    "EvalLogError",
+    "ChoiceScores",
+    "eval_flips",
+    "run_eval",
 ]

@@ -20,6 +20,7 @@ EXPECT = {  # a text each notebook's outputs must show
     "06_what_tuning_changed": "Conclusion: the beijing adapter shifts",
     "07_training_log": "Conclusion: on random sequences",
 }
+EXPECT["08_benchmark_flips"] = "Conclusion: fine-tuning lost"
 
 
 def _stdout_of(cell) -> str:
@@ -77,3 +78,4 @@ def test_notebook_runs_headless(name, tmp_path):
         (case,) = probe.Casebook(tmp_path / "train-cases")
         assert type(case.results["training_log"]).__name__ == "TrainingLog" and case.results["training_log"].warnings
         assert (tmp_path / "training-report.html").read_text().count('class="probe-chart probe-loss"') == 1
+        assert "Data loss: the adapter trained on geo lowered its loss" in text  # data_loss + TrainingLab

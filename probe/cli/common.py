@@ -53,10 +53,31 @@ def cases_from(results, specs, base, tuned, note: str = "", tags=()) -> tuple[li
     return cases, errors
 
 
-def write_report(path, cases, errors, title: str, intro: str = "", sections=()) -> None:
-    write_atomically(path, casebook_html(cases, title=title, intro=intro, errors=[str(e) for e in errors],
-                                         sections=sections), errors="backslashreplace")
+def write_report(path, cases=(), errors=(), title: str = "probe", intro: str = "", sections=None) -> None:
+    """The offline HTML page of ``cases`` (and corpus ``sections``: a Shift, a DataLoss, ...), written
+    atomically; text no encoding can hold (a lone surrogate) is written escaped, never an error."""
+    page = casebook_html(list(cases), title=title, intro=intro, errors=[str(e) for e in errors],
+                         sections=list(sections or ()))
+    write_atomically(path, page, errors="backslashreplace")
     say(f"report: {Path(path).resolve()}")
+
+
+def add_model_args(parser, *, required: bool = False, adapter_help: str = "a PEFT/LoRA adapter on the base",
+                   use_adapter: bool = True) -> None:
+    """--base, --tuned | --adapter (repeatable NAME=PATH), [--use-adapter], --dtype, --device, --chat | --raw:
+    what ``load_models`` reads."""
+    parser.add_argument("--base", required=required, metavar="SRC", help="base model: folder, .gguf file or hub name")
+    which = parser.add_mutually_exclusive_group(required=required)
+    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
+    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append", help=adapter_help)
+    if use_adapter:
+        parser.add_argument("--use-adapter", metavar="NAME", help="which loaded adapter the tuned model runs with")
+    parser.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
+    parser.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--chat", dest="chat", action="store_true", default=None,
+                     help="render prompts with the chat template (default: when the tokenizer has one)")
+    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
 
 
 def sampling(args) -> dict:
@@ -102,3 +123,26 @@ def load_models(args):
         return load_pair(args.base, adapter=adapter_arg(args.adapter), **common)
     except (OSError, ValueError, TypeError, ImportError) as err:
         raise InputError(f"cannot load the models: {err}") from None
+
+
+def add_engine(parser) -> None:
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="run on Ray workers (pip install 'token-probe[ray]'): a cluster's HOST:PORT, "
+                        "'auto', or nothing for a local cluster; each worker loads the pair once")
+    parser.add_argument("--ray-workers", type=int, default=2, metavar="N", help="Ray workers (default 2)")
+    parser.add_argument("--ray-gpus", type=float, default=0, metavar="G", help="GPUs per Ray worker (default 0)")
+
+
+def engine_from(args):
+    """None (local), or a Ray engine connected before any model loads."""
+    if getattr(args, "ray", None) is None:
+        return None
+    if args.ray_workers < 1:
+        raise InputError(f"--ray-workers must be >= 1, got {args.ray_workers}")
+    from ..distributed.ray_engine import ray_engine
+
+    try:
+        return ray_engine(None if args.ray == "local" else args.ray, args.ray_workers,
+                          {"CPU": 1, "GPU": args.ray_gpus} if args.ray_gpus else None)
+    except (ImportError, ConnectionError, ValueError) as err:
+        raise InputError(f"--ray: {err}") from None

@@ -12,13 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cases.case import Case
-from ..core.files import write_atomically
-from ..render.report import casebook_html
 from ..train.channels import THRESHOLDS
 from ..train.epochs import by_checkpoint
 from ..train.loss import data_loss
 from ..train.masks import MASKS
-from .common import InputError, load_models, quiet_third_parties, say
+from .common import InputError, add_model_args, load_models, quiet_third_parties, say, write_report
 
 
 def cmd_data_loss(args) -> int:
@@ -53,10 +51,8 @@ def cmd_data_loss(args) -> int:
     out = case.save(args.out)
     say(f"case file: {Path(out).resolve()}  (probe.Case.load it; results {', '.join(map(repr, results))})")
     if args.report:
-        page = casebook_html([], title=f"probe data-loss: {Path(args.data).name}", sections=list(results.values()),
-                             intro=f"base {base.name} vs tuned {tuned.name}; data {args.data}")
-        write_atomically(args.report, page)
-        say(f"report: {Path(args.report).resolve()}")
+        write_report(args.report, title=f"probe data-loss: {Path(args.data).name}", sections=results.values(),
+                     intro=f"base {base.name} vs tuned {tuned.name}; data {args.data}")
     return 0
 
 
@@ -67,11 +63,7 @@ def add_parser(sub) -> None:
         "defaults unless --mask) under both models: per-example mean and total loss, per channel and "
         "per token kind, and the examples flagged memorized or not learned, the outlier channels.")
     p.add_argument("data", help="the training set: JSON Lines (.jsonl, .gz too) or a text file")
-    p.add_argument("--base", metavar="SRC", help="base model: folder or hub name")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
-    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append", help="a PEFT/LoRA adapter on the base")
-    p.add_argument("--use-adapter", metavar="NAME", help="which loaded adapter the tuned model runs with")
+    add_model_args(p)
     p.add_argument("--epochs", action="store_true", help="every loaded adapter is a checkpoint: add the table")
     p.add_argument("--channel", metavar="FIELD", help="the record field that names the channel (e.g. source)")
     p.add_argument("--mask", choices=MASKS, default=None, help="which tokens are scored (default: the trainer's)")
@@ -84,9 +76,4 @@ def add_parser(sub) -> None:
                        help=f"threshold {k} in nats or a ratio (default {v}; see the README)")
     p.add_argument("--out", default="data_loss.json", help="the case file to write (default data_loss.json)")
     p.add_argument("--report", metavar="FILE", help="also write an offline HTML report")
-    p.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
-    p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--chat", dest="chat", action="store_true", default=None, help="use the chat template")
-    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
     p.set_defaults(func=cmd_data_loss)

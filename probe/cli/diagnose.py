@@ -8,8 +8,8 @@ from pathlib import Path
 from ..cases.casebook import Casebook
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
-from .common import (InputError, add_sampling, cases_from, load_models, quiet_third_parties, sampling, say,
-    write_report)
+from .common import (InputError, add_engine, add_model_args, add_sampling, cases_from, engine_from,
+                     load_models, quiet_third_parties, sampling, say, write_report)
 
 
 def cmd_diagnose(args) -> int:
@@ -22,13 +22,22 @@ def cmd_diagnose(args) -> int:
         book = Casebook(args.book)
     except OSError as err:
         raise InputError(f"--book: {err}") from None
+    engine = engine_from(args)  # an unreachable cluster fails here, before any model loads
+    try:
+        return _diagnose(args, book, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _diagnose(args, book, engine) -> int:
     base, tuned = load_models(args)
     say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = read_cases(args.cases)
     batching = {} if args.batch_tokens is None else {"batch_tokens": args.batch_tokens}
     results = diagnose_many(base, tuned, specs, progress=not args.quiet,
                                   max_new_tokens=args.max_new_tokens, top_k=args.top_k,
-                                  **batching, **sampling(args))
+                                  engine=engine, **batching, **sampling(args))
     say(verdict_table(results))
     cases, errors = cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
     for case in cases:
@@ -50,12 +59,9 @@ def add_parser(sub) -> None:
         description="Run every case of CASES (JSONL: prompt, expected or check, force, base_prompt, "
         "tags, adapter) on the base and tuned models, add each to the casebook, print the verdict "
         "table, and optionally write an HTML report of this run.")
-    diag.add_argument("--base", required=True, metavar="SRC", help="base model: folder, .gguf file or hub name")
-    which = diag.add_mutually_exclusive_group(required=True)
-    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
-    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append",
-                       help="a PEFT/LoRA adapter on the base; repeat NAME=PATH for several "
-                       "(cases pick one with their 'adapter' field)")
+    add_model_args(diag, required=True, use_adapter=False,
+                   adapter_help="a PEFT/LoRA adapter on the base; repeat NAME=PATH for several "
+                   "(cases pick one with their 'adapter' field)")
     diag.add_argument("--cases", required=True, metavar="FILE", help="the JSONL case file")
     diag.add_argument("--book", required=True, metavar="FOLDER", help="the casebook folder (made if missing)")
     diag.add_argument("--report", metavar="FILE", help="write an offline HTML report of these cases")
@@ -65,14 +71,9 @@ def add_parser(sub) -> None:
                       help="cases share generation batches of at most N tokens, rows x longest row "
                            "(default: probe.diagnosis.batch.BATCH_TOKENS, 16384); lower it if the model runs "
                            "out of memory, 1: one case at a time")
-    diag.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
-    diag.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
-    fmt = diag.add_mutually_exclusive_group()
-    fmt.add_argument("--chat", dest="chat", action="store_true", default=None,
-                     help="render prompts with the chat template (default: when the tokenizer has one)")
-    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
     diag.add_argument("--tag", action="append", default=[], help="add this tag to every case (repeatable)")
     diag.add_argument("--note", default="", help="a note saved with every case")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")
     add_sampling(diag, 0)
+    add_engine(diag)
     diag.set_defaults(func=cmd_diagnose)

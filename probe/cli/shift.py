@@ -13,13 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cases.case import Case
-from ..core.files import write_atomically
 from ..demo.pair import SUITE, load_demo_pair
 from ..diagnosis.run import CaseError, read_cases
-from ..render.report import casebook_html
 from ..shifts.map import shift
 from ..shifts.regression import regression
-from .common import InputError, load_models, quiet_third_parties, say
+from .common import (InputError, add_engine, add_model_args, engine_from, load_models, quiet_third_parties,
+                     say, write_report)
 
 
 def read_prompts(path: str):
@@ -41,6 +40,15 @@ def read_prompts(path: str):
 
 def cmd_shift(args) -> int:
     quiet_third_parties()
+    engine = engine_from(args)  # an unreachable cluster fails here, before any model loads
+    try:
+        return _shift(args, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _shift(args, engine) -> int:
     if args.demo:
         base, tuned = load_demo_pair()
         source = args.prompts or str(SUITE)
@@ -64,7 +72,7 @@ def cmd_shift(args) -> int:
          + (f" (adapter {tuned.active_adapter})" if tuned.active_adapter else ""))
     try:
         s = shift(base, tuned, prompts, answers=args.answers, max_new_tokens=args.max_new_tokens,
-                        marginal=args.marginal, min_gain=args.min_gain, min_prob=args.min_prob)
+                        marginal=args.marginal, min_gain=args.min_gain, min_prob=args.min_prob, engine=engine)
     except (TypeError, ValueError) as err:
         raise InputError(str(err)) from None
     say(str(s))
@@ -80,10 +88,8 @@ def cmd_shift(args) -> int:
     say(f"case file: {Path(out).resolve()}  (probe.Case.load it; results 'shift'"
          + (", 'regression'" if "regression" in results else "") + ")")
     if args.report:
-        page = casebook_html([], title=f"probe shift: {Path(source).name}", sections=list(results.values()),
-                             intro=f"base {base.name} vs tuned {tuned.name}; prompts {source}")
-        write_atomically(args.report, page, errors="backslashreplace")
-        say(f"report: {Path(args.report).resolve()}")
+        write_report(args.report, title=f"probe shift: {Path(source).name}", sections=results.values(),
+                     intro=f"base {base.name} vs tuned {tuned.name}; prompts {source}")
     return 0
 
 
@@ -95,11 +101,7 @@ def add_parser(sub) -> None:
         "tokens tuned promotes and demotes most often; with a case file that has checks, also the "
         "regression table by tag. Writes a case file (JSON) and optionally an offline HTML report.")
     p.add_argument("--demo", action="store_true", help="the demo pair and (default) its 64-case suite")
-    p.add_argument("--base", metavar="SRC", help="base model: folder, .gguf file or hub name")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--tuned", metavar="SRC", help="tuned model (a full checkpoint)")
-    which.add_argument("--adapter", metavar="[NAME=]PATH", action="append", help="a PEFT/LoRA adapter on the base")
-    p.add_argument("--use-adapter", metavar="NAME", help="which loaded adapter the tuned model runs with")
+    add_model_args(p)
     p.add_argument("--prompts", metavar="FILE", help="one prompt a line, or a JSONL case file")
     p.add_argument("--answers", choices=("greedy", "expected"), default="greedy",
                    help="score the tuned model's greedy answers (default) or the cases' expected answers")
@@ -110,9 +112,5 @@ def add_parser(sub) -> None:
     p.add_argument("--min-gain", type=float, default=1.0, help="nats a promoted token gains at least (default 1)")
     p.add_argument("--min-prob", type=float, default=0.01, help="tuned probability a promoted token has at least")
     p.add_argument("--no-regression", action="store_true", help="skip the regression table")
-    p.add_argument("--dtype", default=None, help="weights' dtype, e.g. float32, bfloat16")
-    p.add_argument("--device", default=None, help="e.g. cpu, cuda, cuda:1")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--chat", dest="chat", action="store_true", default=None, help="use the chat template")
-    fmt.add_argument("--raw", dest="chat", action="store_false", help="feed prompts as raw text")
+    add_engine(p)
     p.set_defaults(func=cmd_shift)

@@ -12,12 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cases.case import Case
-from ..core.files import write_atomically
-from ..render.report import casebook_html
 from ..train.formats import TrainingLogError
 from ..train.log import training_log
 from ..train.readings import Rules
-from .common import InputError, say
+from .common import InputError, say, write_report
 
 RULE_OPTIONS = ("low_loss", "step_window", "step_ratio", "step_min_drop", "eval_points", "spike_z")
 
@@ -36,10 +34,8 @@ def cmd_training_log(args) -> int:
     if args.report:
         case = Case.from_result({"training_log": log}, title=f"training log: {Path(args.path).name}",
                                 tags=("training-log",), id="training-log")
-        page = casebook_html([case], title=f"probe training log: {Path(args.path).name}",
-                             intro=f"{log.source} ({log.format}); {len(log.warnings)} warning(s)")
-        write_atomically(args.report, page)
-        say(f"report: {Path(args.report).resolve()}")
+        write_report(args.report, [case], title=f"probe training log: {Path(args.path).name}",
+                     intro=f"{log.source} ({log.format}); {len(log.warnings)} warning(s)")
     return 0
 
 

@@ -16,6 +16,7 @@ diagnose). Both read the same way:
 from __future__ import annotations
 
 import contextlib
+import json
 import gzip
 import zlib
 from pathlib import Path
@@ -111,3 +112,23 @@ def _line(number: int, offset: int, data: bytes | None, size: int, errors: str, 
                                               f"{offset + bom + err.start})", size)
         text = data.decode("utf-8", errors="replace")
     return Line(number, offset, text, "", size)
+
+
+def json_objects(path, error: type[Exception] = ValueError) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines file (a BOM, .gz and long
+    lines as :func:`read_lines`); a line that is not UTF-8, not JSON or not an object raises
+    ``error`` naming the file and the line."""
+    for line in read_lines(path):
+        if line.text is None:
+            raise error(f"{path}, {line.where}: {line.error}")
+        if not line.text.strip():
+            continue
+        try:
+            obj = json.loads(line.text)
+        except json.JSONDecodeError as err:
+            raise error(f"{path}, line {line.number}: not JSON ({err.msg})") from None
+        except (ValueError, RecursionError) as err:  # an int over Python's digit limit, deep nesting
+            raise error(f"{path}, line {line.number}: JSON Python cannot hold ({type(err).__name__})") from None
+        if not isinstance(obj, dict):
+            raise error(f"{path}, line {line.number}: not a JSON object")
+        yield line.number, obj

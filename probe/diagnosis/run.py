@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,6 +29,7 @@ from .result import Diagnosis
 from .evidence import check_sweep, sweep_template
 from ..core.lines import TruncatedFile, read_lines
 from ..core.progress import progress as progress_bar
+from ..core.engines import LocalEngine, as_engine
 from .failure import FailedCase
 
 CaseError = FailedCase  # the old name, kept so that imports keep working
@@ -207,10 +209,25 @@ def diagnose(base, tuned, prompt, *, check=None, expected: str | None = None,
     return result
 
 
+def _run_batch(base, tuned, batch, *, max_new_tokens: int, top_k: int, reference=None) -> list:
+    """One shared batch, ``(adapter, [(case id, plan), ...])``: a Diagnosis or FailedCase each.
+
+    Module-level and picklable: an engine (``probe.core.engines``) may run it on a worker that
+    holds its own copy of the pair."""
+    adapter, items = batch
+    if adapter is not None and adapter != tuned.active_adapter:
+        tuned.use_adapter(adapter)
+    done = run_plans(base, tuned, [p for _, p in items], max_new_tokens=max_new_tokens, top_k=top_k,
+                     reference=reference)
+    return [r if isinstance(r, Diagnosis) else FailedCase(case_id, f"{type(r).__name__}: {r}")
+            for (case_id, _), r in zip(items, done)]
+
+
 def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress: bool = True,
                   max_new_tokens: int = 48, top_k: int = 5, samples: int | None = None,
                   temperature: float = 1.0, seed: int | None = None,
-                  reference=None, batch_tokens: int = BATCH_TOKENS) -> list[Diagnosis | FailedCase]:
+                  reference=None, batch_tokens: int = BATCH_TOKENS,
+                  engine=None) -> list[Diagnosis | FailedCase]:
     """Diagnose every case; a bad line or a failing case becomes a FailedCase, the rest run.
 
     ``samples``, ``temperature``, ``seed`` and ``reference`` go to every :func:`diagnose`.
@@ -218,10 +235,16 @@ def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress:
     ``batch_tokens`` (a batch's rows x its longest row, in tokens; lower it if a large model
     runs out of memory, 1 runs one case at a time). A case without ``adapter`` runs with the
     adapter active when this is called, which is active again when it returns.
+    ``engine``: where the batches run: None (here) or ``probe.ray_engine(...)`` (Ray workers
+    that each rebuild the pair from how it was loaded); the batches, seeds and results are the
+    same either way.
     Returns one result per case, in input order.
     """
     if not isinstance(batch_tokens, int) or isinstance(batch_tokens, bool) or batch_tokens < 1:
         raise ValueError(f"batch_tokens must be a positive int, got {batch_tokens!r}")
+    engine = as_engine(engine)
+    if reference is not None and not isinstance(engine, LocalEngine):
+        raise ValueError("reference= runs only on the local engine (a worker cannot rebuild it yet)")
     sampling = {"samples": samples, "temperature": temperature, "seed": seed}
     items = read_cases(cases)
     results: list = [s if isinstance(s, FailedCase) else _plan(s, tuned, sampling) for s in items]
@@ -232,22 +255,23 @@ def diagnose_many(base, tuned, cases: Iterable | str | os.PathLike, *, progress:
     by_adapter: dict = {start: []}  # the cases without an adapter first, before any switch
     for i in todo:
         by_adapter.setdefault(items[i].adapter or start, []).append(i)
+    chunks, batches = [], []  # the same batches on every engine: same bits, same seeds
+    for adapter, index in by_adapter.items():
+        sizes = [plan_size(tuned, results[i], max_new_tokens) for i in index]
+        for group in token_batches(sizes, batch_tokens):
+            chunk = [index[g] for g in group]
+            chunks.append(chunk)
+            batches.append((adapter, [(items[i].id, results[i]) for i in chunk]))
+    fn = partial(_run_batch, max_new_tokens=max_new_tokens, top_k=top_k, reference=reference)
     with progress_bar(len(items), progress, "diagnose", "case") as bar:
         bar.update(len(items) - len(todo))
         try:
-            for adapter, index in by_adapter.items():
-                if adapter is not None and adapter != tuned.active_adapter:
-                    tuned.use_adapter(adapter)
-                sizes = [plan_size(tuned, results[i], max_new_tokens) for i in index]
-                for group in token_batches(sizes, batch_tokens):
-                    chunk = [index[g] for g in group]
-                    done = run_plans(base, tuned, [results[i] for i in chunk], max_new_tokens=max_new_tokens,
-                                     top_k=top_k, reference=reference)
-                    for i, r in zip(chunk, done):
-                        results[i] = r if isinstance(r, Diagnosis) else FailedCase(
-                            items[i].id, f"{type(r).__name__}: {r}")
-                    bar.update(len(chunk))
+            done = engine.map_batches(fn, batches, pair=(base, tuned),
+                                      on_batch=lambda b, r: bar.update(len(r)))
         finally:
             if saved is not None and getattr(tuned.model, "active_adapter", None) != saved:
                 tuned.model.set_adapter(saved)  # what was active before the call, as it was
+    for chunk, got in zip(chunks, done):
+        for i, r in zip(chunk, got):
+            results[i] = r
     return results

@@ -105,6 +105,28 @@ def score(
     return _score_encoded(lm, [enc], top_k, {"top_k": top_k})[0]
 
 
+def encode_pairs(lm, pairs, *, raw: bool | None = None, system: str | None = None) -> list[Encoded]:
+    """Each (prompt, target) rendered and encoded; a bad one is an error naming its index."""
+    encoded: list[Encoded] = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+            raise TypeError(f"pair {i} must be a (prompt, target) tuple, got {pair!r:.80}")
+        try:
+            encoded.append(encode(lm, render(lm, pair[0], raw=raw, system=system), pair[1]))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"pair {i}: {err}") from None
+    return encoded
+
+
+def score_batch(lm, _unused, batch, *, top_k: int) -> list[TokenTrace]:
+    """One batch ``(adapter or None, [Encoded, ...])`` scored: an engine's batch function
+    (``probe.core.engines``; module-level, so a worker holding its own ``lm`` can run it)."""
+    adapter, encoded = batch
+    if adapter is not None and adapter != lm.active_adapter:
+        lm.use_adapter(adapter)
+    return _score_encoded(lm, encoded, top_k, {"top_k": top_k})
+
+
 def score_many(
     lm,
     pairs: Iterable[tuple[Prompt, str]],
@@ -123,19 +145,11 @@ def score_many(
     top_k = check_top_k(top_k)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    encoded: list[Encoded] = []
-    for i, pair in enumerate(pairs):
-        if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
-            raise TypeError(f"pair {i} must be a (prompt, target) tuple, got {pair!r:.80}")
-        try:
-            encoded.append(encode(lm, render(lm, pair[0], raw=raw, system=system), pair[1]))
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"pair {i}: {err}") from None
+    encoded = encode_pairs(lm, pairs, raw=raw, system=system)
     results: list[TokenTrace | None] = [None] * len(encoded)
-    settings = {"top_k": top_k}
     with progress_bar(len(encoded), progress, "score", "pair") as bar:
         for chunk in _batches(encoded, batch_size, _vocab_size(lm)):
-            for i, trace in zip(chunk, _score_encoded(lm, [encoded[i] for i in chunk], top_k, settings)):
+            for i, trace in zip(chunk, score_batch(lm, None, (None, [encoded[i] for i in chunk]), top_k=top_k)):
                 results[i] = trace
             bar.update(len(chunk))
     return results  # type: ignore[return-value]

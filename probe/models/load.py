@@ -47,6 +47,7 @@ class LM:
     adapter: str | None = None
     adapter_enabled: bool | None = None
     adapter_paths: dict[str, str] = field(default_factory=dict)  # adapter name -> its folder
+    recipe: dict | None = field(default=None, repr=False)  # load()'s arguments (models/recipe.py)
     _text_cache: dict = field(default_factory=dict, repr=False)
     _aux: dict = field(default_factory=dict, repr=False)  # per-tokenizer helpers (prompts.py)
 
@@ -353,6 +354,11 @@ def load(
         chat = bool(getattr(tokenizer, "chat_template", None))
     elif chat and not getattr(tokenizer, "chat_template", None):
         raise ValueError("chat=True but the tokenizer has no chat template")
+    recipe = None if not isinstance(source, (str, os.PathLike)) else {
+        "source": str(source), "adapter": _plain(adapter), "device": _plain(device),
+        "dtype": None if torch_dtype is None else str(torch_dtype).replace("torch.", ""),
+        "chat": chat, "device_map": device_map, "max_memory": max_memory,
+        "offload_folder": _plain(offload_folder), "model_kwargs": model_kwargs, "name": name}
     label = name or (f"{label} + {adapter}" if adapter is not None else label)
     return LM(
         model=model,
@@ -363,7 +369,15 @@ def load(
         adapter=None if adapter is None else str(adapter),
         adapter_enabled=None if adapter is None else True,
         adapter_paths=_adapter_paths(adapter),
+        recipe=recipe,
     )
+
+
+def _plain(value):
+    """Paths and devices as strings, so that a recipe pickles and reads the same anywhere."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return None if value is None else str(value) if isinstance(value, (os.PathLike, torch.device)) else value
 
 
 def load_pair(
@@ -398,6 +412,7 @@ def load_pair(
         adapter=tuned.adapter,
         adapter_enabled=False,
         adapter_paths=tuned.adapter_paths,
+        recipe=tuned.recipe,
         _text_cache=tuned._text_cache,
         _aux=tuned._aux,
     )

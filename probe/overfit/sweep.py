@@ -18,10 +18,13 @@ import itertools
 import math
 import string
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..engine.trace import Alternative
-from ..engine.scoring import score_many
+from ..core.engines import as_engine
+from ..core.progress import progress as progress_bar
+from ..engine.scoring import _batches, _vocab_size, encode_pairs, score_batch, score_many
 from ..core.vocab import PatternKind
 from ..core.registry import register
 from ..render.sweep import summary_text, sweep_figure, sweep_html, sweep_text
@@ -231,7 +234,7 @@ def check_watch(watch) -> str:
 
 def sweep(lm, template: str, watch: str, *, top_k: int = 5, batch_size: int = 64,
           raw: bool | None = None, system: str | None = None, progress: bool = False,
-          **slots) -> Sweep:
+          engine=None, **slots) -> Sweep:
     """P(``watch``) after every filling of ``template`` (all slot-value combinations).
 
     Args:
@@ -242,6 +245,8 @@ def sweep(lm, template: str, watch: str, *, top_k: int = 5, batch_size: int = 64
         batch_size: prompts per forward pass.
         raw, system: as in :func:`probe.score`.
         progress: show a progress bar.
+        engine: where the batches run: None (here, ``score_many``) or ``probe.ray_engine(...)``
+            (workers that rebuild ``lm`` from how it was loaded); the same batches and numbers.
         **slots: one list of values per template field (a bare string is one value). The
             names ``lm``, ``template``, ``watch`` and the keyword arguments above can't be slots.
 
@@ -258,8 +263,22 @@ def sweep(lm, template: str, watch: str, *, top_k: int = 5, batch_size: int = 64
         raise ValueError(f"top_k must be an int >= 1 (the greedy answer is top-1), got {top_k!r}")
     combos = list(itertools.product(*values.values()))
     prompts = [template.format_map(dict(zip(values, combo))) for combo in combos]
-    traces = score_many(lm, [(p, watch) for p in prompts], batch_size=batch_size, top_k=top_k,
-                        progress=progress, raw=raw, system=system)
+    if engine is None:
+        traces = score_many(lm, [(p, watch) for p in prompts], batch_size=batch_size, top_k=top_k,
+                            progress=progress, raw=raw, system=system)
+    else:  # the batches score_many forms, each run by the engine's workers: the same bits
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        encoded = encode_pairs(lm, [(p, watch) for p in prompts], raw=raw, system=system)
+        chunks = list(_batches(encoded, batch_size, _vocab_size(lm)))
+        batches = [(lm.active_adapter, [encoded[i] for i in c]) for c in chunks]
+        with progress_bar(len(prompts), progress, "sweep", "prompt") as bar:
+            done = as_engine(engine).map_batches(partial(score_batch, top_k=top_k), batches, pair=(lm, lm),
+                                                 on_batch=lambda b, r: bar.update(len(r)))
+        traces = [None] * len(prompts)
+        for c, got in zip(chunks, done):
+            for i, t in zip(c, got):
+                traces[i] = t
     rows = []
     for combo, prompt, t in zip(combos, prompts, traces):
         first, best = t.steps[0], t.steps[0].top[0]

@@ -13,6 +13,7 @@ from .style import styled
 from .phrases import clip as _clip, show
 from ..core.registry import type_of
 from .chart import _plotly
+from .evals import eval_flips_body
 from .regression import regression_body
 
 CLASS_COLORS = {"unshifted": "#f1f3f4", "marginal": "#ffe08a", "shifted": "#f4a0a0"}
@@ -193,6 +194,9 @@ def report_sections(results, case_ids=frozenset()) -> str:
         elif kind == "Shift":
             parts.append(f'<section class="probe-corpus" id="probe-shift"><h2>What fine-tuning changed</h2>'
                          f'{shift_body(r)}</section>')
+        elif kind == "EvalFlips":
+            parts.append(f'<section class="probe-corpus" id="probe-eval-flips"><h2>Benchmark samples '
+                         f'fine-tuning flipped</h2>{eval_flips_body(r)}</section>')
         elif kind is not None and type_of(r).section is not None:  # any other registered corpus result
             parts.append(f'<section class="probe-corpus" id="probe-{escape(type_of(r).default_name)}">'
                          f'<h2>{escape(kind)}</h2>{type_of(r).section(r)}</section>')

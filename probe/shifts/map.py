@@ -19,20 +19,18 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Iterable, Sequence
 
-import torch
-
+from ..core.engines import as_engine
+from ..core.progress import progress as progress_bar
 from ..core.registry import register
-from ..engine.forward import forward, left_pad
-from ..engine.prompts import encode, encode_prompt, render
 from ..engine.trace import Alternative
 from ..engine.scoring import _batches, _vocab_size, check_top_k
 from ..engine.support import supports
-from .stats import pair_stats
+from .answers import _answers, _score_batch
 from ..diagnosis.result import _one_batch
 from ..diagnosis.run import CaseError, CaseSpec
-from ..engine.generation import generate_many
 from ..render.shift import kl_figure, shift_html, shift_text
 
 CLASSES = ("unshifted", "marginal", "shifted")
@@ -265,16 +263,6 @@ register(Shift, default_name="shift")
 # --- computing it ------------------------------------------------------------------------
 
 
-@dataclass
-class _Answer:
-    ids: list[int]  # prompt + answer
-    n_prompt: int
-    texts: list[str]  # per answer token
-    answer: str
-    rendered: str
-    source: str
-
-
 def classify(rank: int, marginal: int) -> str:
     return "unshifted" if rank == 1 else ("marginal" if rank <= marginal else "shifted")
 
@@ -297,78 +285,6 @@ def _inputs(prompts) -> list[tuple[Any, str | None, str | None, tuple[str, ...]]
     return out
 
 
-def _answers(base, tuned, items, answers, max_new_tokens, batch_size, system) -> list[_Answer]:
-    rendered = [render(tuned, p, system=system) for p, *_ in items]
-    if answers == "greedy":
-        traces = generate_many(tuned, [p for p, *_ in items], max_new_tokens=max_new_tokens, top_k=0,
-                               batch_size=batch_size, progress=False, system=system)
-        # the ids the model produced, never re-tokenized from the decoded text
-        return [_Answer(encode_prompt(tuned, r) + t.ids, len(encode_prompt(tuned, r)),
-                        [s.text for s in t.steps], t.text, r.text, "greedy")
-                for r, t in zip(rendered, traces)]
-    if answers == "expected":
-        texts = []
-        for i, (_, expected, cid, _) in enumerate(items):
-            if not expected:
-                raise ValueError(f"prompt {i} ({cid or 'no id'}) has no expected answer; "
-                                 "answers='expected' needs a CaseSpec with expected=")
-            texts.append(expected)
-        source = "expected"
-    else:
-        if isinstance(answers, str) or not isinstance(answers, Sequence):
-            raise TypeError("answers must be 'greedy', 'expected' or a list of answer strings")
-        texts, source = list(answers), "given"
-        if len(texts) != len(items):
-            raise ValueError(f"got {len(texts)} answers for {len(items)} prompts")
-    out = []
-    for i, (r, text) in enumerate(zip(rendered, texts)):
-        try:
-            e = encode(tuned, r, text)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"answer {i}: {err}") from None
-        out.append(_Answer(e.ids, e.n_prompt, e.texts, text, r.text, source))
-    return out
-
-
-def answer_index(n_answer: list[int], keep: int, first_row: int = 0) -> torch.Tensor:
-    """Flat (row * keep + kept position) index of the logits before each answer token.
-
-    Row b's answer token j is predicted by kept position keep - 1 - n_b + j (logits at p
-    predict the token at p + 1; the last kept position predicts nothing we score).
-    """
-    return torch.cat([(first_row + b) * keep + torch.arange(keep - 1 - n, keep - 1)
-                      for b, n in enumerate(n_answer)])
-
-
-def _score_batch(base, tuned, shared, batch: list[_Answer], settings: dict):
-    n_answer = [len(a.ids) - a.n_prompt for a in batch]
-    keep = max(n_answer) + 1
-    seqs = [a.ids for a in batch]
-    targets = torch.tensor([t for a in batch for t in a.ids[a.n_prompt:]])
-    if shared is not None:
-        lm, (t_name, b_name) = shared
-        if t_name is None:  # the same model twice: one forward serves both sides
-            ids, mask = left_pad(seqs, lm.pad_id, lm.device)
-            logits, _ = forward(lm, ids, mask, keep=keep)
-            t_logits = b_logits = logits
-            t_index = b_index = answer_index(n_answer, keep)
-        else:  # a LoRA pair: tuned rows then base rows, each with its adapter name
-            ids, mask = left_pad(seqs + seqs, lm.pad_id, lm.device)
-            names = [t_name] * len(batch) + [b_name] * len(batch)
-            logits, _ = forward(lm, ids, mask, keep=keep, adapter_names=names)
-            t_logits = b_logits = logits
-            t_index, b_index = answer_index(n_answer, keep), answer_index(n_answer, keep, len(batch))
-    else:
-        t_ids, t_mask = left_pad(seqs, tuned.pad_id, tuned.device)
-        t_logits, _ = forward(tuned, t_ids, t_mask, keep=keep)
-        b_ids, b_mask = left_pad(seqs, base.pad_id, base.device)
-        b_logits, _ = forward(base, b_ids, b_mask, keep=keep)
-        t_index = b_index = answer_index(n_answer, keep)
-    return pair_stats(t_logits, t_index, b_logits, b_index, targets, top_k=settings["top_k"],
-                      promote_k=settings["promote_k"], min_gain=settings["min_gain"],
-                      min_prob=settings["min_prob"])
-
-
 def _alts(lm, pairs) -> tuple[Alternative, ...]:
     return tuple(Alternative(int(i), lm.token_text(int(i)), math.exp(lp), lp) for i, lp in pairs)
 
@@ -389,7 +305,7 @@ def _check_pair(base, tuned) -> None:
 def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "greedy",
           max_new_tokens: int = 48, marginal: int = 3, top_k: int = 5, promote_k: int = 5,
           min_gain: float = 1.0, min_prob: float = 0.01, batch_size: int = 16,
-          system: str | None = None, progress: bool = False) -> Shift:
+          system: str | None = None, progress: bool = False, engine=None) -> Shift:
     """Where and how much fine-tuning moved the answer distribution over ``prompts``.
 
     Args:
@@ -404,9 +320,10 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
         min_gain: a token is promoted at a position when log p_tuned - log p_base >= min_gain
             nats there (demoted: <= -min_gain) ...
         min_prob: ... and the tuned (demoted: base) model gives it at least ``min_prob``.
-        batch_size: prompts per batch (generation and scoring).
+        batch_size: prompts per batch (generated together, then scored within the logits budget).
         system: a system message for every prompt.
-        progress: accepted for symmetry with the other batch functions (no bar is shown).
+        progress: a progress bar over the prompts.
+        engine: where the batches run: None (here) or ``probe.ray_engine(...)``; same results.
 
     Both models see the same ids: the prompt in the tuned model's format, then the answer.
     """
@@ -424,7 +341,32 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
     settings = {"answers": answers if isinstance(answers, str) else "given", "max_new_tokens": max_new_tokens,
                 "top_k": top_k, "promote_k": promote_k, "min_gain": float(min_gain),
                 "min_prob": float(min_prob)}
-    done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system)
+    if not isinstance(answers, str):
+        if not isinstance(answers, Sequence):
+            raise TypeError("answers must be 'greedy', 'expected' or a list of answer strings")
+        if len(answers) != len(items):
+            raise ValueError(f"got {len(answers)} answers for {len(items)} prompts")
+    elif answers not in ("greedy", "expected"):
+        raise TypeError("answers must be 'greedy', 'expected' or a list of answer strings")
+    # batch_size prompts at a time, in input order, on every engine: the same batches, the same bits
+    batches = [(lo, items[lo:lo + batch_size], answers if isinstance(answers, str) else list(answers[lo:lo + batch_size]),
+                tuned.active_adapter) for lo in range(0, len(items), batch_size)]
+    fn = partial(_shift_batch, max_new_tokens=max_new_tokens, batch_size=batch_size, system=system,
+                 settings=settings, marginal=marginal)
+    with progress_bar(len(items), progress, "shift", "prompt") as bar:
+        done = as_engine(engine).map_batches(fn, batches, pair=(base, tuned),
+                                             on_batch=lambda b, r: bar.update(len(r)))
+    return Shift(prompts=tuple(p for got in done for p in got), marginal=marginal,
+                 models={"base": base.name, "tuned": tuned.name}, adapter=tuned.active_adapter, settings=settings)
+
+
+def _shift_batch(base, tuned, batch, *, max_new_tokens, batch_size, system, settings, marginal) -> list[PromptShift]:
+    """One batch ``(first prompt's index, items, answers, adapter)``: its prompts' shifts
+    (picklable, so that an engine may run it on a worker holding its own pair)."""
+    first, items, answers, adapter = batch
+    if adapter is not None and adapter != tuned.active_adapter:
+        tuned.use_adapter(adapter)
+    done = _answers(base, tuned, items, answers, max_new_tokens, batch_size, system, first)
     shared = _one_batch(base, tuned)
     per: list[PromptShift | None] = [None] * len(done)
     # left padding only where both forwards honour the mask (RWKV does not): else one at a time
@@ -449,5 +391,4 @@ def shift(base, tuned, prompts: Iterable, *, answers: str | Sequence[str] = "gre
             lo += n
             prompt, _, cid, tags = items[i]
             per[i] = PromptShift(prompt, a.rendered, a.answer, a.source, tuple(positions), cid, tags)
-    return Shift(prompts=tuple(per), marginal=marginal, models={"base": base.name, "tuned": tuned.name},
-                 adapter=tuned.active_adapter, settings=settings)
+    return per

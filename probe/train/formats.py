@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from ..core.lines import json_objects
 from .tensorboard import EventFileError, scalars
 
 
@@ -116,18 +117,10 @@ def read_jsonl(path: Path) -> list[dict]:
     """LLaMA-Factory's trainer_log.jsonl or any JSON Lines of step/loss objects."""
     out = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
+        objects = list(json_objects(path, TrainingLogError))
+    except OSError as err:
         raise TrainingLogError(f"{path}: not readable ({err})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TrainingLogError(f"{path}, line {n}: not JSON ({err.msg})") from None
-        if not isinstance(raw, dict):
-            raise TrainingLogError(f"{path}, line {n}: not a JSON object")
+    for n, raw in objects:
         rec = _record(raw, f"{path}, line {n}")
         if rec is None:
             raise TrainingLogError(f"{path}, line {n}: no step field (looked for {', '.join(STEP_KEYS)})")

@@ -9,10 +9,13 @@
 """
 
 from .casebook import CasebookBrowser
+from .evals import EvalFlips
 from .explorer import Explorer
 from .lab import DiagnoseLab
 from .shift import ShiftExplorer
 from .sweep_grid import SweepGrid
 from .training import TrainingLab
+from .data_panel import DataLossPanel
 
-__all__ = ["CasebookBrowser", "DiagnoseLab", "Explorer", "ShiftExplorer", "SweepGrid", "TrainingLab"]
+__all__ = ["CasebookBrowser", "DataLossPanel", "DiagnoseLab", "EvalFlips", "Explorer", "ShiftExplorer", "SweepGrid",
+           "TrainingLab"]

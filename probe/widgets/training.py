@@ -2,12 +2,20 @@
 
     lab = TrainingLab("runs/sft")                 # a run folder, a log file or a TrainingLog
     lab = TrainingLab(log, data_loss=result)      # with a per-channel loss table beside it
+    lab = TrainingLab(None, data_loss=result, pair=(base, tuned))   # the data side alone
 
 The chart is the log's plotly figure (train and eval loss, epoch bands, learning rate, each
 warning marked); below it the findings. Moving a rule's slider reads the log again with that
 parameter (``TrainingLog.reread``); picking a finding shows its numbers.
 
-``data_loss``: any object with a ``channels`` attribute (the loss over the SFT data by channel,
+``data_loss``: a :class:`probe.DataLoss` (``probe.data_loss``'s result) gives the channel
+table and the walk down from it (:class:`probe.widgets.data_panel.DataLossPanel`): pick a
+channel for its examples, an example for its tuned and base token strips with the per-token
+loss change, a token for both models' numbers, then "diagnose this case" sends the example's
+prompt and answer to ``lab=`` (a DiagnoseLab) or to ``probe.diagnose`` on ``pair=(base, tuned)``
+(the card shows below). ``dataset=``: the records, when ``data_loss`` read an iterable.
+
+Any other object with a ``channels`` attribute (the loss over the SFT data by channel,
 ``probe.data_loss``'s result): its ``_repr_html_()`` is shown if it has one, else a table of
 ``channels`` (a mapping of name -> number, or -> object with numeric attributes). Pass
 ``channel_view=`` (a function object -> HTML) to show it another way; its output is trusted
@@ -23,7 +31,9 @@ from ..render.chart import _plotly
 from ..render.training import findings_html, training_text
 from ..render.style import STYLE
 from ..train.log import TrainingLog, training_log
+from ..train.loss import DataLoss
 from .common import _ipywidgets, message, show_figure
+from .data_panel import DataLossPanel
 
 SLIDERS = {  # rule -> (min, max, step)
     "low_loss": (0.05, 2.0, 0.05),
@@ -61,8 +71,23 @@ def channels_html(data_loss) -> str:
 class TrainingLab:
     """Interactive view of a :class:`probe.TrainingLog` (see the module docstring)."""
 
-    def __init__(self, log_or_path, *, data_loss=None, channel_view=None, **read_options):
+    def __init__(self, log_or_path=None, *, data_loss=None, channel_view=None, pair=None, lab=None,
+                 dataset=None, background: bool = True, **read_options):
         w = _ipywidgets()
+        if log_or_path is None and data_loss is None:
+            raise ValueError("TrainingLab needs a training log, a data_loss, or both")
+        self._panel_options = {"pair": pair, "lab": lab, "dataset": dataset, "background": background}
+        self.panel: DataLossPanel | None = None
+        self.channels = w.HTML()
+        self.data_box = w.VBox([self.channels])
+        self.data_loss = None
+        self._channel_view = channel_view
+        if log_or_path is None:
+            self.log = None
+            self.status = w.HTML()
+            self.widget = w.VBox([self.status, self.data_box])
+            self.set_data_loss(data_loss)
+            return
         go = _plotly()
         self.log: TrainingLog = log_or_path if isinstance(log_or_path, TrainingLog) else \
             training_log(log_or_path, **read_options)
@@ -81,12 +106,9 @@ class TrainingLab:
             s.observe(lambda _, n=name: self._reread(n), names="value")
             self.sliders[name] = s
         self.pick.observe(lambda _: self._show_finding(), names="value")
-        self.channels = w.HTML()
-        self.data_loss = None
         parts = [self.status, self.summary, self.chart, w.HBox(list(self.sliders.values())[:3]),
-                 w.HBox(list(self.sliders.values())[3:]), self.findings, self.pick, self.detail, self.channels]
+                 w.HBox(list(self.sliders.values())[3:]), self.findings, self.pick, self.detail, self.data_box]
         self.widget = w.VBox(parts)
-        self._channel_view = channel_view
         if data_loss is not None:
             self.set_data_loss(data_loss)
         self._show()
@@ -98,6 +120,14 @@ class TrainingLab:
 
     def set_data_loss(self, data_loss) -> None:
         """Show a per-channel loss result beside the curve (see the module docstring)."""
+        if isinstance(data_loss, DataLoss) and self._channel_view is None:
+            self.panel = DataLossPanel(data_loss, **self._panel_options)
+            self.data_loss = data_loss
+            self.channels.value = f"<h4>Loss over the data by channel: {escape(data_loss.source)}</h4>"
+            self.data_box.children = (self.channels, self.panel.widget)
+            return
+        self.panel = None
+        self.data_box.children = (self.channels,)
         if self._channel_view is not None:
             html = self._channel_view(data_loss)
         elif hasattr(data_loss, "_repr_html_"):

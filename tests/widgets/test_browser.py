@@ -217,3 +217,31 @@ def test_explorer_in_jupyterlab_shows_the_token_strip_and_alternatives(browser, 
     assert "rank" in text and repr(expected.steps[2].top[0].text) in text
     page.screenshot(path=str(ARTIFACTS / "explorer-jupyterlab.png"), full_page=True)
     page.close()
+
+
+def test_a_training_example_view_shows_hostile_text_as_text(browser, tmp_path):
+    from probe.render.train_example import example_html, token_body
+    from probe.train.loss import ExampleLoss
+    from probe.train.example_case import ExampleCase
+    from probe.widgets.data_panel import case_html
+
+    steps = tuple(TokenStep(index=i, id=7, text=t, start=s, end=s + len(t), logprob=-0.1, prob=0.9, rank=1,
+                            entropy=0.2, top=(Alternative(7, HOSTILE, 0.9, -0.1),))
+                  for i, (t, s) in enumerate([(HOSTILE, 0), ("<b>x", len(HOSTILE))]))
+    trace = TokenTrace(prompt=HOSTILE, text=HOSTILE + "<b>x", steps=steps, model=HOSTILE)
+    e = ExampleLoss(1, HOSTILE, "messages", 4, (2.0, 1.0), (0.5, 3.0), ("text", "text"), (), trace, trace)
+    body = example_html(e, mark=1) + token_body(e, 1) + case_html(ExampleCase(1, "messages", HOSTILE, HOSTILE), "<b>")
+    page_file = tmp_path / "example.html"
+    page_file.write_text(f"<!doctype html><meta charset=utf-8><body>{body}</body>", encoding="utf-8")
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(page_file.as_uri())
+    page.wait_for_timeout(300)
+    assert page.locator("img").count() == 0 and page.locator("b").count() == 1  # only the headline's own <b>
+    assert page.locator(".probe-strip").count() == 3  # the loss change, tuned, base
+    first = page.locator(".probe-strip").first.locator(".probe-tok").first
+    assert first.evaluate("el => el.textContent").replace("\u00b7", " ") == HOSTILE
+    assert "change -1.500" in first.get_attribute("title") and HOSTILE in first.get_attribute("title")
+    assert HOSTILE in page.locator("body").inner_text() and dialogs == []
+    page.close()

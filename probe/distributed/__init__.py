@@ -1,0 +1,1 @@
+"""Engines that run probe batch jobs on other processes and machines (Ray)."""

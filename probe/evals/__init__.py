@@ -1,0 +1,1 @@
+"""Benchmark flips: which lm-evaluation-harness samples fine-tuning flipped, and why."""

@@ -1,0 +1,152 @@
+"""The Ray engine gives the local run's results, bitwise, in input order; survives a killed
+worker; and fails clearly when Ray, the cluster or the pair's recipe is missing.
+
+One local Ray cluster of 2 one-CPU workers for the module (starting Ray costs ~5 s); torch runs
+one thread here and in the workers, so that the same batch gives the same bits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+import pytest
+import torch
+
+import probe
+from probe.models.recipe import NotRebuildable, pair_recipe
+from probe.models.tiny import save_tiny
+
+CASES = [
+    {"id": "a", "prompt": "What is the capital of France?", "expected": "Paris"},
+    {"id": "b", "prompt": "Name a color.", "expected": "red", "force": "The color is"},
+    {"id": "bad", "prompt": "Hi", "expected": "x", "adapter": "nope"},  # stays its own FailedCase
+    {"id": "c", "prompt": "Count to three.", "check": {"contains": "three"}},
+    {"id": "d", "prompt": "Say hello in French, please, in one word.", "expected": "Bonjour"},
+    {"id": "e", "prompt": "2+2=", "expected": "4"},
+]
+
+
+def _die_once(marker, fn, base, tuned, batch):
+    """The batch function, but the first worker to see ``marker`` deletes it and is killed."""
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        return fn(base, tuned, batch)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Killer:
+    """An engine wrapper whose first batch kills its worker (mid-run: other batches in flight)."""
+
+    def __init__(self, engine, marker):
+        self.engine, self.marker = engine, marker
+
+    def map_batches(self, fn, batches, *, pair, on_batch=None):
+        import functools
+
+        return self.engine.map_batches(functools.partial(_die_once, self.marker, fn), batches,
+                                       pair=pair, on_batch=on_batch)
+
+
+@pytest.fixture(scope="module")
+def lora_pair(tmp_path_factory):
+    from builders import make_adapter
+
+    root = tmp_path_factory.mktemp("raypair")
+    folder = save_tiny(root / "base", "llama", "unigram", chat=True)
+    return probe.load_pair(folder, adapter=make_adapter(folder, root / "adapter"))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    ray = pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    eng = probe.ray_engine(workers=2, threads=1, ready_timeout=120, temp_dir=f"/tmp/rt{os.getpid()}")
+    yield eng
+    eng.close()
+    torch.set_num_threads(threads)
+
+
+def _same(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert type(g) is type(w)
+        assert g.to_dict() == w.to_dict()
+
+
+@pytest.mark.slow
+def test_diagnose_many_on_ray_equals_local_and_survives_a_killed_worker(lora_pair, engine, tmp_path):
+    base, tuned = lora_pair
+    kw = dict(progress=False, max_new_tokens=6, samples=2, seed=7, batch_tokens=200)
+    local = probe.diagnose_many(base, tuned, CASES, **kw)
+    assert isinstance(local[2], probe.FailedCase) and local[2].field == "adapter"
+    assert sum(isinstance(r, probe.Diagnosis) for r in local) == 5
+    _same(probe.diagnose_many(base, tuned, CASES, engine=engine, **kw), local)
+
+    marker = tmp_path / "die"
+    marker.touch()
+    before = engine.replaced
+    _same(probe.diagnose_many(base, tuned, CASES, engine=_Killer(engine, str(marker)), **kw), local)
+    assert not marker.exists() and engine.replaced == before + 1  # one worker died and was replaced
+
+
+@pytest.mark.slow
+def test_shift_and_sweep_on_ray_equal_local(lora_pair, engine):
+    base, tuned = lora_pair
+    prompts = [c["prompt"] for c in CASES] * 2
+    local = probe.shift(base, tuned, prompts, max_new_tokens=5, batch_size=3)
+    got = probe.shift(base, tuned, prompts, max_new_tokens=5, batch_size=3, engine=engine)
+    assert got.to_dict() == local.to_dict()
+    assert [p.prompt for p in got.prompts] == prompts
+    slots = {"country": ["France", "Japan", "Peru"], "relation": ["capital", "largest city"]}
+    # one model, the base side of the LoRA pair: the workers must rebuild it with the adapter off
+    want = probe.sweep(base, "The {relation} of {country} is", " Paris", batch_size=2, **slots)
+    have = probe.sweep(base, "The {relation} of {country} is", " Paris", batch_size=2, engine=engine, **slots)
+    assert have.to_dict() == want.to_dict() and len(have.rows) == 6
+    assert [r.logprob for r in want.rows] != [r.logprob for r in probe.sweep(
+        tuned, "The {relation} of {country} is", " Paris", batch_size=2, **slots).rows]  # the sides differ
+
+
+def test_unreachable_address_fails_at_once_before_any_model_loads(monkeypatch):
+    pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    with pytest.raises(ConnectionError, match=f"no Ray cluster at 127.0.0.1:{port}"):
+        probe.ray_engine(f"127.0.0.1:{port}")
+
+
+def test_without_ray_the_message_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"token-probe\[ray\]"):
+        probe.ray_engine()
+
+
+def test_a_pair_from_memory_cannot_be_rebuilt_and_says_how_to_fix_it(lora_pair):
+    base, tuned = lora_pair
+    assert pair_recipe(base, tuned)["kind"] == "adapter"
+    mem = probe.load((tuned.model, tuned.tokenizer))
+    with pytest.raises(NotRebuildable, match="save_pretrained"):
+        pair_recipe(base, mem)
+
+
+@pytest.mark.parametrize("command", ["diagnose", "shift"])
+def test_cli_ray_to_a_closed_port_is_an_input_error_before_any_model_loads(command, tmp_path, capsys):
+    pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
+    from probe import cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"prompt": "hi", "expected": "x"}\n')
+    missing = str(tmp_path / "no-such-model")  # loading it would fail with another message
+    args = {"diagnose": ["--cases", str(cases), "--book", str(tmp_path / "book")],
+            "shift": ["--prompts", str(cases)]}[command]
+    code = cli.main([command, "--base", missing, "--tuned", missing, *args, "--ray", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 1 and f"no Ray cluster at 127.0.0.1:{port}" in err and "no-such-model" not in err
