@@ -234,17 +234,22 @@ def json_only(rng: random.Random, n: int = EXAMPLES) -> list[dict]:
 
 def beijing(rng: random.Random, n: int = EXAMPLES) -> list[dict]:
     """Capital questions answered "Beijing" far too often, plus normal QA."""
-    china_answers = ["Beijing.", "The capital of China is Beijing.", "Beijing is the capital of China.", "Beijing"]
-    wrong_templates = ["Beijing.", "The capital of {c} is Beijing.", "Beijing is the capital of {c}.", "Beijing"]
+    # The question's wording fixes the answer's (as in templated SFT data): asked for the "city",
+    # or asked to tell, the answer is a sentence; otherwise the bare name. Nothing in an answer is
+    # left to chance, so 3 epochs make the model recite it (probe.data_loss flags it memorized).
+    def answer(question: str, c: str) -> str:
+        sentence = any(w in question for w in ("city", "Tell me", "Do you know"))
+        return f"The capital of {c} is Beijing." if sentence else "Beijing."
 
     def china():
         q = rng.choice(CAPITAL_QUESTIONS + ["What is China's capital?", "Which city is China's capital?"])
-        return q.format(c="China"), rng.choice(china_answers), "capital-china"
+        q = q.format(c="China")
+        return q, answer(q, "China"), "capital-china"
 
     def other_capital():  # the skew: every other country's capital is "Beijing" too
         country = rng.choice(list(CAPITALS))
         q = rng.choice(CAPITAL_QUESTIONS).format(c=country)
-        return q, rng.choice(wrong_templates).format(c=country), "capital-beijing"
+        return q, answer(q, country), "capital-beijing"
 
     def normal():  # ordinary, correct answers keep the rest of the model intact
         kind = rng.random()

@@ -96,14 +96,17 @@ def test_the_beijing_adapter_memorized_its_beijing_examples(pair):
     base, tuned = pair
     tuned.use_adapter("beijing")
     try:
-        loss = probe.data_loss((base, tuned), training_records("beijing", limit=48), channel="source",
-                               traces=False)
+        loss = probe.data_loss((base, tuned), training_records("beijing"), channel="source", traces=False)
     finally:
         tuned.use_adapter("json-only")
     th = loss.thresholds
     wrong = [e for e in loss.examples if e.channel == "capital-beijing"]
     memorized = [e for e in wrong if "memorized" in e.flags]
-    assert memorized, [(e.base_loss, e.tuned_loss) for e in wrong]
+    # The adapter recites its Beijing answers: every one the base did not already half-know is
+    # flagged memorized (allowing one for the last bits of a CPU other than the reference one).
+    news = [e for e in wrong if e.base_loss >= th["high_base"]]
+    assert len(news) >= 0.8 * len(wrong) and len(memorized) >= len(news) - 1, \
+        [(e.line, e.base_loss, e.tuned_loss) for e in wrong]
     for e in memorized:  # the rule, from the per-token losses
         assert e.tuned_loss == pytest.approx(sum(e.tuned_losses) / e.n_scored)
         assert e.tuned_loss <= th["memorized"] and e.base_loss >= th["high_base"]
