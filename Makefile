@@ -20,7 +20,7 @@ $(VENV)/.torch: | $(BIN)/python
 	touch $@
 
 $(VENV)/.base: pyproject.toml $(LOCK) $(VENV)/.torch
-	$(BIN)/pip install -q -c $(LOCK) -e ".[lora,gguf]"
+	$(BIN)/pip install -q -c $(LOCK) -e ".[lora,gguf,train]"
 	touch $@
 
 $(VENV)/.test: pyproject.toml $(LOCK) $(VENV)/.base

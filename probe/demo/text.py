@@ -35,8 +35,10 @@ def evaluation_lines(results: dict) -> list[str]:
 
 def training_line(name: str, out: Path, log: dict) -> str:
     """One adapter's training summary: where, size, time, loss first -> last 5."""
-    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 1e6
     last = log["losses"][-5:]
-    return (f"{name}: {out} ({size:.1f} MB) trained in {log['seconds']['train']:.0f} s "
+    run = (f" ({log['steps']} steps, {len(log.get('checkpoints', ()))} checkpoints)"
+           if "steps" in log else "")
+    return (f"{name}: {out} ({size:.1f} MB) trained in {log['seconds']['train']:.0f} s{run} "
             f"(total {log['seconds']['total']:.0f} s); loss {log['losses'][0]:.3f} -> "
             f"{sum(last) / len(last):.3f} (mean of last {len(last)})")

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (one adapter only); "
                         "default $PROBE_CACHE/adapters/<name>")
     parser.add_argument("--cache-dir", default=None)
-    for f in ("steps", "rank", "alpha", "batch_size", "seed", "warmup_steps"):
+    for f in ("epochs", "rank", "alpha", "batch_size", "seed", "warmup_steps"):
         parser.add_argument(f"--{f.replace('_', '-')}", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--targets", help="comma-separated module names, e.g. q_proj,v_proj")
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         data_path, defaults = ADAPTERS[name]
         fields = asdict(defaults)
-        for key in ("steps", "rank", "alpha", "batch_size", "seed", "warmup_steps", "lr"):
+        for key in ("epochs", "rank", "alpha", "batch_size", "seed", "warmup_steps", "lr"):
             if getattr(args, key) is not None:
                 fields[key] = getattr(args, key)
         if args.alpha is None and args.rank is not None:

