@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
-from ..data.counts import _BLANK, MAX_SKIPPED, Skipped, _Bad, _records
+from ..data.records import BLANK, MAX_SKIPPED, BadRecord, Skipped, open_dataset
 from ..diagnosis.result import _one_batch
 from ..engine.scoring import _batches, _vocab_size, check_top_k
 from ..engine.trace import TokenTrace
@@ -222,7 +222,7 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     shared = _one_batch(base, tuned)
     rows_per = 1 if shared is None or shared[1][0] is None else 2
     vocab = _vocab_size(tuned)
-    source, total, unit, open_records = _records(dataset)
+    source, total, unit, open_records = open_dataset(dataset)
     settings = {"top_k": top_k, "mask": mask}
     out: list[ExampleLoss] = []
     skipped: list[Skipped] = []
@@ -261,19 +261,19 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     line = 0
     with progress_bar(total, progress, "data_loss", unit) as bar:
         for line, record in open_records(bar, truncated):
-            if record is _BLANK:
+            if record is BLANK:
                 counts["blank"] += 1
                 continue
             if record is None:
                 skip(line, "null is not a record")
                 continue
-            if isinstance(record, _Bad):
+            if isinstance(record, BadRecord):
                 skip(line, str(record))
                 continue
             try:
                 shape = parse(record).shape
                 t = tokenize(tuned, parse(record), mask)
-            except _Bad as err:
+            except BadRecord as err:
                 skip(line, str(err))
                 continue
             limit_len = tuned.max_length
