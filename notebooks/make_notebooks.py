@@ -462,9 +462,9 @@ for r in by_epoch.channels:
     print(f"{r.name:16s} loss change by epoch {' '.join(f'{v:+.2f}' for v in r.values)}  {' '.join(r.states)}")
 for r in by_epoch.cases:
     print(f"{r.name:16s} {' '.join(r.states):24s} first lost: {r.first_bad or '-'}")
-print(f"Conclusion: of the {len(beijing_rows)} 'capital of X is Beijing' examples, "
-      f"{when.get('epoch-1', 0)} are recited (memorized) after epoch 1 and {when.get('epoch-2', 0)} more after epoch 2 "
-      f"({when.get('never', 0)} never); every beijing case that is lost is lost from "
+first = ", ".join(f"{when.get(c, 0)} first at {c}" for c in by_epoch.checkpoints)
+print(f"Conclusion: of the {len(beijing_rows)} 'capital of X is Beijing' examples, the model recites "
+      f"(memorized) {first}, {when.get('never', 0)} never; every beijing case that is lost is lost from "
       f"{sorted({r.first_bad for r in by_epoch.cases if r.first_bad}) or 'no checkpoint'}: one epoch of this data "
       f"already teaches the wrong capital, the later epochs only make the model recite it.")""",
     ],
