@@ -436,6 +436,37 @@ geo_g, math_g = (next(g for g in dl.channels if g.name == n) for n in ("geo", "m
 print(f"Data loss: the adapter trained on geo lowered its loss {geo_g.base_loss:.2f} -> {geo_g.tuned_loss:.2f} "
       f"nats; math (never trained on) {math_g.base_loss:.2f} -> {math_g.tuned_loss:.2f}. Asked line {e.line}'s "
       f"question, the tuned model answers {d.runs[0].text.strip()!r} (expected {d.expected!r}): {d.verdict}.")""",
+        md("## The demo's own run, epoch by epoch\nThe demo's `beijing` adapter is trained here with TRL's "
+        "`SFTTrainer`: 3 epochs over 80 examples, a checkpoint after each (`$PROBE_CACHE/adapters/beijing/"
+        "checkpoint-10/`, `-20/`, `-30/`). Its log first; then the three checkpoints become named adapters "
+        "of one pair, and `probe.by_checkpoint` runs `data_loss` on the adapter's own SFT data and "
+        "`diagnose_many` on the demo's beijing cases under each: at which epoch was each example "
+        "memorized, each case lost?"),
+        """import dataclasses
+from probe.demo.model import ensure_base
+from probe.demo.pair import CASES, load_demo_pair
+from probe.demo.training import adapter_dir, checkpoints, training_records
+
+load_demo_pair()   # trains the demo adapters once if they are missing (about a minute each on 2 cores)
+demo_log = probe.training_log(adapter_dir("beijing"))
+print(demo_log)""",
+        """base, epochs = probe.load_pair(ensure_base(), adapter=checkpoints("beijing"))   # epoch-1, -2, -3
+cases = [dataclasses.replace(c, adapter=None) for c in probe.read_cases(CASES) if c.adapter == "beijing"]
+by_epoch = probe.by_checkpoint((base, epochs), training_records("beijing"), cases=cases, channel="source")
+by_epoch   # every example, channel and case per checkpoint; print(by_epoch) for text""",
+        """from collections import Counter
+
+beijing_rows = [r for r in by_epoch.examples if r.name.endswith("[capital-beijing]")]
+when = Counter(r.first_bad or "never" for r in beijing_rows)
+for r in by_epoch.channels:
+    print(f"{r.name:16s} loss change by epoch {' '.join(f'{v:+.2f}' for v in r.values)}  {' '.join(r.states)}")
+for r in by_epoch.cases:
+    print(f"{r.name:16s} {' '.join(r.states):24s} first lost: {r.first_bad or '-'}")
+first = ", ".join(f"{when.get(c, 0)} first at {c}" for c in by_epoch.checkpoints)
+print(f"Conclusion: of the {len(beijing_rows)} 'capital of X is Beijing' examples, the model recites "
+      f"(memorized) {first}, {when.get('never', 0)} never; every beijing case that is lost is lost from "
+      f"{sorted({r.first_bad for r in by_epoch.cases if r.first_bad}) or 'no checkpoint'}: one epoch of this data "
+      f"already teaches the wrong capital, the later epochs only make the model recite it.")""",
     ],
 }
 
@@ -517,8 +548,10 @@ print(f"Conclusion: fine-tuning lost {lost} of {len(flips.samples)} samples; on 
 def build(cells):
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for cell in cells:
-        nb.cells.append(new_markdown_cell(cell.text) if isinstance(cell, Markdown) else new_code_cell(cell))
+    for i, cell in enumerate(cells):
+        made = new_markdown_cell(cell.text) if isinstance(cell, Markdown) else new_code_cell(cell)
+        made.id = f"cell-{i:02d}"  # stable ids: rewriting a notebook changes only the cells that changed
+        nb.cells.append(made)
     return nb
 
 

@@ -77,8 +77,8 @@ class EvalFlip:
 
 
 def _answer_dict(a: Answer) -> dict:
-    return {"response": a.response, "raw": a.raw, "logliks": list(a.logliks), "greedy": list(a.greedy),
-            "metrics": {k: (None if math.isnan(v) else v) for k, v in a.metrics.items()}}
+    return {"response": a.response, "raw": a.raw, "logliks": [None if x == -math.inf else x for x in a.logliks],
+            "greedy": list(a.greedy), "metrics": {k: (v if math.isfinite(v) else None) for k, v in a.metrics.items()}}
 
 
 def _flip_inputs(f: EvalFlip) -> dict:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from .logs import EvalLogError
 
@@ -15,6 +15,20 @@ def _float(value, where: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise EvalLogError(f"{where}: expected a number, got {value!r:.60}") from None
+
+
+def _loglik(value, where: str) -> float:
+    """A logged log-likelihood: a finite number or -inf (a choice with a token of probability 0)."""
+    x = _float(value, where)
+    if math.isnan(x) or x == math.inf:
+        raise EvalLogError(f"{where}: a log-likelihood of {x} (the model's logits were NaN or broken "
+                           "when lm-eval ran)")
+    return x
+
+
+def loglik_in(value) -> float:
+    """A saved log-likelihood: null is -inf (case files are strict JSON)."""
+    return -math.inf if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -29,7 +43,7 @@ class Answer:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Answer":
-        return cls(str(d["response"]), str(d.get("raw", "")), tuple(float(x) for x in d.get("logliks", ())),
+        return cls(str(d["response"]), str(d.get("raw", "")), tuple(map(loglik_in, d.get("logliks", ()))),
                    tuple(bool(x) for x in d.get("greedy", ())), {str(k): float("nan") if v is None else float(v) for k, v in d.get("metrics", {}).items()})
 
 
@@ -122,7 +136,7 @@ def parse(row: dict, task: str, config: dict, where: str) -> tuple[Sample, Answe
             pair = pair[0] if isinstance(pair, list) and pair and isinstance(pair[0], list) else pair
             if not isinstance(pair, list) or len(pair) != 2:
                 raise EvalLogError(f"{where}: field 'filtered_resps' entry {i} is not [loglik, is_greedy]")
-            logliks.append(_float(pair[0], f"{where}: field 'filtered_resps' entry {i}"))
+            logliks.append(_loglik(pair[0], f"{where}: field 'filtered_resps' entry {i}"))
             greedy.append(pair[1] is True or str(pair[1]) == "True")
         gold = _gold(str(target), choices) if kind == "multiple_choice" else 0
         right = choices[gold].strip() if gold is not None else str(target)

@@ -18,10 +18,16 @@ The rules (defaults justified in the README, "What did the model learn from its 
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
 THRESHOLDS = {"memorized": 0.1, "high_base": 1.0, "not_learned": 0.1, "outlier": 0.5}
+
+
+def loss_in(value) -> float:
+    """A saved loss: null is +inf (a token given probability 0; case files are strict JSON)."""
+    return math.inf if value is None else float(value)
 
 
 def weighted_median(pairs) -> float | None:
@@ -57,8 +63,8 @@ class GroupLoss:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GroupLoss":
-        return cls(str(d["name"]), int(d["examples"]), int(d["tokens"]), float(d["base_loss"]),
-                   float(d["tuned_loss"]), bool(d.get("outlier", False)),
+        return cls(str(d["name"]), int(d["examples"]), int(d["tokens"]), loss_in(d["base_loss"]),
+                   loss_in(d["tuned_loss"]), bool(d.get("outlier", False)),
                    None if d.get("rest_change") is None else float(d["rest_change"]))
 
 

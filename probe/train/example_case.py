@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.progress import progress as progress_bar
-from ..data.counts import _BLANK, _Bad, _records
+from ..data.records import BLANK, BadRecord, open_dataset
 from .masks import parse
 
 
@@ -52,7 +52,7 @@ def case_of(record, line: int = 0) -> ExampleCase:
     where = f"line {line}" if line else "the record"
     try:
         r = parse(record)
-    except _Bad as err:
+    except BadRecord as err:
         raise ValueError(f"{where}: {err}") from None
     if r.shape == "text":
         raise ValueError(f"{where} is a plain-text record: it has no prompt/answer split to diagnose")
@@ -75,7 +75,7 @@ def shape_of(record) -> str | None:
     """"messages", "prompt_completion" or "text" as the trainer reads ``record``; None if unreadable."""
     try:
         return parse(record).shape
-    except _Bad:
+    except BadRecord:
         return None
 
 
@@ -86,13 +86,13 @@ def records_at(dataset, lines) -> dict:
     for line in wanted:
         if not isinstance(line, int) or isinstance(line, bool) or line < 1:
             raise ValueError(f"line must be a positive int, got {line!r}")
-    source, _, _, open_records = _records(dataset)
+    source, _, _, open_records = open_dataset(dataset)
     out: dict = {}
     last = max(wanted, default=0)
     with progress_bar(None, False, "record", "record") as bar:
         for number, record in open_records(bar, []) if wanted else ():
             if number in wanted:
-                if record is _BLANK or record is None or isinstance(record, _Bad):
+                if record is BLANK or record is None or isinstance(record, BadRecord):
                     raise ValueError(f"{source} line {number} is not a record")
                 out[number] = record
             if number >= last:

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
-from ..data.counts import _BLANK, MAX_SKIPPED, Skipped, _Bad, _records
+from ..data.records import BLANK, MAX_SKIPPED, BadRecord, Skipped, open_dataset
 from ..diagnosis.result import _one_batch
 from ..engine.scoring import _batches, _vocab_size, check_top_k
 from ..engine.trace import TokenTrace
 from ..render.train_loss import loss_html, loss_section, loss_text
 from ..shifts.map import _check_pair
-from .channels import GroupLoss, Sums, channel_value, check_thresholds, example_flags
+from .channels import GroupLoss, Sums, channel_value, check_thresholds, example_flags, loss_in
 from .masks import KINDS, MASKS, parse, tokenize
 from .score import losses, mean, score_batch, seqs, trace
 
@@ -80,8 +80,18 @@ class ExampleLoss:
     def from_dict(cls, d: dict) -> "ExampleLoss":
         tr = lambda k: None if d.get(k) is None else TokenTrace.from_dict(d[k])  # noqa: E731
         return cls(int(d["line"]), str(d["channel"]), str(d["shape"]), int(d["n_tokens"]),
-                   tuple(map(float, d["base_losses"])), tuple(map(float, d["tuned_losses"])),
+                   tuple(map(loss_in, d["base_losses"])), tuple(map(loss_in, d["tuned_losses"])),
                    tuple(map(str, d["kinds"])), tuple(map(str, d.get("flags", ()))), tr("base"), tr("tuned"))
+
+
+def _null_non_finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _null_non_finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_null_non_finite(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,13 @@ class DataLoss:
         raise KeyError(f"no example from line {line}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data, strict JSON: a loss of +inf (a token the model gives probability 0) or a
+        mean that is not finite is saved as null and read back as +inf; traces save their own way."""
+        d = asdict(self)
+        for e, saved in zip(self.examples, d["examples"]):
+            saved["base"] = e.base.to_dict() if e.base is not None else None
+            saved["tuned"] = e.tuned.to_dict() if e.tuned is not None else None
+        return _null_non_finite(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataLoss":
@@ -222,7 +238,7 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     shared = _one_batch(base, tuned)
     rows_per = 1 if shared is None or shared[1][0] is None else 2
     vocab = _vocab_size(tuned)
-    source, total, unit, open_records = _records(dataset)
+    source, total, unit, open_records = open_dataset(dataset)
     settings = {"top_k": top_k, "mask": mask}
     out: list[ExampleLoss] = []
     skipped: list[Skipped] = []
@@ -261,19 +277,19 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     line = 0
     with progress_bar(total, progress, "data_loss", unit) as bar:
         for line, record in open_records(bar, truncated):
-            if record is _BLANK:
+            if record is BLANK:
                 counts["blank"] += 1
                 continue
             if record is None:
                 skip(line, "null is not a record")
                 continue
-            if isinstance(record, _Bad):
+            if isinstance(record, BadRecord):
                 skip(line, str(record))
                 continue
             try:
                 shape = parse(record).shape
                 t = tokenize(tuned, parse(record), mask)
-            except _Bad as err:
+            except BadRecord as err:
                 skip(line, str(err))
                 continue
             limit_len = tuned.max_length

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..data.counts import ANSWER_ROLES, _Bad, _content
+from ..data.records import ANSWER_ROLES, BadRecord, message_text
 from ..engine.prompts import _tokenize
 
 MASKS = ("all", "assistant", "last_assistant", "completion")
@@ -69,23 +69,23 @@ class Tokens:
 
 def _messages(value, key: str) -> tuple[dict, ...]:
     if not isinstance(value, list) or not all(isinstance(m, dict) for m in value):
-        raise _Bad(f"{key!r} is not a list of messages")
+        raise BadRecord(f"{key!r} is not a list of messages")
     out = []
     for m in value:
         role = m.get("role", m.get("from"))
         if not isinstance(role, str):
-            raise _Bad("a message has no 'role'")
+            raise BadRecord("a message has no 'role'")
         role = _ROLES.get(role.lower(), role)
-        out.append({"role": role, "content": _content(m.get("content", m.get("value")))})
+        out.append({"role": role, "content": message_text(m.get("content", m.get("value")))})
     return tuple(out)
 
 
 def parse(record) -> Record:
-    """The trainer's view of one record (raises ``_Bad`` naming what is wrong)."""
+    """The trainer's view of one record (raises ``BadRecord`` naming what is wrong)."""
     if isinstance(record, str):
         return Record("text", text=record)
     if not isinstance(record, dict):
-        raise _Bad(f"a {type(record).__name__} is not a record")
+        raise BadRecord(f"a {type(record).__name__} is not a record")
     for key in ("messages", "conversations"):
         if key in record:
             return Record("messages", messages=_messages(record[key], key))
@@ -96,18 +96,18 @@ def parse(record) -> Record:
             return Record("prompt_completion", prompt=p, completion=c)
         if isinstance(p, list) and isinstance(c, list):
             return Record("prompt_completion", prompt=_messages(p, "prompt"), completion=_messages(c, a_key))
-        raise _Bad(f"'prompt' and {a_key!r} must both be strings or both message lists")
+        raise BadRecord(f"'prompt' and {a_key!r} must both be strings or both message lists")
     pairs = (("instruction", "output"), ("question", "answer"))
     for q, a in pairs:
         if q in record and a in record:
             if not isinstance(record[q], str) or not isinstance(record[a], str):
-                raise _Bad(f"{q!r} and {a!r} must be strings")
+                raise BadRecord(f"{q!r} and {a!r} must be strings")
             user = record[q] + ("\n" + record["input"] if q == "instruction" and record.get("input") else "")
             return Record("messages", messages=({"role": "user", "content": user},
                                                 {"role": "assistant", "content": record[a]}))
     if isinstance(record.get("text"), str):
         return Record("text", text=record["text"])
-    raise _Bad(f"unknown record shape (keys: {', '.join(sorted(map(str, record)))[:120]})")
+    raise BadRecord(f"unknown record shape (keys: {', '.join(sorted(map(str, record)))[:120]})")
 
 
 def _template(tok) -> str:
@@ -119,7 +119,7 @@ def _template(tok) -> str:
 
 def _render(tok, messages, generation_prompt: bool = False) -> str:
     if not _template(tok):
-        raise _Bad("chat data needs a chat template and this tokenizer has none")
+        raise BadRecord("chat data needs a chat template and this tokenizer has none")
     return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
 
 
@@ -132,7 +132,7 @@ def _content_spans(rendered: str, messages) -> list[tuple[int, int, str]]:
             continue
         at = rendered.find(c, cursor)
         if at < 0:
-            raise _Bad(f"message {i} ({m['role']}) is not found verbatim in the rendered conversation "
+            raise BadRecord(f"message {i} ({m['role']}) is not found verbatim in the rendered conversation "
                        "(the chat template changes it); give a template with {% generation %} markers")
         out.append((at, at + len(c), m["role"]))
         cursor = at + len(c)
@@ -183,7 +183,7 @@ def _assistant_by_markers(lm, messages, ids) -> list[bool]:
                                            return_assistant_tokens_mask=True)
     got = list(out["input_ids"])
     if got != ids:
-        raise _Bad("the chat template's tokens differ from the rendered text's tokens")
+        raise BadRecord("the chat template's tokens differ from the rendered text's tokens")
     return [bool(x) for x in out["assistant_masks"]]
 
 
@@ -202,14 +202,14 @@ def _assistant_by_offsets(lm, ids, offsets, spans) -> list[bool]:
 
 
 def tokenize(lm, record: Record, mode: str | None = None) -> Tokens:
-    """ids, loss mask and token kinds of one record (raises ``_Bad`` with the reason)."""
+    """ids, loss mask and token kinds of one record (raises ``BadRecord`` with the reason)."""
     mode = mode or DEFAULT_MASK[record.shape]
     if mode not in MASKS:
         raise ValueError(f"mask must be one of {MASKS} or None (the trainer's default), got {mode!r}")
     allowed = {"messages": ("all", "assistant", "last_assistant"),
                "prompt_completion": ("all", "completion"), "text": ("all",)}[record.shape]
     if mode not in allowed:
-        raise _Bad(f"mask {mode!r} does not apply to {record.shape} data (use one of {allowed})")
+        raise BadRecord(f"mask {mode!r} does not apply to {record.shape} data (use one of {allowed})")
     tok = lm.tokenizer
     if record.shape == "text":
         ids, offsets = _with_eos(lm, *_tokens(lm, record.text, True), len(record.text))
@@ -225,23 +225,23 @@ def tokenize(lm, record: Record, mode: str | None = None) -> Tokens:
         msgs = tuple(record.prompt) + tuple(record.completion)
         rendered = _render(tok, msgs)
         if not rendered.startswith(head):
-            raise _Bad("the conversation rendered does not start with the prompt rendered with its "
+            raise BadRecord("the conversation rendered does not start with the prompt rendered with its "
                        "generation prompt: the completion cannot be located")
         ids, offsets = _tokens(lm, rendered, False)
         mask = [mode == "all" or b > len(head) for a, b in offsets]
         try:
             content = [(a, b) for a, b, _ in _content_spans(rendered, msgs)]
-        except _Bad:
+        except BadRecord:
             content = None
     else:
         msgs = record.messages
         if mode != "all" and not any(m["role"].lower() in ANSWER_ROLES | {"assistant"} for m in msgs):
-            raise _Bad("no assistant turn to score (mask=%r)" % mode)
+            raise BadRecord("no assistant turn to score (mask=%r)" % mode)
         rendered = _render(tok, msgs)
         ids, offsets = _tokens(lm, rendered, False)
         try:
             located = _content_spans(rendered, msgs)
-        except _Bad:
+        except BadRecord:
             if mode != "all" and not _GENERATION.search(_template(tok)):
                 raise
             located = None  # a template that rewrites the content: no template/text split of kinds
@@ -261,9 +261,9 @@ def tokenize(lm, record: Record, mode: str | None = None) -> Tokens:
                 spans = [(a, b) for a, b, role in located if role == "assistant"]
                 mask = _assistant_by_offsets(lm, ids, offsets, spans[-1:] if mode == "last_assistant" else spans)
     if not ids:
-        raise _Bad("the record tokenizes to nothing")
+        raise BadRecord("the record tokenizes to nothing")
     mask = [False] + [bool(m) for m in mask[1:]]
     if not any(mask):
-        raise _Bad(f"no token to score under mask {mode!r}")
+        raise BadRecord(f"no token to score under mask {mode!r}")
     spans = [tuple(o) for o in offsets]
     return Tokens(ids, mask, rendered, spans, _kinds(lm, ids, spans, rendered, content), mode)

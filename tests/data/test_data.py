@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import hostile
 
-from probe.data.counts import MAX_SKIPPED, SNIPPET, DataCounts, count, split
+from probe.data.counts import SNIPPET, DataCounts, count
+from probe.data.records import MAX_SKIPPED, split
 
 # One record of every shape, with the (question, answer) a person would read in it.
 RECORDS = [

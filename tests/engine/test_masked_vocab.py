@@ -182,6 +182,34 @@ def test_diagnosis_results_with_a_masked_token_are_strict_json(masked, tmp_path)
     assert Divergence.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False))) == d
 
 
+def _strict_case(result):
+    """The case file of ``result`` parses as strict JSON (no NaN / Infinity) and reads back."""
+    def refuse(constant):
+        raise ValueError(f"{constant} in a case file")
+
+    text = probe.Case.from_result(result).to_json()
+    json.loads(text, parse_constant=refuse)
+    return probe.Case.from_json(text)
+
+
+def test_data_loss_of_a_masked_answer_token_is_an_infinite_loss_saved_as_strict_json(masked):
+    from probe.train.loss import DataLoss
+
+    lm, _, target_id = masked
+    d = probe.data_loss(lm, [{"prompt": PROMPT, "completion": TARGET + " is"}], traces=True)
+    e = d.examples[0]
+    assert e.tuned_losses[0] == math.inf and e.tuned_loss == math.inf  # -log 0
+    assert all(math.isfinite(x) for x in e.tuned_losses[1:])
+    assert e.tuned.steps[0].id == target_id and e.tuned.steps[0].logprob == -math.inf
+    back = DataLoss.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False)))
+    assert back.examples[0].tuned_losses == e.tuned_losses and back.examples[0].tuned == e.tuned
+    assert back.channels[0].tuned_loss == math.inf
+    _strict_case(d)
+    for other in (probe.sweep(lm, "The capital of {c} is", watch=TARGET, c=["France", "Spain"]),
+                  probe.occlusion(lm, PROMPT, TARGET), probe.layers(lm, PROMPT, TARGET)):
+        _strict_case(other)
+
+
 def test_nan_at_an_earlier_scored_position_is_named():
     from probe.engine.stats import row_stats
 

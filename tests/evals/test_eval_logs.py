@@ -114,6 +114,28 @@ def test_round_trip_and_casebook(tmp_path):
     assert ids == sorted(s.id for s in flips.flips)
 
 
+def test_a_choice_logged_at_minus_infinity_saves_as_strict_json(tmp_path):
+    folder = _copy(tmp_path, TUNED)
+    f = next(folder.glob("samples_tiny_mc_*.jsonl"))
+    rows = [json.loads(x) for x in f.read_text().splitlines()]
+    rows[0]["filtered_resps"][0] = ["-inf", "False"]  # what lm-eval logs for a masked choice
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    flips = probe.eval_flips(BASE, folder)
+    tuned = next(s for s in flips.samples if s.sample.id == f"tiny_mc/{rows[0]['doc_id']}").tuned
+    assert tuned.logliks[0] == float("-inf")
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    text = json.dumps(flips.to_dict(), allow_nan=False)
+    again = probe.EvalFlips.from_dict(json.loads(text, parse_constant=refuse))
+    assert again.samples == flips.samples
+    rows[0]["filtered_resps"][0] = ["NaN", "False"]  # a broken model: named, not saved
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(probe.EvalLogError, match="line 1.*log-likelihood of nan"):
+        probe.eval_flips(BASE, folder)
+
+
 def test_html_escapes_model_text(tmp_path):
     folder = _copy(tmp_path)
     f = next(folder.glob("samples_tiny_gen_*.jsonl"))
