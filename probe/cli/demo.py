@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 from ..cases.casebook import Casebook
 from ..demo.model import BASE_DIRNAME, BaseModelUnavailable, cache_root, is_complete
 from ..demo.pair import CASES, load_demo_pair
-from ..demo.training import ADAPTERS, TrainExtraMissing, adapter_dir, is_trained, training_records
+from ..demo.text import training_line
+from ..demo.training import ADAPTERS, LOG_NAME, TrainExtraMissing, adapter_dir, is_trained, training_records
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
 from ..train.log import training_log
@@ -36,6 +38,9 @@ def cmd_demo(args) -> int:
     except (BaseModelUnavailable, TrainExtraMissing) as err:
         print(f"probe demo: {err}", file=sys.stderr)
         return 1
+    for name in missing:  # what each fresh run did, in one line (the log: its run folder)
+        folder = adapter_dir(name)
+        say(training_line(name, folder, json.loads((folder / LOG_NAME).read_text(encoding="utf-8"))))
     cases_file = Path(args.cases) if args.cases else CASES
     say(f"Diagnosing {cases_file.name} on base vs tuned (adapters: {', '.join(tuned.adapters)}):")
     specs = read_cases(cases_file)

@@ -23,11 +23,13 @@ A run writes ``out_dir/``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,11 +155,33 @@ def train_adapter(base_dir, data_path, out_dir, *, epochs: int = Settings.epochs
     return log
 
 
+@contextlib.contextmanager
+def _quiet_trainer():
+    """No per-step log dicts, dataset progress bars or TRL's config deprecation warnings on the
+    terminal: the run's numbers are in trainer_state.json and training_log.json."""
+    from datasets.utils import logging as ds_logging
+
+    bars = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        if bars:
+            ds_logging.enable_progress_bar()
+
+
 def _train(settings: Settings, base_dir: Path, data_path: Path, out: Path, started: float) -> dict:
+    with _quiet_trainer():
+        return _train_quietly(settings, base_dir, data_path, out, started)
+
+
+def _train_quietly(settings: Settings, base_dir: Path, data_path: Path, out: Path, started: float) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
     set_seed(settings.seed)  # also seeds the LoRA A-matrix initialisation
@@ -182,6 +206,7 @@ def _train(settings: Settings, base_dir: Path, data_path: Path, out: Path, start
         disable_tqdm=True, dataloader_num_workers=0, dataset_num_proc=None)
     trainer = SFTTrainer(model=model, args=config, train_dataset=dataset,
                          processing_class=tokenizer, peft_config=lora)
+    trainer.remove_callback(PrinterCallback)  # with tqdm off it prints every step's log dict
     setup_s = time.perf_counter() - started
     loop_start = time.perf_counter()
     trainer.train()

@@ -52,6 +52,29 @@ def test_the_training_records_are_the_chat_data_as_prompt_and_completion():
         training.prompt_completion({"messages": [{"role": "user", "content": "hi"}]}, "line 1")
 
 
+def test_a_run_on_a_tiny_model_writes_a_checkpoint_per_epoch_and_prints_nothing(tmp_path, capfd):
+    from probe.models.tiny import save_tiny
+
+    base = save_tiny(tmp_path / "base", "llama", "unigram", chat=True)
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"What is {i} + 1?"},
+                                                     {"role": "assistant", "content": f"{i + 1}."}]}) + "\n"
+                            for i in range(8)))
+    capfd.readouterr()
+    log = training.train_adapter(base, data, tmp_path / "run", epochs=3, batch_size=4, rank=2, lr=1e-2,
+                                 warmup_steps=0, target_modules=("q_proj", "v_proj"), layers=None, threads=1)
+    printed = capfd.readouterr()
+    # no per-step log dicts, progress bars or config warnings: the numbers are in the run folder
+    assert "{'loss'" not in printed.out + printed.err and "gradient_checkpointing" not in printed.err
+    assert "examples/s" not in printed.err
+    assert log["steps"] == 6 and log["checkpoints"] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert list(checkpoints(tmp_path / "run")) == ["epoch-1", "epoch-2", "epoch-3"]
+    read = probe.training_log(tmp_path / "run")
+    assert read.format == "trainer_state" and read.boundaries == (3, 5)
+    assert list(read.losses) == pytest.approx(log["losses"], abs=1e-5)
+    assert not list(tmp_path.glob(".run-*"))  # the temporary folder was renamed into place
+
+
 # -- slow: the real run -----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
