@@ -24,6 +24,8 @@ TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); mo
 
 
 def cmd_demo(args) -> int:
+    if args.data_limit is not None and args.data_limit < 0:  # before minutes of loading and diagnosing
+        raise InputError(f"--data-limit must be >= 0, got {args.data_limit}")
     quiet_third_parties()
     root = cache_root()
     if not is_complete(root / BASE_DIRNAME):
@@ -48,8 +50,6 @@ def cmd_demo(args) -> int:
                                   **sampling(args))
     say("")
     say(verdict_table(results))
-    if args.data_limit is not None and args.data_limit < 0:
-        raise InputError(f"--data-limit must be >= 0, got {args.data_limit}")
     sections = what_training_did(base, tuned, limit=args.data_limit)
     cases, errors = cases_from(results, specs, base, tuned, tags=("demo",))
     if args.book:

@@ -19,6 +19,7 @@ import re
 import string
 from dataclasses import dataclass, replace
 
+from ..core.numbers import json_numbers
 from ..core.registry import register
 from ..diagnosis.checks import Check, contains
 from ..diagnosis.run import CaseSpec, diagnose_many
@@ -72,18 +73,21 @@ class ChoiceScores:
         return min(range(len(self.gold_tokens)), key=lambda i: self.gold_tokens[i].drop)
 
     def to_dict(self) -> dict:
-        return {"choices": list(self.choices), "gold": self.gold,
+        """Plain data, strict JSON: a -inf log-probability is saved as "-inf" (core.numbers)."""
+        return json_numbers({"choices": list(self.choices), "gold": self.gold,
                 "logged": {k: list(v) for k, v in self.logged.items()},
                 "rescored": {k: list(v) for k, v in self.rescored.items()}, "max_diff": self.max_diff,
                 "tolerance": self.tolerance, "loser": self.loser, "rival": self.rival,
                 "gold_tokens": [[t.text, t.base_logprob, t.tuned_logprob] for t in self.gold_tokens],
-                "behind_at": self.behind_at, "note": self.note}
+                "behind_at": self.behind_at, "note": self.note})
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChoiceScores":
-        return cls(tuple(d["choices"]), int(d["gold"]), {k: tuple(v) for k, v in d["logged"].items()},
-                   {k: tuple(v) for k, v in d["rescored"].items()}, float(d["max_diff"]), float(d["tolerance"]),
-                   str(d["loser"]), int(d["rival"]), tuple(GoldToken(*t) for t in d["gold_tokens"]),
+        floats = lambda v: tuple(map(float, v))  # noqa: E731 - "-inf" too
+        return cls(tuple(d["choices"]), int(d["gold"]), {k: floats(v) for k, v in d["logged"].items()},
+                   {k: floats(v) for k, v in d["rescored"].items()}, float(d["max_diff"]), float(d["tolerance"]),
+                   str(d["loser"]), int(d["rival"]),
+                   tuple(GoldToken(t[0], float(t[1]), float(t[2])) for t in d["gold_tokens"]),
                    d.get("behind_at"), str(d.get("note", "")))
 
     def __str__(self) -> str:
@@ -135,7 +139,8 @@ def _choice_scores(flip, traces: dict, tolerance: float, notes: list[str]) -> Ch
     s = flip.sample
     rescored = {role: tuple(sum(st.logprob for st in t.steps) for t in traces[role]) for role in traces}
     logged = {"base": flip.base.logliks, "tuned": flip.tuned.logliks}
-    max_diff = max(abs(a - b) for role in logged for a, b in zip(logged[role], rescored[role]))
+    # a choice both sides put at -inf (a token of probability 0) agrees: 0, not inf - inf = NaN
+    max_diff = max(0.0 if a == b else abs(a - b) for role in logged for a, b in zip(logged[role], rescored[role]))
     loser = "tuned" if flip.outcome in ("lost", "never") else "base"
     lls = logged[loser]
     if flip.metric.endswith("_norm"):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..core import registry
+from ..core.numbers import json_number
 from ..core.registry import register
 from ..render.evals import eval_flips_html, eval_flips_text, eval_flip_html, eval_flip_text
 from ..shifts.regression import OUTCOMES, Regression, RegressionCase, outcome_of
@@ -78,7 +79,7 @@ class EvalFlip:
 
 def _answer_dict(a: Answer) -> dict:
     return {"response": a.response, "raw": a.raw, "logliks": [None if x == -math.inf else x for x in a.logliks],
-            "greedy": list(a.greedy), "metrics": {k: (v if math.isfinite(v) else None) for k, v in a.metrics.items()}}
+            "greedy": list(a.greedy), "metrics": {k: json_number(v) for k, v in a.metrics.items()}}
 
 
 def _flip_inputs(f: EvalFlip) -> dict:

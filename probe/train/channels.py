@@ -32,16 +32,44 @@ def loss_in(value) -> float:
 
 def weighted_median(pairs) -> float | None:
     """The median of ``(value, weight)`` pairs: the value at half the total weight (the mean of
-    the two values either side where a value ends exactly at half); None for no pairs."""
-    pairs = sorted(pairs)
-    half, seen = sum(w for _, w in pairs) / 2, 0
-    for i, (value, weight) in enumerate(pairs):
-        seen += weight
-        if seen > half:
-            return value
-        if seen == half:
-            return (value + pairs[i + 1][0]) / 2 if i + 1 < len(pairs) else value
-    return None
+    the two values either side where a value ends exactly at half). Pairs with a weight <= 0 or
+    a value that is not finite are left out; None when none is left."""
+    return medians_without_each([*pairs, (math.nan, 0)])[-1]
+
+
+def medians_without_each(pairs) -> list[float | None]:
+    """For each pair, :func:`weighted_median` of all the *other* pairs, in O(n log n): sorted
+    once, each median found by bisection on the running weights with that pair taken out."""
+    pairs = list(pairs)
+    ok = sorted((float(v), w, i) for i, (v, w) in enumerate(pairs) if w > 0 and math.isfinite(v))
+    vals = [v for v, _, _ in ok]
+    cum, total = [], 0
+    for _, w, _ in ok:
+        total += w
+        cum.append(total)
+    where = {i: p for p, (_, _, i) in enumerate(ok)}
+    out = []
+    for i, (_, w) in enumerate(pairs):
+        p = where.get(i)
+        cut = w if p is not None else 0  # this pair's weight, taken out of every sum past it
+        half = (total - cut) / 2
+        if half <= 0:
+            out.append(None)
+            continue
+        seen = lambda j: cum[j] - (cut if p is not None and j >= p else 0)  # noqa: E731
+        lo, hi = 0, len(ok) - 1  # the first j whose running weight (this pair out) reaches half
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if seen(mid) >= half:
+                hi = mid
+            else:
+                lo = mid + 1
+        if seen(lo) > half:
+            out.append(vals[lo])
+            continue
+        nxt = next((j for j in (lo + 1, lo + 2) if j < len(ok) and j != p), None)
+        out.append((vals[lo] + vals[nxt]) / 2 if nxt is not None else vals[lo])
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,7 +93,7 @@ class GroupLoss:
     def from_dict(cls, d: dict) -> "GroupLoss":
         return cls(str(d["name"]), int(d["examples"]), int(d["tokens"]), loss_in(d["base_loss"]),
                    loss_in(d["tuned_loss"]), bool(d.get("outlier", False)),
-                   None if d.get("rest_change") is None else float(d["rest_change"]))
+                   None if d.get("rest_change") is None else float(d["rest_change"]))  # "inf" too
 
 
 def check_thresholds(given: dict | None) -> dict:
@@ -123,10 +151,12 @@ class Sums:
         names = list(order) if order else sorted(self.n, key=lambda k: (-self.n[k], k))
         names = [k for k in names if self.n.get(k)]
         change = {k: (self.t[k] - self.b[k]) / self.n[k] for k in names}
+        rests = medians_without_each([(change[k], self.n[k]) for k in names])
         out = []
-        for k in names:
+        for k, rest in zip(names, rests):
             n, b, t = self.n[k], self.b[k], self.t[k]
-            rest = weighted_median([(change[o], self.n[o]) for o in names if o != k])
-            flag = outlier is not None and rest is not None and abs(change[k] - rest) >= outlier
+            # outlier=inf switches the flag off, even for a change of -inf (a base loss of +inf)
+            flag = (outlier is not None and outlier < math.inf and rest is not None
+                    and abs(change[k] - rest) >= outlier)
             out.append(GroupLoss(k, len(self.ex[k]), n, b / n, t / n, flag, rest))
         return tuple(out)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
+from ..core.numbers import json_numbers, number_in
 from ..core.registry import register
 from ..diagnosis.failure import FailedCase
 from ..diagnosis.run import diagnose_many
@@ -42,7 +43,8 @@ class EpochRow:
 
     @classmethod
     def from_dict(cls, d: dict) -> "EpochRow":
-        return cls(str(d["name"]), d.get("base"), tuple(d["values"]), tuple(map(str, d["states"])),
+        return cls(str(d["name"]), number_in(d.get("base")), tuple(map(number_in, d["values"])),
+                   tuple(map(str, d["states"])),
                    d.get("first_bad"), d.get("learned_at"))
 
 
@@ -62,7 +64,8 @@ class Epochs:
         return sorted(rows, key=lambda r: self.checkpoints.index(r.first_bad))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data, strict JSON: an infinite loss is saved as "inf" (core.numbers)."""
+        return json_numbers(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Epochs":

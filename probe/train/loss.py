@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from ..core.numbers import json_numbers
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
 from ..data.records import BLANK, MAX_SKIPPED, BadRecord, Skipped, open_dataset
@@ -84,16 +85,6 @@ class ExampleLoss:
                    tuple(map(str, d["kinds"])), tuple(map(str, d.get("flags", ()))), tr("base"), tr("tuned"))
 
 
-def _null_non_finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _null_non_finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_null_non_finite(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
 class DataLoss:
     """Token loss of a training set under base and tuned, by example, channel and token kind."""
@@ -154,13 +145,14 @@ class DataLoss:
         raise KeyError(f"no example from line {line}")
 
     def to_dict(self) -> dict:
-        """Plain data, strict JSON: a loss of +inf (a token the model gives probability 0) or a
-        mean that is not finite is saved as null and read back as +inf; traces save their own way."""
+        """Plain data, strict JSON: a loss of +inf (a token the model gives probability 0), an
+        infinite threshold or change is saved as "inf" / "-inf" and read back as the float;
+        traces save their own way."""
         d = asdict(self)
         for e, saved in zip(self.examples, d["examples"]):
             saved["base"] = e.base.to_dict() if e.base is not None else None
             saved["tuned"] = e.tuned.to_dict() if e.tuned is not None else None
-        return _null_non_finite(d)
+        return json_numbers(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> "DataLoss":

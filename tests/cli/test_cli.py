@@ -144,3 +144,10 @@ def test_batch_tokens_reaches_diagnose_many_and_a_bad_one_is_an_input_error(tiny
     assert cli.main(args) == 0 and seen[-1] == probe.diagnosis.batch.BATCH_TOKENS
     assert cli.main(args + ["--batch-tokens", "0"]) == 1
     assert "--batch-tokens must be >= 1" in capsys.readouterr().err
+
+
+def test_demo_refuses_a_negative_data_limit_before_loading_anything(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROBE_CACHE", str(tmp_path / "empty"))  # nothing cached: loading would take minutes
+    assert cli.main(["demo", "--data-limit", "-1", "--out", str(tmp_path / "r.html")]) == 1
+    assert "--data-limit must be >= 0, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "r.html").exists()

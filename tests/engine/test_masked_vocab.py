@@ -210,6 +210,28 @@ def test_data_loss_of_a_masked_answer_token_is_an_infinite_loss_saved_as_strict_
         _strict_case(other)
 
 
+def test_a_channel_whose_base_loss_is_infinite_and_an_infinite_threshold_survive_a_case_file(folder, masked):
+    from probe.train.epochs import Epochs, EpochRow
+    from probe.train.loss import DataLoss
+
+    lm, _, _ = masked
+    plain = probe.load(folder)
+    recs = [{"prompt": PROMPT, "completion": TARGET + " is", "source": "masked"},
+            {"prompt": "Hello", "completion": " world", "source": "a"},
+            {"prompt": "One two", "completion": " three", "source": "b"}]
+    d = probe.data_loss((lm, plain), recs, channel="source", thresholds={"outlier": math.inf}, traces=False)
+    by = {c.name: c for c in d.channels}
+    assert by["masked"].base_loss == math.inf and by["masked"].change == -math.inf
+    # the others' median leaves the infinite change out: every rest is a finite number
+    assert all(c.rest_change is not None and math.isfinite(c.rest_change) for c in d.channels)
+    assert d.thresholds["outlier"] == math.inf and not d.outliers
+    back = DataLoss.from_dict(json.loads(json.dumps(d.to_dict(), allow_nan=False)))
+    assert back.channels == d.channels and back.thresholds == d.thresholds
+    e = Epochs(("epoch-1",), channels=(EpochRow("masked", math.inf, (-math.inf,), ("outlier",), "epoch-1"),))
+    assert Epochs.from_dict(json.loads(json.dumps(e.to_dict(), allow_nan=False))) == e
+    _strict_case(d)
+
+
 def test_nan_at_an_earlier_scored_position_is_named():
     from probe.engine.stats import row_stats
 

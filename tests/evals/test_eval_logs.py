@@ -136,6 +136,44 @@ def test_a_choice_logged_at_minus_infinity_saves_as_strict_json(tmp_path):
         probe.eval_flips(BASE, folder)
 
 
+def test_choice_scores_at_minus_infinity_agree_and_save_as_strict_json():
+    from types import SimpleNamespace as NS
+
+    from probe.evals.diagnose import ChoiceScores, _choice_scores
+    from probe.evals.samples import Answer, Sample
+
+    inf = float("inf")
+    step = lambda text, lp: NS(text=text, logprob=lp)  # noqa: E731
+    sample = Sample("t", 0, "multiple_choice", "Q", " a", choices=(" a", " b"), gold=0)
+    flip = NS(sample=sample, outcome="lost", metric="acc",
+              base=Answer(" a", logliks=(-1.0, -2.0)), tuned=Answer(" b", logliks=(-inf, -0.5)))
+    traces = {"base": [NS(steps=[step(" a", -1.0)]), NS(steps=[step(" b", -2.0)])],
+              "tuned": [NS(steps=[step(" a", -inf)]), NS(steps=[step(" b", -0.5)])]}
+    c = _choice_scores(flip, traces, 1e-4, [])
+    assert c.max_diff == 0.0 and not c.mismatch  # -inf logged and re-scored agree (inf - inf is NaN)
+    assert c.rival == 1 and c.behind_at == 0 and c.gold_tokens[0].tuned_logprob == -inf
+
+    def refuse(constant):
+        raise ValueError(constant)
+
+    back = ChoiceScores.from_dict(json.loads(json.dumps(c.to_dict(), allow_nan=False), parse_constant=refuse))
+    assert back == c
+    traces["tuned"][0] = NS(steps=[step(" a", -3.0)])  # the log says -inf, probe says -3: a mismatch
+    assert _choice_scores(flip, traces, 1e-4, []).max_diff == inf
+
+
+def test_an_infinite_metric_keeps_its_sign_through_a_case_file():
+    from probe.evals.flips import EvalFlip
+    from probe.evals.samples import Answer, Sample
+
+    sample = Sample("t", 0, "loglikelihood", "Q", " a")
+    flip = EvalFlip(sample, "lost", "perplexity", Answer(" a", metrics={"perplexity": -1.5}),
+                    Answer(" a", metrics={"perplexity": float("-inf"), "acc": float("nan")}))
+    back = EvalFlip.from_dict(json.loads(json.dumps(flip.to_dict(), allow_nan=False)))
+    assert back.tuned.metrics["perplexity"] == float("-inf") and back.base.metrics == {"perplexity": -1.5}
+    assert back.tuned.metrics["acc"] != back.tuned.metrics["acc"]  # NaN stays NaN
+
+
 def test_html_escapes_model_text(tmp_path):
     folder = _copy(tmp_path)
     f = next(folder.glob("samples_tiny_gen_*.jsonl"))

@@ -9,7 +9,7 @@ import torch
 
 import probe
 from builders import EVIL, json_roundtrip, make_adapter
-from probe.train.channels import Sums, example_flags, THRESHOLDS, weighted_median
+from probe.train.channels import Sums, example_flags, THRESHOLDS, medians_without_each, weighted_median
 from probe.train.loss import data_loss
 
 GEN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
@@ -200,6 +200,40 @@ def test_flags_and_channels_follow_their_rules():
     assert groups["math"].rest_change == pytest.approx(-1.2)
     assert weighted_median([(1.0, 1), (5.0, 1), (2.0, 3)]) == 2.0 and weighted_median([]) is None
     assert weighted_median([(1.0, 2), (3.0, 2)]) == 2.0
+    # a weight of 0 and a value that is not finite take no part
+    assert weighted_median([(1.0, 1), (2.0, 0), (3.0, 1)]) == 2.0 and weighted_median([(1.0, 0)]) is None
+    assert weighted_median([(1.0, 1), (math.nan, 5), (-math.inf, 5), (3.0, 1)]) == 2.0
+
+
+def _median_brute(pairs):
+    """The weighted median by its definition: expand every pair into ``weight`` copies."""
+    xs = sorted(v for v, w in pairs if w > 0 and math.isfinite(v) for _ in range(w))
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def test_the_median_without_each_channel_equals_the_definition():
+    import random
+
+    rng = random.Random(0)
+    for trial in range(400):
+        n = rng.randint(1, 9)
+        pairs = [(rng.choice([rng.uniform(-3, 1), float(rng.randint(-3, 1)), -math.inf, math.nan]),
+                  rng.choice([0, 1, 1, 2, 3, 7])) for _ in range(n)]
+        got = medians_without_each(pairs)
+        want = [_median_brute(pairs[:i] + pairs[i + 1:]) for i in range(n)]
+        assert got == pytest.approx(want, nan_ok=False), (trial, pairs)
+        assert weighted_median(pairs) == pytest.approx(_median_brute(pairs))
+
+
+def test_channel_medians_stay_fast_with_many_channels():
+    s = Sums()
+    for c in range(20000):  # a channel field with a value per example (an id)
+        s.add(f"c{c}", c, 2.0, 1.0 + (c % 7) / 10)
+    groups = s.groups(outlier=0.5)  # O(n log n): the quadratic rule took minutes here
+    assert len(groups) == 20000 and not any(g.outlier for g in groups)
 
 
 def test_channel_sums_equal_the_examples_and_the_result_round_trips(pair, tmp_path):
