@@ -27,7 +27,7 @@ from .data.counts import DataCounts
 from .engine.generation import generate, generate_many
 from .overfit.lens import LayerLens, layers
 from .models.inputs import ModelInput
-from .models.load import LM, load, load_pair
+from .models.load import LM, WeightsNotLoaded, load, load_pair
 from .engine.identical import IdenticalModelsWarning
 from .overfit.occlusion import Occlusion, occlusion
 from .diagnosis.passrate import PassRate
@@ -102,6 +102,7 @@ __all__ = [
     "load",
     "load_pair",
     "IdenticalModelsWarning",
+    "WeightsNotLoaded",
     "ModelInput",
     "score",
     "score_many",

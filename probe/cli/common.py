@@ -113,8 +113,10 @@ def adapter_arg(values: list[str]):
     return named
 
 
-def load_models(args):
-    common = dict(dtype=args.dtype, device=args.device)
+def load_models(args, weights: bool = True):
+    """The (base, tuned) pair the model options name; ``weights=False`` for a driver whose
+    engine's workers do all the running (``--ray``): tokenizer, config and adapters only."""
+    common = dict(dtype=args.dtype, device=args.device, weights=weights)
     if args.chat is not None:
         common["chat"] = args.chat
     try:

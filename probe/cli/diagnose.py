@@ -31,7 +31,7 @@ def cmd_diagnose(args) -> int:
 
 
 def _diagnose(args, book, engine) -> int:
-    base, tuned = load_models(args)
+    base, tuned = load_models(args, weights=engine is None)  # with --ray the workers hold them
     say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = read_cases(args.cases)
     batching = {} if args.batch_tokens is None else {"batch_tokens": args.batch_tokens}

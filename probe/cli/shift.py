@@ -57,12 +57,15 @@ def _shift(args, engine) -> int:
             raise InputError("give --base and --tuned or --adapter (or --demo)")
         if not args.prompts:
             raise InputError("give --prompts FILE (or --demo for the demo suite)")
-        base, tuned = load_models(args)
         source = args.prompts
     try:
         prompts = read_prompts(source)
     except (OSError, ValueError) as err:
         raise InputError(str(err)) from None
+    has_checks = not isinstance(prompts[0], str) and all(p.check is not None or p.expected for p in prompts)
+    regress = has_checks and not args.no_regression  # runs here, not on an engine
+    if not args.demo:  # with --ray and nothing to run here, the driver needs no weights
+        base, tuned = load_models(args, weights=engine is None or regress)
     if args.use_adapter:
         try:
             tuned.use_adapter(args.use_adapter)
@@ -77,8 +80,7 @@ def _shift(args, engine) -> int:
         raise InputError(str(err)) from None
     say(str(s))
     results = {"shift": s}
-    has_checks = not isinstance(prompts[0], str) and all(p.check is not None or p.expected for p in prompts)
-    if has_checks and not args.no_regression:
+    if regress:
         r = regression(base, tuned, prompts, max_new_tokens=args.max_new_tokens)
         say(str(r))
         results["regression"] = r

@@ -48,6 +48,7 @@ class LM:
     adapter_enabled: bool | None = None
     adapter_paths: dict[str, str] = field(default_factory=dict)  # adapter name -> its folder
     recipe: dict | None = field(default=None, repr=False)  # load()'s arguments (models/recipe.py)
+    has_weights: bool = True  # False: load(weights=False), a driver that plans for remote workers
     _text_cache: dict = field(default_factory=dict, repr=False)
     _aux: dict = field(default_factory=dict, repr=False)  # per-tokenizer helpers (prompts.py)
 
@@ -144,7 +145,8 @@ class LM:
 
     def __repr__(self) -> str:
         kind = "chat" if self.chat else "raw"
-        return f"LM({self.name!r}, {kind}, device={self.device})"
+        where = f"device={self.device}" if self.has_weights else "no weights: plans for remote workers"
+        return f"LM({self.name!r}, {kind}, {where})"
 
 
 def _dtype(dtype) -> torch.dtype | None:
@@ -261,7 +263,7 @@ def _adapter_paths(adapter) -> dict[str, str]:
     return {str(name): str(path) for name, path in named.items()}
 
 
-def _attach_adapter(model, adapter):
+def _attach_adapter(model, adapter, check: bool = True):
     """Wrap ``model`` with one PEFT adapter, or several named ones ({name: folder}).
 
     With several, the first is active; ``LM.use_adapter(name)`` switches.
@@ -277,11 +279,14 @@ def _attach_adapter(model, adapter):
     (first, first_path), *rest = paths.items()
     with warnings.catch_warnings():  # transformers 5 deprecation that peft triggers; not the user's
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        if not check:  # weights=False: the adapter's tensors are not kept either, as intended
+            warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter.*", category=UserWarning)
         wrapped = PeftModel.from_pretrained(model, str(first_path), adapter_name=first)
         for name, path in rest:
             wrapped.load_adapter(str(path), adapter_name=name)
     wrapped.set_adapter(first)
-    check_wrapped_layers(wrapped, paths)
+    if check:  # runs a zero row through each wrapped layer: nothing to run without weights
+        check_wrapped_layers(wrapped, paths)
     return wrapped
 
 
@@ -297,6 +302,7 @@ def load(
     offload_folder: str | os.PathLike | None = None,
     model_kwargs: dict | None = None,
     name: str | None = None,
+    weights: bool = True,
 ) -> LM:
     """Load a causal LM for probing.
 
@@ -317,6 +323,10 @@ def load(
         model_kwargs: anything else for ``from_pretrained`` (``attn_implementation``,
             ``quantization_config``, ``trust_remote_code``, ...).
         name: label for reports (default: the source and adapter).
+        weights: False loads the tokenizer, the config and the adapters' names but no weights
+            (on torch's "meta" device): enough for a driver that forms the batches a Ray engine's
+            workers run (``engine=probe.ray_engine(...)``, ``--ray``), in no memory. Running it
+            here raises :class:`WeightsNotLoaded`. Its recipe loads the real weights.
 
     Raises:
         FileNotFoundError: a local source or adapter that does not exist.
@@ -338,17 +348,23 @@ def load(
             extra["offload_folder"] = str(offload_folder)
         if extra.keys() & {"max_memory", "offload_folder"} and device_map is None:
             raise ValueError("max_memory and offload_folder need device_map (e.g. device_map='auto')")
-        model, tokenizer = _from_pretrained(str(source), torch_dtype, device_map, extra)
+        model, tokenizer = _from_pretrained(str(source), torch_dtype, device_map if weights else "meta",
+                                            extra)
     else:
         raise TypeError(
             "source must be a path, a hub name or a (model, tokenizer) pair, "
             f"got {type(source).__name__}"
         )
+    if not weights and not isinstance(source, (str, os.PathLike)):
+        raise ValueError("weights=False needs a path or hub name (the workers load the weights from it), "
+                         "not a loaded (model, tokenizer)")
     _check_tokenizer(tokenizer)
-    if device is not None and device_map is None:
+    if device is not None and device_map is None and weights:
         model = model.to(device)
     if adapter is not None:
-        model = _attach_adapter(model, adapter)
+        model = _attach_adapter(model, adapter, check=weights)
+    if not weights:
+        model = model.to("meta")  # a second adapter's tensors too: nothing held here
     model.eval()
     if chat is None:
         chat = bool(getattr(tokenizer, "chat_template", None))
@@ -360,6 +376,8 @@ def load(
         "chat": chat, "device_map": device_map, "max_memory": max_memory,
         "offload_folder": _plain(offload_folder), "model_kwargs": model_kwargs, "name": name}
     label = name or (f"{label} + {adapter}" if adapter is not None else label)
+    if not weights:
+        model.register_forward_pre_hook(_refuse_to_run(label))
     return LM(
         model=model,
         tokenizer=tokenizer,
@@ -370,7 +388,21 @@ def load(
         adapter_enabled=None if adapter is None else True,
         adapter_paths=_adapter_paths(adapter),
         recipe=recipe,
+        has_weights=weights,
     )
+
+
+class WeightsNotLoaded(RuntimeError):
+    """A model loaded with ``weights=False`` was asked to run: it only plans for remote workers."""
+
+
+def _refuse_to_run(label: str):
+    def hook(module, args):
+        raise WeightsNotLoaded(
+            f"{label!r} was loaded with weights=False (no weights in this process): it forms the "
+            "batches, and the workers of an engine run them: pass engine=probe.ray_engine(...) "
+            "(or --ray), or load it with weights")
+    return hook
 
 
 def _plain(value):
@@ -400,7 +432,8 @@ def load_pair(
         raise ValueError("give exactly one of tuned_source or adapter=")
     if tuned_source is not None:
         base, tuned = load(base_source, **kwargs), load(tuned_source, **kwargs)
-        warn_if_same(base, tuned, "load_pair")
+        if tuned.has_weights:
+            warn_if_same(base, tuned, "load_pair")
         return base, tuned
     tuned = load(base_source, adapter=adapter, **kwargs)
     base = LM(
@@ -413,8 +446,10 @@ def load_pair(
         adapter_enabled=False,
         adapter_paths=tuned.adapter_paths,
         recipe=tuned.recipe,
+        has_weights=tuned.has_weights,
         _text_cache=tuned._text_cache,
         _aux=tuned._aux,
     )
-    warn_if_same(base, tuned, "load_pair")
+    if tuned.has_weights:
+        warn_if_same(base, tuned, "load_pair")
     return base, tuned

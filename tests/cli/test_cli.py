@@ -151,3 +151,54 @@ def test_demo_refuses_a_negative_data_limit_before_loading_anything(tmp_path, mo
     assert cli.main(["demo", "--data-limit", "-1", "--out", str(tmp_path / "r.html")]) == 1
     assert "--data-limit must be >= 0, got -1" in capsys.readouterr().err
     assert not (tmp_path / "empty").exists() and not (tmp_path / "r.html").exists()
+
+
+class _Workers:
+    """An engine whose "workers" load their own pair from the recipe, as Ray's do (no Ray here)."""
+
+    def __init__(self):
+        self.pairs = []
+
+    def map_batches(self, fn, batches, *, pair, on_batch=None):
+        from probe.models.recipe import pair_recipe, rebuild_pair
+
+        self.pairs.append(pair)
+        base, tuned = rebuild_pair(pair_recipe(*pair))
+        out = []
+        for i, batch in enumerate(batches):
+            out.append(fn(base, tuned, batch))
+            if on_batch is not None:
+                on_batch(i, out[-1])
+        return out
+
+    def close(self):
+        pass
+
+
+def test_diagnose_and_shift_with_an_engine_load_no_weights_in_the_driver(tiny_dirs, tmp_path, capsys, monkeypatch):
+    from probe.cli import diagnose, shift
+
+    src = str(tiny_dirs[("gpt2", "bpe", False)])
+    cases = _cases(tmp_path / "cases.jsonl", GOOD)
+    workers = _Workers()
+    for module in (diagnose, shift):
+        monkeypatch.setattr(module, "engine_from", lambda args: workers if args.ray else None)
+    run = ["diagnose", "--base", src, "--tuned", src, "--cases", str(cases), "--max-new-tokens", "3", "--quiet"]
+    assert cli.main(run + ["--book", str(tmp_path / "local")]) == 0
+    assert cli.main(run + ["--book", str(tmp_path / "ray"), "--ray"]) == 0
+    [(base, tuned)] = workers.pairs
+    assert not base.has_weights and not tuned.has_weights  # the driver held no weights
+    local, remote = ({c.title: c for c in probe.Casebook(tmp_path / name)} for name in ("local", "ray"))
+    assert {k: c.results["diagnosis"].to_dict() for k, c in remote.items()} == \
+           {k: c.results["diagnosis"].to_dict() for k, c in local.items()}
+    assert [m.fingerprint for m in remote["capital"].models] == [m.fingerprint for m in local["capital"].models]
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Hello\nThe capital of France is\n")
+    assert cli.main(["shift", "--base", src, "--tuned", src, "--prompts", str(prompts), "--ray",
+                     "--max-new-tokens", "3", "--out", str(tmp_path / "s.json")]) == 0
+    assert not workers.pairs[-1][1].has_weights
+    # cases with checks run a regression here, not on the engine: then the driver loads the weights
+    assert cli.main(["shift", "--base", src, "--tuned", src, "--prompts", str(cases), "--ray",
+                     "--max-new-tokens", "3", "--out", str(tmp_path / "s2.json")]) == 0
+    assert workers.pairs[-1][1].has_weights
+    capsys.readouterr()

@@ -111,6 +111,23 @@ def test_shift_and_sweep_on_ray_equal_local(lora_pair, engine):
         tuned, "The {relation} of {country} is", " Paris", batch_size=2, **slots).rows]  # the sides differ
 
 
+@pytest.mark.slow
+def test_a_driver_without_weights_gives_the_same_results(lora_pair, engine):
+    base, tuned = lora_pair
+    folder, adapter = tuned.recipe["source"], tuned.recipe["adapter"]
+    light_base, light = probe.load_pair(folder, adapter=adapter, weights=False)
+    assert pair_recipe(light_base, light) == pair_recipe(base, tuned)  # the workers load the weights
+    kw = dict(progress=False, max_new_tokens=6, samples=2, seed=7, batch_tokens=200)
+    _same(probe.diagnose_many(light_base, light, CASES, engine=engine, **kw),
+          probe.diagnose_many(base, tuned, CASES, **kw))
+    prompts = [c["prompt"] for c in CASES]
+    assert (probe.shift(light_base, light, prompts, max_new_tokens=5, engine=engine).to_dict()
+            == probe.shift(base, tuned, prompts, max_new_tokens=5).to_dict())
+    slots = {"country": ["France", "Japan", "Peru"]}
+    assert (probe.sweep(light_base, "The capital of {country} is", " Paris", engine=engine, **slots).to_dict()
+            == probe.sweep(base, "The capital of {country} is", " Paris", **slots).to_dict())
+
+
 def test_unreachable_address_fails_at_once_before_any_model_loads(monkeypatch):
     pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
     with socket.socket() as s:

@@ -59,3 +59,28 @@ def test_the_local_engine_runs_batches_in_order_and_reports_each():
     assert isinstance(as_engine("local"), LocalEngine)
     with pytest.raises(TypeError, match="ray_engine"):
         as_engine(3)
+
+
+def test_a_pair_loaded_without_weights_plans_but_refuses_to_run(tiny_dirs, tmp_path):
+    import warnings
+
+    from builders import make_adapter
+
+    folder = tiny_dirs[("llama", "unigram", True)]
+    adapter = {"one": make_adapter(folder, tmp_path / "a", seed=1), "two": make_adapter(folder, tmp_path / "b", seed=2)}
+    base, tuned = probe.load_pair(folder, adapter=adapter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning from loading without weights (nor an identical-models one)
+        lb, lt = probe.load_pair(folder, adapter=adapter, weights=False)
+    assert not lt.has_weights and not lb.has_weights and "no weights" in repr(lt)
+    assert [n for n, p in lt.model.named_parameters() if p.device.type != "meta"] == []  # nothing held
+    assert pair_recipe(lb, lt) == pair_recipe(base, tuned)  # the workers load the real weights
+    assert lt.adapters == tuned.adapters == ["one", "two"] and lt.active_adapter == "one"
+    lt.use_adapter("two")
+    assert lt.active_adapter == "two" and lb.active_adapter is None
+    assert lt.inputs("Hi").ids == tuned.inputs("Hi").ids  # tokenizing and templating work here
+    for lm in (lt, lb):
+        with pytest.raises(probe.WeightsNotLoaded, match="weights=False.*engine="):
+            probe.score(lm, "The capital of France is", " Paris")
+    with pytest.raises(ValueError, match="weights=False needs a path"):
+        probe.load((base.model, base.tokenizer), weights=False)
