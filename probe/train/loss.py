@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
+from ..core.engines import as_engine
 from ..core.numbers import json_numbers
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
@@ -83,6 +85,30 @@ class ExampleLoss:
         return cls(int(d["line"]), str(d["channel"]), str(d["shape"]), int(d["n_tokens"]),
                    tuple(map(loss_in, d["base_losses"])), tuple(map(loss_in, d["tuned_losses"])),
                    tuple(map(str, d["kinds"])), tuple(map(str, d.get("flags", ()))), tr("base"), tr("tuned"))
+
+
+def _loss_batch(base, tuned, batch, *, top_k: int, settings: dict, traces, thresholds: dict) -> list:
+    """One batch, ``(adapter, [(line, channel, tokens, shape), ...])``: an ExampleLoss each.
+
+    Module-level and picklable: an engine (``probe.core.engines``) may run it on a worker that
+    holds its own copy of the pair."""
+    adapter, items = batch
+    if adapter is not None and adapter != tuned.active_adapter:
+        tuned.use_adapter(adapter)
+    b_stats, t_stats = score_batch(base, tuned, _one_batch(base, tuned), [t for _, _, t, _ in items], top_k)
+    out, lo = [], 0
+    for line, chan, t, shape in items:
+        n = t.n_scored
+        bl, tl = losses(b_stats, lo, n), losses(t_stats, lo, n)
+        kinds = tuple(k for k, m in zip(t.kinds, t.mask) if m)
+        flags = example_flags(mean(bl), mean(tl), thresholds)
+        keep = traces is True or (traces == "flagged" and bool(flags))
+        out.append(ExampleLoss(
+            line, chan, shape, len(t.ids), bl, tl, kinds, flags,
+            trace(base, t, b_stats, lo, settings) if keep else None,
+            trace(tuned, t, t_stats, lo, settings) if keep else None))
+        lo += n
+    return out
 
 
 @dataclass(frozen=True)
@@ -184,7 +210,7 @@ def _pair(lm_or_pair):
 
 def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top_k: int = 3,
               traces: bool | str = True, batch_size: int = 16, limit: int | None = None,
-              thresholds: dict | None = None, progress: bool = False) -> DataLoss:
+              thresholds: dict | None = None, progress: bool = False, engine=None) -> DataLoss:
     """Token loss of every example of ``dataset`` under base and tuned, with the trainer's mask.
 
     Args:
@@ -201,6 +227,8 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
             the per-token losses are still kept), or only the flagged examples' ("flagged"):
             a trace holds ``top_k`` alternatives per token, the bulk of a large run's memory.
         batch_size: examples per batch (the logits budget may cut a batch shorter).
+        engine: where the batches run: None (here) or ``probe.ray_engine(...)`` (workers that
+            rebuild the pair); the batches and the results are the same either way.
         limit: stop after this many scored examples.
         thresholds: overrides of ``probe.train.channels.THRESHOLDS`` (memorized, high_base,
             not_learned, outlier).
@@ -227,9 +255,14 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     base, tuned = _pair(lm_or_pair)
     if base is not tuned:
         _check_pair(base, tuned)
-    shared = _one_batch(base, tuned)
-    rows_per = 1 if shared is None or shared[1][0] is None else 2
+    # rows per example in a batch: 2 where a LoRA pair can run base and tuned together. Read from
+    # the pair's structure alone, so that a driver without weights forms the batches a local run
+    # forms (where PEFT cannot mix adapters per row, OPT's MLP, MoE experts, the worker runs the
+    # two sides one after the other, within the same budget).
+    rows_per = 2 if (base is not tuned and base.model is tuned.model and base.adapter_enabled is False
+                     and bool(tuned.adapter_enabled) and tuned.active_adapter is not None) else 1
     vocab = _vocab_size(tuned)
+    engine = as_engine(engine)
     source, total, unit, open_records = open_dataset(dataset)
     settings = {"top_k": top_k, "mask": mask}
     out: list[ExampleLoss] = []
@@ -237,26 +270,18 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     counts = {"blank": 0, "skipped": 0}
     by_channel, by_kind = Sums(), Sums()
 
+    fn = partial(_loss_batch, top_k=top_k, settings=settings, traces=traces, thresholds=th)
+
     def flush(pending):
         toks = [p[2] for p in pending]
-        for chunk in _batches(seqs(toks), batch_size, vocab, rows_per=rows_per):
-            b_stats, t_stats = score_batch(base, tuned, shared, [toks[i] for i in chunk], top_k)
-            lo = 0
-            for i in chunk:
-                line, chan, t, shape = pending[i]
-                n = t.n_scored
-                bl, tl = losses(b_stats, lo, n), losses(t_stats, lo, n)
-                kinds = tuple(k for k, m in zip(t.kinds, t.mask) if m)
-                for b, tt, k in zip(bl, tl, kinds):
-                    by_channel.add(chan, line, b, tt)
-                    by_kind.add(k, line, b, tt)
-                flags = example_flags(mean(bl), mean(tl), th)
-                keep = traces is True or (traces == "flagged" and bool(flags))
-                out.append(ExampleLoss(
-                    line, chan, shape, len(t.ids), bl, tl, kinds, flags,
-                    trace(base, t, b_stats, lo, settings) if keep else None,
-                    trace(tuned, t, t_stats, lo, settings) if keep else None))
-                lo += n
+        batches = [(tuned.active_adapter, [pending[i] for i in chunk])
+                   for chunk in _batches(seqs(toks), batch_size, vocab, rows_per=rows_per)]
+        for done in engine.map_batches(fn, batches, pair=(base, tuned)):
+            for e in done:
+                for b, tt, k in zip(e.base_losses, e.tuned_losses, e.kinds):
+                    by_channel.add(e.channel, e.line, b, tt)
+                    by_kind.add(k, e.line, b, tt)
+                out.append(e)
 
     def skip(line, reason):
         counts["skipped"] += 1

@@ -112,7 +112,7 @@ def test_shift_and_sweep_on_ray_equal_local(lora_pair, engine):
 
 
 @pytest.mark.slow
-def test_a_driver_without_weights_gives_the_same_results(lora_pair, engine):
+def test_a_driver_without_weights_gives_the_same_results_and_data_loss_runs_on_ray(lora_pair, engine):
     base, tuned = lora_pair
     folder, adapter = tuned.recipe["source"], tuned.recipe["adapter"]
     light_base, light = probe.load_pair(folder, adapter=adapter, weights=False)
@@ -126,6 +126,13 @@ def test_a_driver_without_weights_gives_the_same_results(lora_pair, engine):
     slots = {"country": ["France", "Japan", "Peru"]}
     assert (probe.sweep(light_base, "The capital of {country} is", " Paris", engine=engine, **slots).to_dict()
             == probe.sweep(base, "The capital of {country} is", " Paris", **slots).to_dict())
+    records = [{"messages": [{"role": "user", "content": c["prompt"]},
+                             {"role": "assistant", "content": c.get("expected", "three")}],
+                "source": c["id"][0]} for c in CASES] * 3
+    local = probe.data_loss((base, tuned), records, channel="source", batch_size=4)
+    remote = probe.data_loss((light_base, light), records, channel="source", batch_size=4, engine=engine)
+    assert remote.to_dict() == local.to_dict() and len(remote) == len(records)
+    assert all(e.tuned is not None for e in remote.examples)  # the traces came back too
 
 
 def test_unreachable_address_fails_at_once_before_any_model_loads(monkeypatch):
