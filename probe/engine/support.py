@@ -94,11 +94,17 @@ def _padded_cache_ok(lm) -> bool:
     return _close(step.last()[1], _full_last(lm, ids[:2])) and _close(step.last()[0], _full_last(lm, ids))
 
 
+def _prefill_two(lm, ids: list[int]):
+    """(mask, cache) after the first two probe tokens; the cache is None where the model keeps none."""
+    x, mask = left_pad([ids[:2]], lm.pad_id, lm.device)
+    _, past = forward(lm, x, mask, keep=1, cache=True)
+    return mask, past
+
+
 @torch.no_grad()
 def _feed_ok(lm) -> bool:
     ids = _probe_ids(lm)
-    x, mask = left_pad([ids[:2]], lm.pad_id, lm.device)
-    _, past = forward(lm, x, mask, keep=1, cache=True)
+    mask, past = _prefill_two(lm, ids)
     if past is None:
         return False
     out, _ = forward(lm, torch.tensor([ids[2:4]], device=lm.device), torch.ones_like(mask.repeat(1, 2)),
@@ -110,8 +116,7 @@ def _feed_ok(lm) -> bool:
 @torch.no_grad()
 def _rollback_ok(lm) -> bool:
     ids = _probe_ids(lm)
-    x, mask = left_pad([ids[:2]], lm.pad_id, lm.device)
-    _, past = forward(lm, x, mask, keep=1, cache=True)
+    mask, past = _prefill_two(lm, ids)  # its own cache: the look-ahead below writes into it
     if past is None:
         return False
     feed_on_cache(lm, [[ids[3], ids[2]]], past, mask, torch.tensor([1], device=lm.device),
