@@ -350,8 +350,12 @@ def test_lora_pair_through_diagnose(fam, pair):
     for run_name, alone in apart.items():
         run = d.run(run_name)
         assert run.trace.ids == alone.ids, run_name
+        # diagnose runs the four runs as one padded batch: kernel rounding, which probe's own
+        # check bounds at 1e-4 x (1 + max |logit|) (forward._close), not 1e-4 flat. gemma4_text
+        # once came out 1.14e-4 apart in a full-suite run and within 1e-4 on every rerun, so
+        # rounding, not a wrong token or offset (those are off by nats).
         for x, y in zip(run.trace.steps, alone.steps):
-            assert x.logprob == pytest.approx(y.logprob, abs=1e-4), run_name
+            assert x.logprob == pytest.approx(y.logprob, abs=5e-4), run_name
     assert d.expected_traces["base"].total_logprob != pytest.approx(d.expected_traces["tuned"].total_logprob)
 
 
