@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from ..core.numbers import json_numbers
 from ..core.registry import register
 from ..diagnosis.checks import Check, contains
+from ..diagnosis.result import Diagnosis
 from ..diagnosis.run import CaseSpec, diagnose_many
 from ..engine.prompts import Rendered, encode
 from ..engine.scoring import score_many
@@ -256,7 +257,7 @@ def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), ids=None,
     if specs:
         n_new = max_new_tokens or max((f.sample.max_gen_toks or 32) for f in gen)
         for f, d in zip(gen, diagnose_many(base, tuned, specs, progress=progress, max_new_tokens=n_new)):
-            found[f.id] = (d, why[f.id]) if type(d).__name__ == "Diagnosis" else (None, f"not diagnosed: {d}")
+            found[f.id] = (d, why[f.id]) if isinstance(d, Diagnosis) else (None, f"not diagnosed: {d}")
     for f in chosen:
         if f.id not in found:
             found[f.id] = (None, f"no diagnosis for {f.sample.kind} samples" if f.sample.gold is not None
