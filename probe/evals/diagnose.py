@@ -27,7 +27,7 @@ from ..diagnosis.run import CaseSpec, diagnose_many
 from ..engine.prompts import Rendered, encode
 from ..engine.scoring import score_many
 from ..render.evals import choice_scores_html, choice_scores_text
-from .samples import CHOICE_TYPES
+from .samples import CHOICE_TYPES, lmeval_pick
 
 TOLERANCE = 1e-3  # nats, on a choice's summed log-probability (float32 sums of a few tokens)
 
@@ -127,6 +127,17 @@ def lmeval_pair(lm, context: str, continuation: str) -> tuple[str, str, str]:
     return context, continuation, note
 
 
+def picked(texts, logliks, metric: str, gold: int | None = None) -> int:
+    """The choice lm-eval counted as the model's pick for ``metric``
+    (:func:`probe.evals.samples.lmeval_pick`); where that is ``gold`` (a model right by this
+    metric), the best of the other choices by the same rule."""
+    pick = lmeval_pick(texts, logliks, metric)
+    if pick != gold or len(logliks) < 2:
+        return pick
+    others = [i for i in range(len(logliks)) if i != gold]
+    return others[lmeval_pick([texts[i] for i in others], [logliks[i] for i in others], metric)]
+
+
 def _behind(gold: list[float], rival_total: float) -> int | None:
     run = 0.0
     for i, lp in enumerate(gold):
@@ -143,13 +154,7 @@ def _choice_scores(flip, traces: dict, tolerance: float, notes: list[str]) -> Ch
     # a choice both sides put at -inf (a token of probability 0) agrees: 0, not inf - inf = NaN
     max_diff = max(0.0 if a == b else abs(a - b) for role in logged for a, b in zip(logged[role], rescored[role]))
     loser = "tuned" if flip.outcome in ("lost", "never") else "base"
-    lls = logged[loser]
-    if flip.metric.endswith("_norm"):
-        picks = [ll / max(len(c), 1) for ll, c in zip(lls, s.choices)]
-    else:
-        picks = list(lls)
-    others = [i for i in range(len(picks)) if i != s.gold]
-    rival = max(others, key=picks.__getitem__) if others else s.gold
+    rival = picked(s.texts, logged[loser], flip.metric, s.gold)
     gold_b, gold_t = traces["base"][s.gold], traces["tuned"][s.gold]
     tokens = tuple(GoldToken(a.text, a.logprob, b.logprob) for a, b in zip(gold_b.steps, gold_t.steps))
     gold_lp = [t.tuned_logprob if loser == "tuned" else t.base_logprob for t in tokens]

@@ -28,7 +28,7 @@ from ..core.registry import register
 from ..render.evals import eval_flips_html, eval_flips_text, eval_flip_html, eval_flip_text
 from ..shifts.regression import OUTCOMES, Regression, RegressionCase, outcome_of
 from .logs import EvalLogError, RunLog, read_run
-from .samples import Answer, Sample, parse
+from .samples import Answer, Sample, kind_of, parse
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def _by_key(run: RunLog, role: str, task: str, config: dict) -> tuple[dict, list
     out, dupes = {}, []
     for row, line in zip(run.samples[task], run.lines.get(task, [])):
         where = f"{run.files[task]}, line {line}"
-        sample, answer = parse(row, task, config, where)
+        sample, answer = parse(row, task, config, where, run.results)
         key = (str(row.get("filter", "none")), sample.doc_id)
         if key in out:
             dupes.append(f"{task}/{sample.doc_id}: doc_id appears twice in the {role} log ({where})")
@@ -270,6 +270,12 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
     for task in tasks:
         notes += _compare(base, tuned, task)
         config = base.config(task) or tuned.config(task)
+        rows = base.samples[task] or tuned.samples[task]
+        kind = kind_of(rows[0], config) if rows else ""
+        if kind == "loglikelihood_rolling":  # perplexity: a number per document, no right or wrong
+            skipped.append(f"{task}: a loglikelihood_rolling task (perplexity) has no right or wrong answer "
+                           "per sample")
+            continue
         b_rows, d1 = _by_key(base, "base", task, config)
         t_rows, d2 = _by_key(tuned, "tuned", task, config)
         unmatched += d1 + d2
