@@ -266,7 +266,8 @@ def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), ids=None,
     for f in chosen:
         if f.id not in found:
             found[f.id] = (None, f"no diagnosis for {f.sample.kind} samples" if f.sample.gold is not None
-                           or f.sample.kind not in CHOICE_TYPES else "the right choice is not known")
+                           or f.sample.kind not in CHOICE_TYPES else
+                           "the right choice is not known" + (f": {f.sample.gold_note}" if f.sample.gold_note else ""))
     mismatched = [f"{k}: re-scored log-likelihoods differ from the log by {v[0].max_diff:.3g} (> {tolerance:g}): "
                   "another prompt, template or model was evaluated" for k, v in found.items()
                   if isinstance(v[0], ChoiceScores) and v[0].mismatch]

@@ -11,7 +11,9 @@ Samples are matched by task and ``doc_id``; where both logs carry ``doc_hash`` /
 document, or another prompt: template, few-shot or chat template). A sample is right when its
 metric is 1: the first metric the log names for the task (``acc`` for multiple choice,
 ``exact_match`` for generations) unless ``metric=`` says which. A task whose metric is not
-0/1 per sample is skipped by name, as is a task only one run has. A task logged under several
+0/1 per sample is skipped by name, as are a task only one run has and a
+``loglikelihood_rolling`` (perplexity) task. The right choice of a multiple-choice sample is
+lm-eval's own (:func:`probe.evals.samples.resolve_gold`). A task logged under several
 filters (gsm8k's ``strict-match`` and ``flexible-extract``) is one row per filter, ``task:filter``.
 """
 

@@ -124,3 +124,17 @@ def test_a_rolling_task_without_results_is_skipped_by_name(scripted, tmp_path):
         assert sorted(flips.tasks) == sorted(SCRIPTED_TASKS)
         assert [s for s in flips.skipped if s.startswith("ppl:")] == [
             "ppl: a loglikelihood_rolling task (perplexity) has no right or wrong answer per sample"]
+
+
+def test_choices_that_differ_only_by_whitespace_stay_apart(scripted, llama_lm):
+    flips = probe.eval_flips(scripted["base"], scripted["tuned"])
+    f = flips.sample("num_field/1")  # choices "a" and "a ", the answer "a "
+    assert f.outcome == "lost" and f.sample.gold == 1 and f.sample.target == "a "
+    d = flips.diagnose(llama_lm, llama_lm, ids=[f.id]).sample(f.id).diagnosis
+    assert (d.gold, d.rival) == (1, 0)
+    assert "(right: ' a ')" in str(d) and "behind ' a' " in str(d)
+    # a sample whose right choice is not known says why, in its note
+    never = flips.sample("num_field/3")
+    assert never.sample.gold is None and "'7' is none of the choices" in never.sample.gold_note
+    got = flips.diagnose(llama_lm, llama_lm, outcomes=("never",), ids=[never.id]).sample(never.id)
+    assert got.diagnosis is None and "none of the choices" in got.note
