@@ -300,6 +300,8 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
                 unmatched.append(f"{label}: {' and '.join(why)} (another document, template, few-shot "
                                  "or chat template)")
                 continue
+            if bs.gold is None and ts.gold is not None:  # the tuned run's metrics settled what the base's left open
+                bs = replace(bs, gold=ts.gold, target=ts.target, gold_note="")
             if len({k[0] for k in b_rows}) > 1:  # one row per filter (gsm8k's strict / flexible)
                 bs = replace(bs, task=f"{task}:{key[0]}")
             flips.append(EvalFlip(bs, outcome_of(bool(ba.metrics[name]), bool(ta.metrics[name])), name, ba, ta))

@@ -5,6 +5,7 @@ lm-eval 0.4 run on a model whose log-likelihoods the docs script)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -64,8 +65,8 @@ def test_the_right_choice_is_the_one_lm_eval_resolves(scripted, task):
 @pytest.mark.parametrize("task", list(SCRIPTED_TASKS))
 def test_sample_files_alone_give_lm_evals_choice_or_say_why_not(scripted, task, tmp_path):
     """Without results_*.json the task's doc_to_target is unknown and lm-eval logged str(target):
-    the logged acc / acc_norm settle what they can; the rest is no choice, with a note (never
-    another choice than lm-eval's)."""
+    the logged acc / acc_norm settle what they can (every flip: one of the models was right);
+    the rest is no choice, with a note (never another choice than lm-eval's)."""
     runs = {}
     for role in ("base", "tuned"):
         runs[role] = tmp_path / role
@@ -79,8 +80,27 @@ def test_sample_files_alone_give_lm_evals_choice_or_say_why_not(scripted, task, 
         assert s.sample.gold in (want, None), s.sample
         if s.sample.gold is None:
             assert s.sample.gold_note
-    settled = [s.sample.gold for s in flips.samples]
-    assert settled.count(None) < len(settled)  # not every sample refused
+        if s.flipped:  # one model was right: its acc 1 says which choice lm-eval's gold was
+            assert s.sample.gold == want
+    assert any(s.flipped for s in flips.samples)
+
+
+@pytest.mark.parametrize("answer", ["2", 2, "a ", "0", 5, "7"])
+def test_resolve_gold_equals_lm_evals_on_answers_of_every_type(scripted, answer):
+    """probe's reading of (logged target, doc, the config lm-eval saved) against lm-eval's own
+    doc_to_target + process_results on the same doc, the answer of each type a dataset holds."""
+    from probe.evals.samples import resolve_gold
+
+    results = json.loads(next(Path(scripted["base"]).glob("results_*.json")).read_text())
+    for name in SCRIPTED_TASKS:
+        task = scripted["tasks"][name]
+        for doc in _docs(task)[:2]:
+            doc = {**doc, "answer": answer}
+            texts = tuple(task.doc_to_choice(doc))
+            logged = str(task.doc_to_target(doc))  # as lm-eval's EvaluationTracker writes it
+            got, why = resolve_gold(logged, texts, doc, results["configs"][name])
+            assert got == _lmeval_gold(task, doc), (name, doc)
+            assert bool(why) == (got is None)
 
 
 def test_acc_norm_rival_is_the_choice_lm_eval_counted(scripted, llama_lm):
