@@ -30,7 +30,7 @@ from ..core.registry import register
 from ..render.evals import eval_flips_html, eval_flips_text, eval_flip_html, eval_flip_text
 from ..shifts.regression import OUTCOMES, Regression, RegressionCase, outcome_of
 from .logs import EvalLogError, RunLog, read_run
-from .samples import Answer, Sample, kind_of, parse
+from .samples import Answer, Sample, answer_for, kind_of, parse
 
 
 @dataclass(frozen=True)
@@ -304,6 +304,7 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
                 bs = replace(bs, gold=ts.gold, target=ts.target, gold_note="")
             if len({k[0] for k in b_rows}) > 1:  # one row per filter (gsm8k's strict / flexible)
                 bs = replace(bs, task=f"{task}:{key[0]}")
+            ba, ta = answer_for(bs, ba, name), answer_for(bs, ta, name)
             flips.append(EvalFlip(bs, outcome_of(bool(ba.metrics[name]), bool(ta.metrics[name])), name, ba, ta))
     if not flips:
         raise EvalLogError("no sample could be compared: " + "; ".join((notes + skipped + unmatched)[:5]))

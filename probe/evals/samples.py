@@ -197,6 +197,13 @@ def lmeval_pick(texts, logliks, metric: str) -> int:
     return int(np.argmax(lls))
 
 
+def answer_for(sample: Sample, answer: Answer, metric: str) -> Answer:
+    """``answer`` with the response lm-eval counted for ``metric`` (acc_norm's pick can differ)."""
+    if sample.kind != "multiple_choice" or not answer.logliks or metric not in ("acc_norm", "acc_bytes"):
+        return answer
+    return replace(answer, response=sample.texts[lmeval_pick(sample.texts, answer.logliks, metric)])
+
+
 def _consistent(texts, logliks, metrics: dict) -> list:
     """Tests a gold reading must pass: lm-eval's logged acc / acc_norm / acc_bytes is 1 exactly
     when its pick is the gold."""
@@ -254,7 +261,7 @@ def parse(row: dict, task: str, config: dict, where: str, results: dict | None =
             gold, why = 0, ""
         sample = replace(sample, target=sample.texts[gold] if gold is not None else str(target), gold=gold,
                          gold_note=why)
-        pick = max(range(len(logliks)), key=logliks.__getitem__)
-        return sample, Answer(choices[pick].strip(), logliks=tuple(logliks), greedy=tuple(greedy), metrics=metrics)
+        pick = lmeval_pick(sample.texts, logliks, "acc")  # the metric's own pick: answer_for
+        return sample, Answer(sample.texts[pick], logliks=tuple(logliks), greedy=tuple(greedy), metrics=metrics)
     sample = Sample(target=str(target), **common)
     return sample, Answer(str(row["filtered_resps"])[:200], metrics=metrics)

@@ -108,7 +108,8 @@ def test_acc_norm_rival_is_the_choice_lm_eval_counted(scripted, llama_lm):
     # through diagnose: doc 4's tuned model picked "bbb" by acc_norm (lm-eval divides by the
     # choice's length; by the continuation's, " a" would win; by acc, "a")
     lost = flips.sample("num_field/4")
-    assert lost.outcome == "lost"
+    assert lost.outcome == "lost" and lost.tuned.response == "bbb" and lost.base.response == "cc"
+    assert probe.eval_flips(scripted["base"], scripted["tuned"]).sample("num_field/4").tuned.response == "a"
     d = flips.diagnose(llama_lm, llama_lm, ids=["num_field/4"]).sample("num_field/4").diagnosis
     assert d.loser == "tuned" and d.choices[d.rival] == " bbb"
     d_acc = probe.eval_flips(scripted["base"], scripted["tuned"], metric="acc").diagnose(
