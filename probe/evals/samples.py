@@ -158,7 +158,8 @@ def resolve_gold(target, texts: tuple[str, ...], doc: dict, config: dict,
     if isinstance(spec, str) and spec in doc:
         return _index(doc[spec], texts)  # a field: its value as the dataset holds it
     target = str(target)
-    if isinstance(spec, str) and not _is_function(spec) and not config.get("use_prompt"):
+    field_not_logged = isinstance(spec, str) and spec.isidentifier()  # a field, but no doc to read it in
+    if isinstance(spec, str) and not field_not_logged and not _is_function(spec) and not config.get("use_prompt"):
         if target.isdigit():  # a template's digits: lm-eval's ast.literal_eval, an index
             try:
                 return _index(int(target), texts)
@@ -167,8 +168,9 @@ def resolve_gold(target, texts: tuple[str, ...], doc: dict, config: dict,
         if len(target) >= 2 and target[0] == "[" and target[-1] == "]":
             return None, "several right choices (lm-eval's multiple targets); probe diagnoses one"
         return _index(target, texts)
-    # no config (or a function): lm-eval logged str(target), so the int 2 and the string "2" read
-    # alike; a reading the logged acc / acc_norm rule out is dropped, and two left are ambiguous
+    # no config (or a function, or a field without the doc): lm-eval logged str(target), so the
+    # int 2 and the string "2" read alike; a reading the logged acc / acc_norm rule out is
+    # dropped, and two left are ambiguous
     as_text = texts.index(target) if target in texts else None
     readings = {as_text}
     if target.isdigit() and target.isascii():
@@ -255,7 +257,7 @@ def parse(row: dict, task: str, config: dict, where: str, results: dict | None =
         delim = delimiter_of(config, results or {}, choices)
         sample = Sample(target=str(target), choices=choices, delimiter=delim, **common)
         if kind == "multiple_choice":
-            gold, why = resolve_gold(row["target"], sample.texts, doc, config,
+            gold, why = resolve_gold(target, sample.texts, doc, config,
                                      _consistent(sample.texts, logliks, metrics))
         else:
             gold, why = 0, ""

@@ -330,6 +330,7 @@ def test_a_task_logged_under_two_filters_is_a_row_per_filter(tmp_path):
 
 @pytest.mark.parametrize("target, config, gold", [
     ("2", {"doc_to_target": "def f(doc):\n    return doc['a']\n"}, None),  # a function: ambiguous
+    ("2", {"doc_to_target": "answer"}, None),            # a field, but the line logged no doc
     ("2", {}, None), ("1", {}, None),                     # no config: index or text, ambiguous
     ("7", {}, None),                                      # no config: no reading
 ])
