@@ -6,7 +6,9 @@ tokens, a trailing space of the context moved to the continuation, the tokenizer
 and compared with the logged log-likelihoods: a difference above ``tolerance`` means another
 prompt, template or model was evaluated than the one given, and is reported. Then, token by
 token along the right choice under the model that got it wrong: the first token where the
-right choice's running log-probability falls below the total of the choice that model picked.
+right choice's running log-probability falls below the total of the choice that model picked
+(the one lm-eval counted for the metric: :func:`picked`; ``acc_norm`` divides by the choice
+text's length, as lm-eval does).
 
 Generations: :func:`probe.diagnose_many` on the sample (expected = the target after the task's
 ``target_delimiter``, " " by default, for the teacher-forced scores; the check = the task's own:
