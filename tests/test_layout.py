@@ -154,3 +154,26 @@ def test_the_checker_sees_a_circle_and_an_upward_import(tmp_path, monkeypatch):
         pass
     else:
         raise AssertionError("core importing render went unseen")
+
+
+def _name_checks(tree) -> list[int]:
+    """Lines comparing ``type(x).__name__`` (or ``x.__class__.__name__``) with a string."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(isinstance(s, ast.Attribute) and s.attr == "__name__" and (
+                    isinstance(s.value, ast.Call) and getattr(s.value.func, "id", "") == "type"
+                    or isinstance(s.value, ast.Attribute) and s.value.attr == "__class__") for s in sides) \
+                    and any(isinstance(s, ast.Constant) and isinstance(s.value, str) for s in sides):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_dispatch_on_a_type_name():
+    """A result is told by isinstance or the registry, never by its class's name: a class of
+    another package with the same name would pass, a subclass would not."""
+    wrong = [f"{p.relative_to(PROBE.parent)}:{n}" for p in sorted(PROBE.rglob("*.py"))
+             for n in _name_checks(ast.parse(p.read_text(encoding="utf-8")))]
+    assert wrong == []
+    assert _name_checks(ast.parse('if type(r).__name__ == "Diagnosis": pass\nr.__class__.__name__ != "X"')) == [1, 2]

@@ -37,6 +37,7 @@ from ..core.files import write_atomically
 from .schema import schema_problem
 from ..core.vocab import ModelRole, Verdict
 from ..diagnosis.labels import labels_of
+from ..diagnosis.result import Diagnosis
 from ..render.case import case_html
 from ..render.text import case_text
 
@@ -345,7 +346,7 @@ def _from_schema_1(case: Case) -> Case:
 
     results, labels = {}, []
     for name, r in case.results.items():
-        if type(r).__name__ == "Diagnosis" and not r.labels:
+        if isinstance(r, Diagnosis) and not r.labels:
             r = replace(r, labels=labels_of(r))
             labels += list(r.labels)
         results[name] = r

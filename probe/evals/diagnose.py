@@ -6,7 +6,9 @@ tokens, a trailing space of the context moved to the continuation, the tokenizer
 and compared with the logged log-likelihoods: a difference above ``tolerance`` means another
 prompt, template or model was evaluated than the one given, and is reported. Then, token by
 token along the right choice under the model that got it wrong: the first token where the
-right choice's running log-probability falls below the total of the choice that model picked.
+right choice's running log-probability falls below the total of the choice that model picked
+(the one lm-eval counted for the metric: :func:`picked`; ``acc_norm`` divides by the choice
+text's length, as lm-eval does).
 
 Generations: :func:`probe.diagnose_many` on the sample (expected = the target after the task's
 ``target_delimiter``, " " by default, for the teacher-forced scores; the check = the task's own:
@@ -22,11 +24,12 @@ from dataclasses import dataclass, replace
 from ..core.numbers import json_numbers
 from ..core.registry import register
 from ..diagnosis.checks import Check, contains
+from ..diagnosis.result import Diagnosis
 from ..diagnosis.run import CaseSpec, diagnose_many
 from ..engine.prompts import Rendered, encode
 from ..engine.scoring import score_many
 from ..render.evals import choice_scores_html, choice_scores_text
-from .samples import CHOICE_TYPES
+from .samples import CHOICE_TYPES, lmeval_pick
 
 TOLERANCE = 1e-3  # nats, on a choice's summed log-probability (float32 sums of a few tokens)
 
@@ -126,6 +129,17 @@ def lmeval_pair(lm, context: str, continuation: str) -> tuple[str, str, str]:
     return context, continuation, note
 
 
+def picked(texts, logliks, metric: str, gold: int | None = None) -> int:
+    """The choice lm-eval counted as the model's pick for ``metric``
+    (:func:`probe.evals.samples.lmeval_pick`); where that is ``gold`` (a model right by this
+    metric), the best of the other choices by the same rule."""
+    pick = lmeval_pick(texts, logliks, metric)
+    if pick != gold or len(logliks) < 2:
+        return pick
+    others = [i for i in range(len(logliks)) if i != gold]
+    return others[lmeval_pick([texts[i] for i in others], [logliks[i] for i in others], metric)]
+
+
 def _behind(gold: list[float], rival_total: float) -> int | None:
     run = 0.0
     for i, lp in enumerate(gold):
@@ -142,13 +156,7 @@ def _choice_scores(flip, traces: dict, tolerance: float, notes: list[str]) -> Ch
     # a choice both sides put at -inf (a token of probability 0) agrees: 0, not inf - inf = NaN
     max_diff = max(0.0 if a == b else abs(a - b) for role in logged for a, b in zip(logged[role], rescored[role]))
     loser = "tuned" if flip.outcome in ("lost", "never") else "base"
-    lls = logged[loser]
-    if flip.metric.endswith("_norm"):
-        picks = [ll / max(len(c), 1) for ll, c in zip(lls, s.choices)]
-    else:
-        picks = list(lls)
-    others = [i for i in range(len(picks)) if i != s.gold]
-    rival = max(others, key=picks.__getitem__) if others else s.gold
+    rival = picked(s.texts, logged[loser], flip.metric, s.gold)
     gold_b, gold_t = traces["base"][s.gold], traces["tuned"][s.gold]
     tokens = tuple(GoldToken(a.text, a.logprob, b.logprob) for a, b in zip(gold_b.steps, gold_t.steps))
     gold_lp = [t.tuned_logprob if loser == "tuned" else t.base_logprob for t in tokens]
@@ -256,11 +264,12 @@ def diagnose_flips(flips, base, tuned, *, outcomes=("lost", "gained"), ids=None,
     if specs:
         n_new = max_new_tokens or max((f.sample.max_gen_toks or 32) for f in gen)
         for f, d in zip(gen, diagnose_many(base, tuned, specs, progress=progress, max_new_tokens=n_new)):
-            found[f.id] = (d, why[f.id]) if type(d).__name__ == "Diagnosis" else (None, f"not diagnosed: {d}")
+            found[f.id] = (d, why[f.id]) if isinstance(d, Diagnosis) else (None, f"not diagnosed: {d}")
     for f in chosen:
         if f.id not in found:
             found[f.id] = (None, f"no diagnosis for {f.sample.kind} samples" if f.sample.gold is not None
-                           or f.sample.kind not in CHOICE_TYPES else "the right choice is not known")
+                           or f.sample.kind not in CHOICE_TYPES else
+                           "the right choice is not known" + (f": {f.sample.gold_note}" if f.sample.gold_note else ""))
     mismatched = [f"{k}: re-scored log-likelihoods differ from the log by {v[0].max_diff:.3g} (> {tolerance:g}): "
                   "another prompt, template or model was evaluated" for k, v in found.items()
                   if isinstance(v[0], ChoiceScores) and v[0].mismatch]

@@ -11,7 +11,9 @@ Samples are matched by task and ``doc_id``; where both logs carry ``doc_hash`` /
 document, or another prompt: template, few-shot or chat template). A sample is right when its
 metric is 1: the first metric the log names for the task (``acc`` for multiple choice,
 ``exact_match`` for generations) unless ``metric=`` says which. A task whose metric is not
-0/1 per sample is skipped by name, as is a task only one run has. A task logged under several
+0/1 per sample is skipped by name, as are a task only one run has and a
+``loglikelihood_rolling`` (perplexity) task. The right choice of a multiple-choice sample is
+lm-eval's own (:func:`probe.evals.samples.resolve_gold`). A task logged under several
 filters (gsm8k's ``strict-match`` and ``flexible-extract``) is one row per filter, ``task:filter``.
 """
 
@@ -28,7 +30,7 @@ from ..core.registry import register
 from ..render.evals import eval_flips_html, eval_flips_text, eval_flip_html, eval_flip_text
 from ..shifts.regression import OUTCOMES, Regression, RegressionCase, outcome_of
 from .logs import EvalLogError, RunLog, read_run
-from .samples import Answer, Sample, parse
+from .samples import Answer, Sample, answer_for, kind_of, parse
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def _by_key(run: RunLog, role: str, task: str, config: dict) -> tuple[dict, list
     out, dupes = {}, []
     for row, line in zip(run.samples[task], run.lines.get(task, [])):
         where = f"{run.files[task]}, line {line}"
-        sample, answer = parse(row, task, config, where)
+        sample, answer = parse(row, task, config, where, run.results)
         key = (str(row.get("filter", "none")), sample.doc_id)
         if key in out:
             dupes.append(f"{task}/{sample.doc_id}: doc_id appears twice in the {role} log ({where})")
@@ -270,6 +272,12 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
     for task in tasks:
         notes += _compare(base, tuned, task)
         config = base.config(task) or tuned.config(task)
+        rows = base.samples[task] or tuned.samples[task]
+        kind = kind_of(rows[0], config) if rows else ""
+        if kind == "loglikelihood_rolling":  # perplexity: a number per document, no right or wrong
+            skipped.append(f"{task}: a loglikelihood_rolling task (perplexity) has no right or wrong answer "
+                           "per sample")
+            continue
         b_rows, d1 = _by_key(base, "base", task, config)
         t_rows, d2 = _by_key(tuned, "tuned", task, config)
         unmatched += d1 + d2
@@ -292,8 +300,11 @@ def eval_flips(base_run: str | os.PathLike | RunLog, tuned_run: str | os.PathLik
                 unmatched.append(f"{label}: {' and '.join(why)} (another document, template, few-shot "
                                  "or chat template)")
                 continue
+            if bs.gold is None and ts.gold is not None:  # the tuned run's metrics settled what the base's left open
+                bs = replace(bs, gold=ts.gold, target=ts.target, gold_note="")
             if len({k[0] for k in b_rows}) > 1:  # one row per filter (gsm8k's strict / flexible)
                 bs = replace(bs, task=f"{task}:{key[0]}")
+            ba, ta = answer_for(bs, ba, name), answer_for(bs, ta, name)
             flips.append(EvalFlip(bs, outcome_of(bool(ba.metrics[name]), bool(ta.metrics[name])), name, ba, ta))
     if not flips:
         raise EvalLogError("no sample could be compared: " + "; ".join((notes + skipped + unmatched)[:5]))

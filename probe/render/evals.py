@@ -32,8 +32,15 @@ def eval_flips_text(f) -> str:
     return "\n".join(lines)
 
 
+def _shown(c, i: int) -> str:
+    """Choice ``i`` as the reader tells it from the others: stripped, unless another choice
+    strips to the same text (choices that differ only by whitespace), then as scored."""
+    text = c.choices[i].strip()
+    return text if [x.strip() for x in c.choices].count(text) == 1 else c.choices[i]
+
+
 def choice_line(c) -> str:
-    rival = c.choices[c.rival].strip()
+    rival = _shown(c, c.rival)
     if c.behind_at is None:
         where = f"the right choice never falls behind {rival!r} under the {c.loser}"
     else:
@@ -45,10 +52,10 @@ def choice_line(c) -> str:
 
 
 def choice_scores_text(c) -> str:
-    lines = [f"Choices (right: {c.choices[c.gold].strip()!r}): " + choice_line(c)]
+    lines = [f"Choices (right: {_shown(c, c.gold)!r}): " + choice_line(c)]
     for i, ch in enumerate(c.choices):
         mark = "*" if i == c.gold else ("x" if i == c.rival else " ")
-        lines.append(f"  {mark} {clip(ch.strip(), 20):<20} base {c.logged['base'][i]:9.4f} (re {c.rescored['base'][i]:9.4f})"
+        lines.append(f"  {mark} {clip(_shown(c, i), 20)!r:<22} base {c.logged['base'][i]:9.4f} (re {c.rescored['base'][i]:9.4f})"
                      f"  tuned {c.logged['tuned'][i]:9.4f} (re {c.rescored['tuned'][i]:9.4f})")
     for j, t in enumerate(c.gold_tokens):
         lines.append(f"    token {j} {t.text!r}: base {t.base_logprob:.4f} tuned {t.tuned_logprob:.4f} ({t.drop:+.4f})")

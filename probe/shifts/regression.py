@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from ..core.registry import register
 from ..core.vocab import Outcome, words
 from ..diagnosis.checks import as_check
-from ..diagnosis.result import _one_batch, resolve_check
+from ..diagnosis.result import Diagnosis, _one_batch, resolve_check
 from ..diagnosis.run import CaseError, CaseSpec, read_cases
 from ..engine.generation import RowSpec, generate_rows
 from ..render.regression import regression_html, regression_text
@@ -111,7 +111,7 @@ class Regression:
         """From :func:`probe.diagnose_many` results (a CaseError goes to ``errors``)."""
         cases, errors, models, adapter = [], [], {}, None
         for i, r in enumerate(results):
-            if type(r).__name__ != "Diagnosis":
+            if not isinstance(r, Diagnosis):
                 errors.append(str(r))
                 continue
             t, b = r.run("tuned"), r.run("base")

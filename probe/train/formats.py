@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from ..core.lines import json_objects
+from ..core.lines import json_objects, read_lines
 from .tensorboard import EventFileError, scalars
 
 
@@ -54,8 +54,18 @@ def _number(value):
     return None
 
 
+# the fields probe reads as numbers; a value there that is not one is refused by line and field
+NUMBERS = {"epoch", "learning_rate", "grad_norm"}
+
+
+def _read_as_number(key: str) -> bool:
+    return key in NUMBERS or key == "loss" or key.endswith("_loss") or key.startswith("loss_")
+
+
 def _record(raw: dict, where: str) -> dict | None:
-    """One normalized record from a raw dict (None when it has no step)."""
+    """One normalized record from a raw dict (None when it has no step). An empty value (CSV's
+    empty cell, JSON's null) is absent; a loss, epoch, learning rate or grad norm that is not a
+    number raises, naming ``where`` and the field."""
     out: dict = {}
     step = None
     for key, value in raw.items():
@@ -70,6 +80,8 @@ def _record(raw: dict, where: str) -> dict | None:
         number = _number(value)
         if number is not None:
             out[k] = number
+        elif value not in (None, "") and _read_as_number(k):
+            raise TrainingLogError(f"{where}: field {key!r} is not a number: {value!r:.60}")
     if step is None:
         return None
     out["step"] = step
@@ -128,15 +140,28 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+def _text_lines(path: Path):
+    """Each line's text, a line end put back (for the csv module); a line that is not UTF-8
+    raises naming it (each line is decoded apart, so the error is where the bad byte is)."""
+    for line in read_lines(path):
+        if line.text is None:
+            raise TrainingLogError(f"{path}, {line.where}: {line.error}")
+        yield line.text + "\n"
+
+
 def read_csv(path: Path) -> list[dict]:
+    rows = []
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        reader = csv.DictReader(_text_lines(path))
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except OSError as err:
         raise TrainingLogError(f"{path}: not a readable CSV file ({err})") from None
+    except csv.Error as err:
+        raise TrainingLogError(f"{path}, line {reader.line_num}: not a readable CSV row ({err})") from None
     out = []
-    for n, row in enumerate(rows, 2):
-        if n == 2 and not any(normalize(str(k)) in STEP_KEYS for k in row if k is not None):
+    for i, (n, row) in enumerate(rows):
+        if i == 0 and not any(normalize(str(k)) in STEP_KEYS for k in row if k is not None):
             raise TrainingLogError(f"{path}, line 1: no step column (looked for {', '.join(STEP_KEYS)}); "
                                    f"columns: {', '.join(str(k) for k in row if k is not None)}")
         rec = _record({k: v for k, v in row.items() if k is not None}, f"{path}, line {n}")
@@ -195,6 +220,20 @@ def find(folder: Path) -> tuple[str, list[Path]]:
     raise TrainingLogError(f"no training log in {folder}: looked for {LOOKED_FOR}")
 
 
+def _first_line(path: Path) -> str:
+    """The first non-blank line's text, read line by line (a bad byte further down is left to
+    the reader, which names its line; a bad first line is named here)."""
+    try:
+        for line in read_lines(path):
+            if line.text is None:
+                raise TrainingLogError(f"{path}, {line.where}: {line.error}")
+            if line.text.strip():
+                return line.text
+    except OSError as err:
+        raise TrainingLogError(f"{path}: not readable ({err})") from None
+    return ""
+
+
 def sniff(path: Path) -> str:
     """The format of one file, from its name and first bytes."""
     name = path.name
@@ -206,11 +245,7 @@ def sniff(path: Path) -> str:
     if suffix == ".csv":
         return "csv"
     if suffix == ".jsonl":
-        try:
-            first = next((line for line in path.open(encoding="utf-8") if line.strip()), "")
-        except (OSError, UnicodeDecodeError) as err:
-            raise TrainingLogError(f"{path}: not readable ({err})") from None
-        return "llamafactory" if '"current_steps"' in first else "jsonl"
+        return "llamafactory" if '"current_steps"' in _first_line(path) else "jsonl"
     if suffix == ".json":
         return "probe_demo" if name == "training_log.json" else "trainer_state"
     raise TrainingLogError(f"{path}: not a training log probe knows; looked for {LOOKED_FOR}")

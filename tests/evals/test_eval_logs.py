@@ -326,3 +326,21 @@ def test_a_task_logged_under_two_filters_is_a_row_per_filter(tmp_path):
     assert len(ids) == len(set(ids))
     n = len(_lines(BASE, "tiny_gen"))
     assert sum(s.task == "tiny_gen:flexible" for s in flips.samples) == n
+
+
+@pytest.mark.parametrize("target, config, gold", [
+    ("2", {"doc_to_target": "def f(doc):\n    return doc['a']\n"}, None),  # a function: ambiguous
+    ("2", {"doc_to_target": "answer"}, None),            # a field, but the line logged no doc
+    ("2", {}, None), ("1", {}, None),                     # no config: index or text, ambiguous
+    ("7", {}, None),                                      # no config: no reading
+])
+def test_a_target_without_its_config_is_refused_when_ambiguous(target, config, gold):
+    """lm-eval logs str(target): without doc_to_target (sample files alone, a function) the int
+    and the string read alike; probe refuses what it cannot tell (with the config, the readings
+    are lm-eval's own: tests/evals/test_lmeval_parity.py), choices ("4", "2", "0")."""
+    doc = {}
+    from probe.evals.samples import resolve_gold
+
+    got, why = resolve_gold(target, ("4", "2", "0"), doc, config)
+    assert got == gold and bool(why) == (gold is None)
+    assert resolve_gold("1", ("0", "1", "2"), {}, {}) == (1, "")  # no config, both readings agree

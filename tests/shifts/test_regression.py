@@ -84,3 +84,12 @@ def test_from_diagnoses_uses_the_free_runs_and_keeps_errors():
     assert r.cell("geo", "lost") == ["x"] and r.cell("(no tag)", "lost") == ["y"]
     assert r.errors == ("case z: line 3: bad line",)
     assert '<a href="#probe-rc-x">' in r._repr_html_()
+
+
+def test_from_diagnoses_tells_a_diagnosis_by_its_type_not_its_name():
+    class Diagnosis:  # another package's class of the same name is not a probe diagnosis
+        def __str__(self):
+            return "a foreign object"
+
+    r = Regression.from_diagnoses([fake_diagnosis("x"), Diagnosis()])
+    assert [c.id for c in r.cases] == ["x"] and r.errors == ("a foreign object",)

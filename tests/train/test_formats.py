@@ -166,6 +166,32 @@ def test_bad_input_is_a_clear_error(tmp_path, make, pattern):
         probe.training_log(make(tmp_path))
 
 
+@pytest.mark.parametrize("name, data, pattern", [
+    # a bad byte on line 2: the format sniffer reads line 1 alone, the reader names line 2
+    ("log.jsonl", b'{"step": 1, "loss": 2}\n{"step": 2, "loss": 1.5, "note": "\xff"}\n',
+     r"log\.jsonl, line 2 \(byte 23\): not UTF-8"),
+    ("log.jsonl", b'{"step": 1, "loss": "\xff"}\n{"step": 2, "loss": 1.5}\n', r"log\.jsonl, line 1 \(byte 0\): not UTF-8"),
+    ("log.csv", b"step,loss\n1,2\n2,1.\xff\n", r"log\.csv, line 3 \(byte 14\): not UTF-8"),
+    # a loss that is not a number is refused by line and field, not dropped
+    ("log.csv", b"step,loss,eval_loss\n1,2,\n2,oops,\n3,1.5,\n", r"log\.csv, line 3: field 'loss' is not a number: 'oops'"),
+    ("log.csv", b"step,loss,lr\n1,2,0.1\n2,1.9,fast\n", r"log\.csv, line 3: field 'lr' is not a number: 'fast'"),
+    ("log.jsonl", b'{"step": 1, "loss": 2}\n{"step": 2, "loss": "oops"}\n', r"log\.jsonl, line 2: field 'loss' is not a number"),
+    ("log.jsonl", b'{"step": 1, "loss": 2, "loss_math": [1]}\n', r"log\.jsonl, line 1: field 'loss_math' is not a number"),
+])
+def test_a_bad_line_is_named(tmp_path, name, data, pattern):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(TrainingLogError, match=pattern):
+        probe.training_log(tmp_path / name)
+
+
+def test_empty_cells_and_text_columns_are_not_refused(tmp_path):
+    p = tmp_path / "log.csv"
+    p.write_text("step,loss,eval_loss,time\n1,2,,12:00\n2,1.5,1.7,12:01\n")
+    log = probe.training_log(p)
+    assert log.losses == (2.0, 1.5) and [(e.step, e.loss) for e in log.eval] == [(2, 1.7)]
+    assert "time" not in log.other
+
+
 def test_two_tensorboard_runs_in_one_folder_ask_for_one(tmp_path):
     for name in ("a", "b"):
         (tmp_path / "runs" / name).mkdir(parents=True)
