@@ -13,8 +13,8 @@ from probe.train.channels import Sums, example_flags, THRESHOLDS, medians_withou
 from probe.train.loss import data_loss
 
 GEN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-       "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>{% endgeneration %}"
-       "{% else %}{{ m['content'] }}<|im_end|>{% endif %}\n{% endfor %}"
+       "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>\n{% endgeneration %}"
+       "{% else %}{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 PLAIN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -48,7 +48,8 @@ def _ref(lm, ids, positions):
 
 def _assistant_by_hand(tok, messages, which="all"):
     """ids and scored positions, found without probe: offsets of each assistant content in the
-    rendered text, plus the <|im_end|> right after it."""
+    rendered text, plus the <|im_end|> and the newline right after it (what TRL's training
+    templates mark)."""
     text = tok.apply_chat_template(messages, tokenize=False)
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offs = enc["input_ids"], enc["offset_mapping"]
@@ -64,8 +65,8 @@ def _assistant_by_hand(tok, messages, which="all"):
     for lo, hi in spans:
         inside = [t for t, (a, b) in enumerate(offs) if a < hi and b > lo]
         pos.update(inside)
-        if ids[inside[-1] + 1] == tok.convert_tokens_to_ids("<|im_end|>"):
-            pos.add(inside[-1] + 1)
+        assert ids[inside[-1] + 1] == tok.convert_tokens_to_ids("<|im_end|>") and offs[inside[-1] + 2] == (hi + 10, hi + 11)
+        pos.update((inside[-1] + 1, inside[-1] + 2))
     return ids, sorted(p for p in pos if p > 0)
 
 
@@ -156,15 +157,24 @@ def test_bad_input_is_a_clear_error_or_a_named_skip(pair, tmp_path):
 
 
 def test_a_template_that_rewrites_the_content(pair):
-    """Default mask: still scored (no template/text split); assistant mask: a named skip."""
+    """A template that changes the text (upper): its spans still come from its renderings, so the
+    assistant mask is the marked template's; one that renders a turn differently once others
+    follow: default mask scored (no template/text split), assistant mask a named skip."""
+    from probe.train.masks import parse, tokenize
+
     tok = pair[1].tokenizer
     saved = tok.chat_template
-    tok.chat_template = PLAIN.replace("m['content']", "m['content'] | upper")
     try:
+        tok.chat_template = GEN.replace("m['content']", "m['content'] | upper")
+        marked = tokenize(pair[1], parse(CHAT[0]), "assistant")
+        tok.chat_template = PLAIN.replace("m['content']", "m['content'] | upper")
+        plain = tokenize(pair[1], parse(CHAT[0]), "assistant")
+        assert plain.ids == marked.ids and plain.mask == marked.mask and "PARIS" in plain.rendered
+        tok.chat_template = "{{ messages | length }}\n" + PLAIN
         r = data_loss(pair, [CHAT[1]])
         ids = tok.apply_chat_template(CHAT[1]["messages"], tokenize=True, return_dict=True)["input_ids"]
         assert r.examples[0].n_scored == len(ids) - 1 and "template" not in {k.name for k in r.kinds}
-        with pytest.raises(ValueError, match="not found verbatim"):
+        with pytest.raises(ValueError, match="renders it differently once later messages follow"):
             data_loss(pair, [CHAT[1]], mask="assistant")
     finally:
         tok.chat_template = saved
