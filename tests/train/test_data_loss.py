@@ -1,5 +1,6 @@
 """probe.data_loss: per-token losses equal a float64 brute-force reference under the trainer's mask."""
 
+import dataclasses
 import gzip
 import json
 import math
@@ -292,3 +293,36 @@ def test_by_checkpoint_names_the_first_bad_checkpoint(tiny_dirs, tmp_path):
     assert json_roundtrip(e) == e and "first bad" in str(e) and "first bad" in e._repr_html_()
     with pytest.raises(ValueError, match="unknown checkpoints"):
         probe.by_checkpoint((base, tuned), CHAT, checkpoints=["epoch-9"])
+
+
+def test_truncation_and_bad_bytes_are_the_trainers(pair, tmp_path):
+    """max_length cuts as TRL does (the first max_length tokens; an example left with nothing to
+    score dropped); a line of invalid UTF-8, which the trainer's loader refuses, is skipped by
+    line here and in probe.data.count."""
+    base, tuned = pair
+    tok = tuned.tokenizer
+    long = {"text": "The quick brown fox jumps over the lazy dog. " * 4}
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\n".join([json.dumps(CHAT[1]).encode(), b'{"text": "caf\xe9 au lait"}',
+                                 json.dumps(long).encode(), json.dumps({"prompt": long["text"], "completion": "x"}).encode()]))
+    r = data_loss(pair, path, max_length=64)
+    assert [e.line for e in r.examples] == [1, 3] and r.truncated == 1 and r.max_length == 64
+    assert [(s.line, s.reason.split(" (")[0]) for s in r.skipped_lines] == [
+        (2, "not UTF-8 text"), (4, "nothing to score in the first max_length=64 tokens")]
+    full = tok(long["text"] + tok.eos_token)["input_ids"]
+    assert len(full) > 64
+    e = r.example(3)
+    assert e.n_tokens == 64 and e.cut == len(full) - 64 and e.n_scored == 63
+    _check(dataclasses.replace(r, examples=(e,)), pair, [(full[:64], list(range(1, 64)))])
+    for view in (str(r), r._repr_html_()):
+        assert "truncated 1" in view and "max_length=64" in view
+    back = json_roundtrip(r)
+    assert back == r and back.truncated == 1 and back.example(3).cut == e.cut
+    whole = data_loss(pair, [long], max_length=None)
+    assert whole.examples[0].n_tokens == len(full) and whole.truncated == 0 and "no max_length" in str(whole)
+    assert data_loss(pair, [CHAT[1]]).max_length == 1024  # TRL's SFTConfig default
+    with pytest.raises(ValueError, match="max_length must be"):
+        data_loss(pair, [CHAT[1]], max_length=0)
+    c = probe.data.count(path, ["lait"])
+    assert c.skipped == 1 and c.skipped_lines[0].line == 2 and "not UTF-8" in c.skipped_lines[0].reason
+    assert c.get("lait").text == 0  # never read with U+FFFD in its place
