@@ -27,7 +27,9 @@ as the trainer drops it.
 Answer turns are the messages whose role is one of ``ANSWER_ROLES`` (``assistant``, ``gpt``,
 ...). The assistant mask comes from the template's ``{% generation %}`` markers when it has them
 and every answer turn has the role ``assistant`` (``return_assistant_tokens_mask``, what TRL
-uses). Otherwise each turn's span is found from the template's own renderings, never by
+uses); a template without them that TRL knows is swapped for TRL's training variant of it, as
+the trainer swaps it (``get_training_chat_template``, when TRL is installed). Otherwise (a
+template TRL refuses, or ``gpt``/``model`` turns, which no marker marks) each turn's span is found from the template's own renderings, never by
 searching for the content: the conversation up to the turn rendered with a placeholder content
 gives where the content starts and what the template writes after it; the conversation up to
 and with the turn gives where the turn ends. The span is the content and everything the template
