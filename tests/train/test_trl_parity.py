@@ -187,3 +187,20 @@ def test_truncation_is_the_trainers(families, kind, case):
 
 def test_the_default_max_length_is_the_trainers():
     assert MAX_LENGTH == SFTConfig(output_dir="/tmp/probe-trl-parity", report_to=[], use_cpu=True).max_length
+
+
+@pytest.mark.parametrize("kind", ["bpe", "unigram"])
+def test_token_kinds_come_from_the_same_spans(families, kind):
+    """The answer "a" is text and the role header around it template/special, marked or not
+    (searching the rendering for "a" found the one in "assistant")."""
+    for template in (PLAIN, MARKED):
+        t = _probe(families[kind], {"messages": CHATS["one-letter"]}, template, "all")
+        answer = t.rendered.rindex("\na<|im_end|>") + 1
+        header = t.rendered.rindex("<|im_start|>assistant\n")
+        by_char = {}
+        for k, (a, b) in zip(t.kinds, t.spans):
+            for c in range(a, b):
+                by_char.setdefault(c, set()).add(k)
+        assert by_char[answer] == {"text"}
+        assert all(by_char[c] <= {"special", "template"} for c in range(header, answer - 1))
+        assert "text" not in by_char[header + len("<|im_start|>")]  # the "a" of "assistant"
