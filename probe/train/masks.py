@@ -11,7 +11,7 @@ code on the same records and compare token for token):
   rendered by the tokenizer's chat template and tokenized without extra special tokens, no EOS
   added. Masks: ``"all"`` (TRL's default, ``assistant_only_loss=False``), ``"assistant"``
   (``assistant_only_loss=True``: every answer turn), ``"last_assistant"`` (the last one).
-* ``prompt``/``completion`` (or ``response``), strings: the prompt tokenized alone, and prompt +
+* ``prompt``/``completion`` (or probe's own ``response``), strings: the prompt tokenized alone, and prompt +
   completion + EOS (added unless the completion ends with it) tokenized with the tokenizer's
   special tokens; the mask ``"completion"`` (TRL's default, ``completion_only_loss``) is every
   token after the common prefix of the two id lists, so a token that merges the prompt's end
@@ -29,10 +29,11 @@ Answer turns are the messages whose role is one of ``ANSWER_ROLES`` (``assistant
 and every answer turn has the role ``assistant`` (``return_assistant_tokens_mask``, what TRL
 uses); a template without them that TRL knows is swapped for TRL's training variant of it, as
 the trainer swaps it (``get_training_chat_template``, when TRL is installed). Otherwise (a
-template TRL refuses, or ``gpt``/``model`` turns, which no marker marks) each turn's span is found from the template's own renderings, never by
-searching for the content: the conversation up to the turn rendered with a placeholder content
-gives where the content starts and what the template writes after it; the conversation up to
-and with the turn gives where the turn ends. The span is the content and everything the template
+template TRL refuses, or ``gpt``/``model`` turns, which no marker marks) each turn's span is
+found from the template's own renderings, never by searching for the content: the
+conversation up to the turn rendered with a placeholder content gives where the content starts
+and what the template writes after it; the conversation up to and with the turn gives where
+the turn ends. The span is the content and everything the template
 writes after it for that turn (ChatML's ``<|im_end|>\\n``), which is what TRL's training
 templates (``qwen2_5_training.jinja`` and the others it swaps in for ``assistant_only_loss``)
 put inside ``{% generation %}``; tokens are marked by overlap with the span, as transformers
