@@ -318,6 +318,11 @@ def test_truncation_and_bad_bytes_are_the_trainers(pair, tmp_path):
         assert "truncated 1" in view and "max_length=64" in view
     back = json_roundtrip(r)
     assert back == r and back.truncated == 1 and back.example(3).cut == e.cut
+    saved = json.loads(json.dumps(r.to_dict()))  # saved before max_length existed: nothing was cut
+    for d in (saved, *saved["examples"]):
+        d.pop("max_length", None), d.pop("truncated", None), d.pop("cut", None)
+    old = type(r).from_dict(saved)
+    assert old.max_length is None and old.truncated == 0 and old.example(3).cut == 0
     whole = data_loss(pair, [long], max_length=None)
     assert whole.examples[0].n_tokens == len(full) and whole.truncated == 0 and "no max_length" in str(whole)
     assert data_loss(pair, [CHAT[1]]).max_length == 1024  # TRL's SFTConfig default
