@@ -67,25 +67,25 @@ CHATS = {
 
 
 @pytest.fixture(scope="module")
-def families(tiny_dirs):
-    """name -> (what probe tokenizes with, TRL's tokenizer, a model for TRL's trainer)."""
-    out = {}
+def families(tiny_dirs, tmp_path_factory):
+    """name -> (what probe tokenizes with, TRL's tokenizer, a model for TRL's trainer, its output_dir)."""
+    out, folder_out = {}, str(tmp_path_factory.mktemp("trl"))
     for arch, kind in (("gpt2", "bpe"), ("llama", "unigram")):
         folder = tiny_dirs[(arch, kind, True)]
         out[kind] = (probe.load(folder), AutoTokenizer.from_pretrained(folder),
-                     AutoModelForCausalLM.from_pretrained(folder))
+                     AutoModelForCausalLM.from_pretrained(folder), folder_out)
     for make, size, kind in ((bpe_tokenizer, 700, "bpe-merges"), (unigram_tokenizer, 400, "unigram-merges")):
         tok = make(size, chat=True, extra=MERGE_LINES)
         lm = types.SimpleNamespace(tokenizer=copy.deepcopy(tok), _aux={})  # what masks.tokenize reads
-        out[kind] = (lm, tok, tiny_model("llama", len(tok)))
+        out[kind] = (lm, tok, tiny_model("llama", len(tok)), folder_out)
     return out
 
 
 def _trl(family, record, template=None, **config):
     """(input_ids, loss mask) of ``record`` as TRL's SFTTrainer prepares it; None if it drops it."""
-    _, tok, model = family
+    _, tok, model, folder = family
     tok.chat_template = template
-    args = SFTConfig(output_dir="/tmp/probe-trl-parity", report_to=[], use_cpu=True, **config)
+    args = SFTConfig(output_dir=folder, report_to=[], use_cpu=True, **config)
     rows = list(SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([record]),
                            processing_class=tok).train_dataset)
     if not rows:
@@ -185,8 +185,8 @@ def test_truncation_is_the_trainers(families, kind, case):
     _same(t, trl)
 
 
-def test_the_default_max_length_is_the_trainers():
-    assert MAX_LENGTH == SFTConfig(output_dir="/tmp/probe-trl-parity", report_to=[], use_cpu=True).max_length
+def test_the_default_max_length_is_the_trainers(tmp_path):
+    assert MAX_LENGTH == SFTConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True).max_length
 
 
 @pytest.mark.parametrize("kind", ["bpe", "unigram"])
