@@ -15,7 +15,7 @@ from ..cases.case import Case
 from ..train.channels import THRESHOLDS
 from ..train.epochs import by_checkpoint
 from ..train.loss import data_loss
-from ..train.masks import MASKS
+from ..train.masks import MASKS, MAX_LENGTH
 from .common import InputError, add_model_args, load_models, quiet_third_parties, say, write_report
 
 
@@ -27,6 +27,14 @@ def cmd_data_loss(args) -> int:
         raise InputError(f"dataset file {args.data!r} does not exist")
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be a positive number, got {args.limit}")
+    max_length = None if str(args.max_length).lower() == "none" else args.max_length
+    if max_length is not None:
+        try:
+            max_length = int(max_length)
+        except ValueError:
+            raise InputError(f"--max-length must be a positive number or none, got {args.max_length!r}") from None
+        if max_length < 1:
+            raise InputError(f"--max-length must be a positive number or none, got {args.max_length!r}")
     th = {k: getattr(args, k) for k in THRESHOLDS if getattr(args, k) is not None}
     base, tuned = load_models(args)
     if args.use_adapter:
@@ -36,7 +44,7 @@ def cmd_data_loss(args) -> int:
             raise InputError(str(err)) from None
     args.traces = {"all": True, "none": False}.get(args.traces, args.traces)
     kw = dict(mask=args.mask, channel=args.channel, limit=args.limit, thresholds=th, traces=args.traces,
-              batch_size=args.batch_size)
+              batch_size=args.batch_size, max_length=max_length)
     say(f"Data loss over {args.data}: base {base.name} vs tuned {tuned.name}")
     try:
         results = {"data_loss": data_loss((base, tuned), args.data, progress=True, **kw)}
@@ -68,6 +76,9 @@ def add_parser(sub) -> None:
     p.add_argument("--channel", metavar="FIELD", help="the record field that names the channel (e.g. source)")
     p.add_argument("--mask", choices=MASKS, default=None, help="which tokens are scored (default: the trainer's)")
     p.add_argument("--limit", type=int, default=None, help="score the first N examples only")
+    p.add_argument("--max-length", default=MAX_LENGTH, metavar="N",
+                   help=f"score the first N tokens of each example, as the trainer trains on them (default "
+                   f"{MAX_LENGTH}, TRL's SFTConfig.max_length); none scores every token")
     p.add_argument("--batch-size", type=int, default=16, help="examples per batch (default 16)")
     p.add_argument("--traces", choices=("all", "flagged", "none"), default="flagged",
                    help="per-token traces kept in the case file: all examples', the flagged ones' (default), none")

@@ -18,8 +18,9 @@ and an answer (assistant turns, response/completion/output). Supported shapes:
 split and is counted as "text". The file is streamed line by line (``.gz`` too) through
 :func:`probe.core.lines.read_lines`: peak memory stays bounded at any file size, because a line
 over ``MAX_LINE_BYTES`` (4 MiB) is read through in chunks and skipped, never held. Empty and
-whitespace-only lines count as ``blank``; a line that is not JSON, JSON Python cannot hold,
-``null``, a record of an unknown shape or a too-long line counts as ``skipped`` (the first
+whitespace-only lines count as ``blank``; a line that is not UTF-8 (a trainer's loader refuses
+it), not JSON, JSON Python cannot hold, ``null``, a record of an unknown shape or a too-long line
+counts as ``skipped`` (the first
 ``MAX_SKIPPED`` named with why). A ``.gz`` that ends mid-stream keeps the counts so far and
 says so in ``truncated``.
 """

@@ -134,10 +134,11 @@ def _file_records(path: Path, bar, truncated: list) -> Iterator[tuple[int, objec
 
     started = False
     try:
-        for line in read_lines(path, errors="replace", progress=tick):
+        for line in read_lines(path, errors="strict", progress=tick):
             text = line.text
-            if text is None:  # too long to hold
-                yield line.number, BadRecord(f"{line.error}, at byte {line.offset}")
+            if text is None:  # not UTF-8 (a trainer's loader refuses it), or too long to hold
+                where = "" if "at byte" in line.error else f", at byte {line.offset}"
+                yield line.number, BadRecord(f"{line.error}{where}")
             elif not text.strip():
                 yield line.number, BLANK
             elif not as_json:

@@ -34,15 +34,17 @@ CHATML = (
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>", "<s>"]
 
 
-def _corpus(repeat: int = 20):
+def _corpus(repeat: int = 20, extra=()):
     for _ in range(repeat):
         yield from CORPUS
+        yield from extra
 
 
-def bpe_tokenizer(vocab_size: int = 600, chat: bool = False):
+def bpe_tokenizer(vocab_size: int = 600, chat: bool = False, extra=()):
     """A byte-level BPE tokenizer wrapped for transformers.
 
     ``trim_offsets=True`` on purpose: the harder case for offsets (zero-width whitespace tokens).
+    ``extra``: lines trained on besides ``CORPUS`` (to learn merges a test needs).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -56,7 +58,7 @@ def bpe_tokenizer(vocab_size: int = 600, chat: bool = False):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=SPECIALS,
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(extra=extra), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<|endoftext|>",
@@ -68,8 +70,9 @@ def bpe_tokenizer(vocab_size: int = 600, chat: bool = False):
     )
 
 
-def unigram_tokenizer(vocab_size: int = 300, chat: bool = False):
-    """A SentencePiece-style tokenizer: Metaspace pre-tokenizer, Unigram model, <s> as BOS."""
+def unigram_tokenizer(vocab_size: int = 300, chat: bool = False, extra=()):
+    """A SentencePiece-style tokenizer: Metaspace pre-tokenizer, Unigram model, <s> as BOS
+    (``extra``: lines trained on besides ``CORPUS``)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -79,7 +82,7 @@ def unigram_tokenizer(vocab_size: int = 300, chat: bool = False):
     trainer = trainers.UnigramTrainer(
         vocab_size=vocab_size, special_tokens=SPECIALS, unk_token="<unk>"
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus(extra=extra), trainer=trainer)
     bos = tok.token_to_id("<s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]

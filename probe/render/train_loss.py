@@ -25,14 +25,22 @@ def _groups_text(title: str, groups) -> list[str]:
 
 
 def _headline(d) -> str:
+    cut = f"max_length {d.max_length}" if d.max_length is not None else "no max_length"
     return (f"DataLoss of {d.source}: {len(d.examples)} examples, {d.n_tokens} scored tokens "
-            f"(mask {d.mask or 'trainer default'}); mean loss base {_f(d.base_loss)} -> tuned "
+            f"(mask {d.mask or 'trainer default'}, {cut}); mean loss base {_f(d.base_loss)} -> tuned "
             f"{_f(d.tuned_loss)} nats; {len(d.memorized)} memorized, {len(d.not_learned)} not learned, "
             f"{len(d.outliers)} outlier channels")
 
 
+def _truncated(d) -> str:
+    return (f"truncated {d.truncated}: longer than max_length={d.max_length} tokens, scored on the first "
+            f"{d.max_length} (the tokens the trainer trained on)") if d.truncated else ""
+
+
 def loss_text(d) -> str:
     lines = [_headline(d)]
+    if d.truncated:
+        lines.append(f"  {_truncated(d)}")
     if d.skipped:
         lines.append(f"  skipped {d.skipped}: " + "; ".join(f"line {s.line}: {s.reason}" for s in d.skipped_lines))
     lines += _groups_text(f"by channel ({d.channel or 'none'})", d.channels)
@@ -75,6 +83,8 @@ def _tokens_html(e) -> str:
 
 def loss_section(d) -> str:
     parts = [f"<p>{escape(_headline(d))}</p>"]
+    if d.truncated:
+        parts.append(f"<p>{escape(_truncated(d))}</p>")
     if d.skipped:
         parts.append("<p>skipped: " + escape("; ".join(f"line {s.line}: {s.reason}" for s in d.skipped_lines))
                      + "</p>")

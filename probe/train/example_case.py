@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..core.progress import progress as progress_bar
 from ..data.records import BLANK, BadRecord, open_dataset
-from .masks import parse
+from .masks import is_answer, parse
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def case_of(record, line: int = 0) -> ExampleCase:
     if r.shape == "text":
         raise ValueError(f"{where} is a plain-text record: it has no prompt/answer split to diagnose")
     if r.shape == "messages":
-        last = max((i for i, m in enumerate(r.messages) if m["role"] == "assistant"), default=None)
+        last = max((i for i, m in enumerate(r.messages) if is_answer(m)), default=None)
         if last is None:
             raise ValueError(f"{where} has no assistant turn: nothing to expect")
         if last == 0:
@@ -65,7 +65,7 @@ def case_of(record, line: int = 0) -> ExampleCase:
         return ExampleCase(line, r.shape, _prompt(r.messages[:last]), r.messages[last]["content"])
     if isinstance(r.prompt, str):
         return ExampleCase(line, r.shape, r.prompt, r.completion)
-    answer = "".join(m["content"] for m in r.completion if m["role"] == "assistant")
+    answer = "".join(m["content"] for m in r.completion if is_answer(m))
     if not answer:
         raise ValueError(f"{where}: the completion has no assistant content")
     return ExampleCase(line, r.shape, _prompt(r.prompt), answer)

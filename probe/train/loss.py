@@ -33,7 +33,7 @@ from ..engine.trace import TokenTrace
 from ..render.train_loss import loss_html, loss_section, loss_text
 from ..shifts.map import _check_pair
 from .channels import GroupLoss, Sums, channel_value, check_thresholds, example_flags, loss_in
-from .masks import KINDS, MASKS, parse, tokenize
+from .masks import KINDS, MASKS, MAX_LENGTH, parse, tokenize
 from .score import losses, mean, score_batch, seqs, trace
 
 CHUNK = 256  # examples tokenized ahead and sorted by length before batching
@@ -53,6 +53,7 @@ class ExampleLoss:
     flags: tuple[str, ...] = ()  # "memorized", "not_learned"
     base: TokenTrace | None = None  # the scored tokens (traces=True)
     tuned: TokenTrace | None = None
+    cut: int = 0  # tokens cut off the end by max_length (the trainer never trains on them)
 
     @property
     def n_scored(self) -> int:
@@ -84,7 +85,8 @@ class ExampleLoss:
         tr = lambda k: None if d.get(k) is None else TokenTrace.from_dict(d[k])  # noqa: E731
         return cls(int(d["line"]), str(d["channel"]), str(d["shape"]), int(d["n_tokens"]),
                    tuple(map(loss_in, d["base_losses"])), tuple(map(loss_in, d["tuned_losses"])),
-                   tuple(map(str, d["kinds"])), tuple(map(str, d.get("flags", ()))), tr("base"), tr("tuned"))
+                   tuple(map(str, d["kinds"])), tuple(map(str, d.get("flags", ()))), tr("base"), tr("tuned"),
+                   int(d.get("cut", 0)))
 
 
 def _loss_batch(base, tuned, batch, *, top_k: int, settings: dict, traces, thresholds: dict) -> list:
@@ -106,7 +108,7 @@ def _loss_batch(base, tuned, batch, *, top_k: int, settings: dict, traces, thres
         out.append(ExampleLoss(
             line, chan, shape, len(t.ids), bl, tl, kinds, flags,
             trace(base, t, b_stats, lo, settings) if keep else None,
-            trace(tuned, t, t_stats, lo, settings) if keep else None))
+            trace(tuned, t, t_stats, lo, settings) if keep else None, t.cut))
         lo += n
     return out
 
@@ -127,6 +129,8 @@ class DataLoss:
     skipped_lines: tuple[Skipped, ...] = ()
     models: dict[str, str] = field(default_factory=dict)
     adapter: str | None = None
+    max_length: int | None = None  # examples cut to this many tokens (None: none cut)
+    truncated: int = 0  # examples longer than max_length, scored on their first max_length tokens
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -188,7 +192,8 @@ class DataLoss:
                    {str(k): float(v) for k, v in d["thresholds"].items()}, int(d.get("blank", 0)),
                    int(d.get("skipped", 0)),
                    tuple(Skipped(int(s["line"]), str(s["reason"])) for s in d.get("skipped_lines", ())),
-                   {str(k): str(v) for k, v in d.get("models", {}).items()}, d.get("adapter"))
+                   {str(k): str(v) for k, v in d.get("models", {}).items()}, d.get("adapter"),
+                   None if d.get("max_length") is None else int(d["max_length"]), int(d.get("truncated", 0)))
 
     def __str__(self) -> str:
         return loss_text(self)
@@ -210,7 +215,8 @@ def _pair(lm_or_pair):
 
 def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top_k: int = 3,
               traces: bool | str = True, batch_size: int = 16, limit: int | None = None,
-              thresholds: dict | None = None, progress: bool = False, engine=None) -> DataLoss:
+              thresholds: dict | None = None, progress: bool = False, engine=None,
+              max_length: int | None = MAX_LENGTH) -> DataLoss:
     """Token loss of every example of ``dataset`` under base and tuned, with the trainer's mask.
 
     Args:
@@ -230,11 +236,16 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
         engine: where the batches run: None (here) or ``probe.ray_engine(...)`` (workers that
             rebuild the pair); the batches and the results are the same either way.
         limit: stop after this many scored examples.
+        max_length: score only the first ``max_length`` tokens of each example, as TRL's
+            SFTTrainer trains only on them (``SFTConfig.max_length``, 1024 by default, keeping
+            the start); None scores every token. An example with nothing to score left is
+            skipped, as the trainer drops it; ``truncated`` counts the examples cut.
         thresholds: overrides of ``probe.train.channels.THRESHOLDS`` (memorized, high_base,
             not_learned, outlier).
 
-    Records of an unknown shape, lines that are not JSON and records with nothing to score
-    under the mask (no assistant turn) are counted as skipped, with the first few lines named.
+    Records of an unknown shape, lines that are not UTF-8 or not JSON and records with nothing
+    to score under the mask (no assistant turn) are counted as skipped, with the first few lines
+    named.
 
     Raises:
         ValueError: an empty dataset (nothing scored), a bad mask or threshold, base and tuned
@@ -248,6 +259,9 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if traces not in (True, False, "flagged"):
         raise ValueError(f"traces must be True, False or 'flagged', got {traces!r}")
+    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)
+                                   or max_length < 1):
+        raise ValueError(f"max_length must be a positive int or None (no truncation), got {max_length!r}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     if channel is not None and not (callable(channel) or isinstance(channel, str)):
@@ -264,10 +278,10 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
     vocab = _vocab_size(tuned)
     engine = as_engine(engine)
     source, total, unit, open_records = open_dataset(dataset)
-    settings = {"top_k": top_k, "mask": mask}
+    settings = {"top_k": top_k, "mask": mask, "max_length": max_length}
     out: list[ExampleLoss] = []
     skipped: list[Skipped] = []
-    counts = {"blank": 0, "skipped": 0}
+    counts = {"blank": 0, "skipped": 0, "truncated": 0}
     by_channel, by_kind = Sums(), Sums()
 
     fn = partial(_loss_batch, top_k=top_k, settings=settings, traces=traces, thresholds=th)
@@ -304,8 +318,9 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
                 skip(line, str(record))
                 continue
             try:
-                shape = parse(record).shape
-                t = tokenize(tuned, parse(record), mask)
+                parsed = parse(record)
+                shape = parsed.shape
+                t = tokenize(tuned, parsed, mask, max_length=max_length)
             except BadRecord as err:
                 skip(line, str(err))
                 continue
@@ -313,6 +328,7 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
             if limit_len is not None and len(t.ids) > limit_len:
                 skip(line, f"{len(t.ids)} tokens, longer than the model's context of {limit_len}")
                 continue
+            counts["truncated"] += bool(t.cut)
             pending.append((line, channel_value(record, channel), t, shape))
             taken += 1
             if len(pending) >= CHUNK:
@@ -334,4 +350,4 @@ def data_loss(lm_or_pair, dataset, *, mask: str | None = None, channel=None, top
             channel if isinstance(channel, str) else "<function>"),
         mask=mask, thresholds=th, blank=counts["blank"], skipped=counts["skipped"],
         skipped_lines=tuple(skipped), models={"base": base.name, "tuned": tuned.name},
-        adapter=tuned.active_adapter)
+        adapter=tuned.active_adapter, max_length=max_length, truncated=counts["truncated"])

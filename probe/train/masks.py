@@ -1,24 +1,43 @@
-"""Which tokens of a training example a trainer puts in the loss, as TRL's SFTTrainer does.
+"""Which tokens of a training example a trainer puts in the loss, as TRL 1.16's SFTTrainer does.
 
-A record becomes one token sequence and a loss mask:
+A record becomes one token sequence and a loss mask, by the rules of TRL 1.16's
+``SFTTrainer._prepare_dataset`` (``trl/trainer/sft_trainer.py``; the parity tests run that
+code on the same records and compare token for token):
 
-* ``messages`` (chat data, also ShareGPT ``conversations``, ``instruction``/``output`` and
+* ``messages`` (chat data; also ShareGPT ``conversations``, whose ``from``/``value`` become
+  ``role``/``content`` with the roles kept as written, ``human``/``gpt``, as TRL's
+  ``maybe_convert_to_chatml`` keeps them; and probe's own ``instruction``/``output`` and
   ``question``/``answer``, which become one user and one assistant turn): the conversation
-  rendered by the tokenizer's chat template and tokenized as TRL does (no extra special
-  tokens). Masks: ``"all"`` (TRL's default, ``assistant_only_loss=False``), ``"assistant"``
-  (``assistant_only_loss=True``: every assistant turn), ``"last_assistant"``.
-* ``prompt``/``completion`` (or ``response``), strings: prompt + completion + EOS, tokenized
-  with the tokenizer's special tokens; the mask ``"completion"`` (TRL's default,
-  ``completion_only_loss``) is every token after the prompt's own tokens, EOS included.
-  Message lists: both rendered by the template, the completion is what follows the prompt
-  rendered with its generation prompt.
-* ``text``: the text + EOS, every token.
+  rendered by the tokenizer's chat template and tokenized without extra special tokens, no EOS
+  added. Masks: ``"all"`` (TRL's default, ``assistant_only_loss=False``), ``"assistant"``
+  (``assistant_only_loss=True``: every answer turn), ``"last_assistant"`` (the last one).
+* ``prompt``/``completion`` (or probe's own ``response``), strings: the prompt tokenized alone, and prompt +
+  completion + EOS (added unless the completion ends with it) tokenized with the tokenizer's
+  special tokens; the mask ``"completion"`` (TRL's default, ``completion_only_loss``) is every
+  token after the common prefix of the two id lists, so a token that merges the prompt's end
+  with the completion's start ("Answer: " + "Paris" -> " Paris") is the completion's.
+  Message lists: the prompt rendered with its generation prompt and prompt + completion
+  rendered, the completion again from the common prefix of their ids; no EOS added.
+* ``text``: the text + EOS (added unless it ends with it), with special tokens, every token.
 
-The assistant mask comes from the template's ``{% generation %}`` markers when it has them
-(``return_assistant_tokens_mask``, what TRL requires); without them each assistant message's
-content is located in the rendered text by character offsets (in order) and mapped to tokens
-by their offsets, with the special token that closes the turn right after it (``<|im_end|>``),
-which is what a ``{% generation %}`` span of a ChatML template holds.
+``max_length`` keeps the first ``max_length`` tokens (TRL's ``truncation_mode="keep_start"``,
+after the EOS is added and the mask is made); an example left with nothing to score is dropped,
+as the trainer drops it.
+
+Answer turns are the messages whose role is one of ``ANSWER_ROLES`` (``assistant``, ``gpt``,
+...). The assistant mask comes from the template's ``{% generation %}`` markers when it has them
+and every answer turn has the role ``assistant`` (``return_assistant_tokens_mask``, what TRL
+uses); a template without them that TRL knows is swapped for TRL's training variant of it, as
+the trainer swaps it (``get_training_chat_template``, when TRL is installed). Otherwise (a
+template TRL refuses, or ``gpt``/``model`` turns, which no marker marks) each turn's span is
+found from the template's own renderings, never by searching for the content: the
+conversation up to the turn rendered with a placeholder content gives where the content starts
+and what the template writes after it; the conversation up to and with the turn gives where
+the turn ends. The span is the content and everything the template
+writes after it for that turn (ChatML's ``<|im_end|>\\n``), which is what TRL's training
+templates (``qwen2_5_training.jinja`` and the others it swaps in for ``assistant_only_loss``)
+put inside ``{% generation %}``; tokens are marked by overlap with the span, as transformers
+marks them. The same spans give the token kinds (template vs. content).
 
 The first token of a sequence is never scored (nothing predicts it); labels are not shifted
 here: the logits at t predict token t + 1.
@@ -32,12 +51,13 @@ from dataclasses import dataclass
 from ..data.records import ANSWER_ROLES, BadRecord, message_text
 from ..engine.prompts import _tokenize
 
+TRL_VERSION = "1.16"  # the trainer whose rules this module follows
+MAX_LENGTH = 1024  # TRL 1.16's SFTConfig.max_length default
 MASKS = ("all", "assistant", "last_assistant", "completion")
 DEFAULT_MASK = {"messages": "all", "prompt_completion": "completion", "text": "all"}
 KINDS = ("special", "template", "whitespace", "digits", "text")
 _GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
-_ROLES = {"human": "user", "gpt": "assistant", "model": "assistant", "bot": "assistant",
-          "chatbot": "assistant"}
+_PLACEHOLDER = "\u27e6\u00a71729\u00a7\u27e7"  # survives trim / upper; marks where a content goes
 
 
 @dataclass(frozen=True)
@@ -57,14 +77,19 @@ class Tokens:
 
     ids: list[int]
     mask: list[bool]  # mask[t]: token t is a loss target (mask[0] is always False)
-    rendered: str  # the exact text tokenized
-    spans: list[tuple[int, int]]  # per token: characters of ``rendered`` (an appended EOS: empty at the end)
+    rendered: str  # the exact text tokenized (an EOS the trainer adds is part of it)
+    spans: list[tuple[int, int]]  # per token: characters of ``rendered`` ((0, 0) for a post-processor's)
     kinds: list[str]  # per token: one of KINDS
     mode: str  # the mask used
+    cut: int = 0  # tokens cut off the end by max_length (the trainer never sees them)
 
     @property
     def n_scored(self) -> int:
         return sum(self.mask)
+
+
+def is_answer(message: dict) -> bool:
+    return str(message["role"]).lower() in ANSWER_ROLES
 
 
 def _messages(value, key: str) -> tuple[dict, ...]:
@@ -75,7 +100,6 @@ def _messages(value, key: str) -> tuple[dict, ...]:
         role = m.get("role", m.get("from"))
         if not isinstance(role, str):
             raise BadRecord("a message has no 'role'")
-        role = _ROLES.get(role.lower(), role)
         out.append({"role": role, "content": message_text(m.get("content", m.get("value")))})
     return tuple(out)
 
@@ -117,39 +141,100 @@ def _template(tok) -> str:
     return t or ""
 
 
-def _render(tok, messages, generation_prompt: bool = False) -> str:
+def _render(tok, messages, generation_prompt: bool = False, template: str | None = None) -> str:
     if not _template(tok):
         raise BadRecord("chat data needs a chat template and this tokenizer has none")
-    return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt)
+    return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=generation_prompt,
+                                   chat_template=template)
 
 
-def _content_spans(rendered: str, messages) -> list[tuple[int, int, str]]:
-    """(start, end, role) of each message's content in the rendered text, located in order."""
-    out, cursor = [], 0
+_TRAINING: dict[str, str | None] = {}
+
+
+def _training_template(tok) -> str | None:
+    """The template TRL swaps in for ``assistant_only_loss`` when the tokenizer's has no
+    ``{% generation %}`` markers (``trl.chat_template_utils.get_training_chat_template``: a
+    known family's training variant), or None (TRL not installed, or a template TRL refuses)."""
+    key = _template(tok)
+    if key not in _TRAINING:
+        try:
+            from trl.chat_template_utils import get_training_chat_template
+        except ImportError:
+            return None
+        try:
+            _TRAINING[key] = get_training_chat_template(tok)
+        except ValueError:  # "not training-compatible and patching is not supported"
+            _TRAINING[key] = None
+    return _TRAINING[key]
+
+
+def _turns(tok, messages, rendered: str, template: str | None = None) -> list[tuple[int, int, int]]:
+    """(content start, content end, turn end) of each message in ``rendered``, from the
+    template's own renderings of the conversation up to it (see the module docstring)."""
+    out = []
     for i, m in enumerate(messages):
-        c = m["content"]
-        if not c:
-            continue
-        at = rendered.find(c, cursor)
-        if at < 0:
-            raise BadRecord(f"message {i} ({m['role']}) is not found verbatim in the rendered conversation "
-                       "(the chat template changes it); give a template with {% generation %} markers")
-        out.append((at, at + len(c), m["role"]))
-        cursor = at + len(c)
+        where = f"message {i} ({m['role']})"
+        try:
+            with_placeholder = _render(tok, [*messages[:i], {"role": m["role"], "content": _PLACEHOLDER}],
+                                       template=template)
+            upto = _render(tok, messages[:i + 1], template=template)
+        except BadRecord:
+            raise
+        except Exception as err:  # the template refuses a partial conversation
+            raise BadRecord(f"{where}: the chat template cannot render the conversation up to it "
+                            f"({type(err).__name__}: {str(err)[:80]}); give a template with "
+                            "{% generation %} markers") from None
+        start = with_placeholder.find(_PLACEHOLDER)
+        if start < 0 or with_placeholder.count(_PLACEHOLDER) != 1:
+            raise BadRecord(f"{where}: the chat template changes the message text, so its place in the "
+                            "rendering is unknown; give a template with {% generation %} markers")
+        tail = with_placeholder[start + len(_PLACEHOLDER):]
+        end = len(upto) - len(tail)
+        if (upto[:start] != with_placeholder[:start] or not upto.endswith(tail) or end < start
+                or not rendered.startswith(upto)):
+            raise BadRecord(f"{where}: the chat template renders it differently once later messages "
+                            "follow, so its place in the rendering is unknown; give a template with "
+                            "{% generation %} markers")
+        out.append((start, end, len(upto)))
     return out
 
 
-def _tokens(lm, text: str, add_special: bool) -> tuple[list[int], list[tuple[int, int]]]:
-    ids, offsets = _tokenize(lm, text, add_special)
-    # a post-processor's tail tokens (offset (0, 0) after the text) are dropped; EOS is added by us
-    while len(ids) > 1 and offsets[-1] == (0, 0) and any(e for _, e in offsets[:-1]):
-        ids, offsets = ids[:-1], offsets[:-1]
-    return ids, offsets
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _with_eos(tok, text: str) -> str:
+    """``text`` + the EOS token's text unless it ends with it (TRL's ``add_eos``)."""
+    eos = tok.eos_token
+    return text + eos if eos and not text.endswith(eos) else text
 
 
 def _overlaps(span, lo: int, hi: int) -> bool:
     a, b = span
     return a < hi and b > lo
+
+
+def _by_spans(tok, rendered: str, n: int, spans: list[tuple[int, int]]) -> list[bool]:
+    """Tokens overlapping the character spans, by the tokenizer's own offsets: the rule
+    transformers' ``return_assistant_tokens_mask`` applies to ``{% generation %}`` spans."""
+    enc = tok(rendered, add_special_tokens=False, return_offsets_mapping=True)
+    offsets = [tuple(o) for o in enc["offset_mapping"]]
+    if len(offsets) != n:
+        raise BadRecord("the tokenizer's offsets do not match its tokens")
+    mask, k = [False] * n, 0
+    for t, (a, b) in enumerate(offsets):
+        while k < len(spans) and a >= spans[k][1]:
+            k += 1
+        if k == len(spans):
+            break
+        if b > spans[k][0]:
+            mask[t] = True
+    return mask
 
 
 def _kinds(lm, ids, spans, rendered: str, content: list[tuple[int, int]] | None) -> list[str]:
@@ -171,99 +256,99 @@ def _kinds(lm, ids, spans, rendered: str, content: list[tuple[int, int]] | None)
     return out
 
 
-def _with_eos(lm, ids, offsets, end: int):
-    eos = lm.tokenizer.eos_token_id
-    if eos is not None and (not ids or ids[-1] != eos):
-        return ids + [int(eos)], offsets + [(end, end)]
-    return ids, offsets
-
-
-def _assistant_by_markers(lm, messages, ids) -> list[bool]:
+def _assistant_by_markers(lm, messages, ids, template: str | None) -> list[bool]:
     out = lm.tokenizer.apply_chat_template(list(messages), tokenize=True, return_dict=True,
-                                           return_assistant_tokens_mask=True)
+                                           return_assistant_tokens_mask=True, chat_template=template)
     got = list(out["input_ids"])
     if got != ids:
         raise BadRecord("the chat template's tokens differ from the rendered text's tokens")
     return [bool(x) for x in out["assistant_masks"]]
 
 
-def _assistant_by_offsets(lm, ids, offsets, spans) -> list[bool]:
-    special = set(lm.tokenizer.all_special_ids) | set(getattr(lm.tokenizer, "added_tokens_decoder", {}) or {})
-    mask = [False] * len(ids)
-    for lo, hi in spans:
-        last = None
-        for t, off in enumerate(offsets):
-            if _overlaps(off, lo, hi):
-                mask[t] = True
-                last = t
-        if last is not None and last + 1 < len(ids) and ids[last + 1] in special:
-            mask[last + 1] = True  # the token that closes the turn
-    return mask
+def _last_run(mask: list[bool]) -> list[bool]:
+    end = max((i for i, m in enumerate(mask) if m), default=-1)
+    start = end
+    while start > 0 and mask[start - 1]:
+        start -= 1
+    return [start <= i <= end for i in range(len(mask))]
 
 
-def tokenize(lm, record: Record, mode: str | None = None) -> Tokens:
-    """ids, loss mask and token kinds of one record (raises ``BadRecord`` with the reason)."""
+def _chat(lm, msgs, mode: str):
+    """rendered, ids, offsets, mask, content spans of a conversation."""
+    tok = lm.tokenizer
+    answers = [i for i, m in enumerate(msgs) if is_answer(m)]
+    if mode != "all" and not answers:
+        raise BadRecord("no assistant turn to score (mask=%r)" % mode)
+    template, markers = None, False  # None: the tokenizer's own template
+    if mode != "all" and all(msgs[i]["role"] == "assistant" for i in answers):
+        markers = bool(_GENERATION.search(_template(tok)))
+        if not markers:  # TRL renders with its training variant of a known template
+            template = _training_template(tok)
+            markers = template is not None
+    rendered = _render(tok, msgs, template=template)
+    ids, offsets = _tokenize(lm, rendered, False)
+    try:
+        turns, why = _turns(tok, msgs, rendered, template), None
+    except BadRecord as err:  # a template that rewrites the content: no template/text split of kinds
+        turns, why = None, err
+    content = None if turns is None else [(a, b) for a, b, _ in turns]
+    if mode == "all":
+        mask = [True] * len(ids)
+    elif markers:
+        mask = _assistant_by_markers(lm, msgs, ids, template)
+        mask = _last_run(mask) if mode == "last_assistant" else mask
+    elif turns is None:
+        raise why
+    else:
+        chosen = answers[-1:] if mode == "last_assistant" else answers
+        mask = _by_spans(tok, rendered, len(ids), [(turns[i][0], turns[i][2]) for i in chosen])
+    return rendered, ids, offsets, mask, content
+
+
+def tokenize(lm, record: Record, mode: str | None = None, *, max_length: int | None = None) -> Tokens:
+    """ids, loss mask and token kinds of one record, as TRL 1.16's SFTTrainer makes them.
+
+    ``max_length``: keep the first ``max_length`` tokens (None: all; the trainer's default is
+    ``MAX_LENGTH``). Raises ``BadRecord`` with the reason (nothing to score included)."""
     mode = mode or DEFAULT_MASK[record.shape]
     if mode not in MASKS:
         raise ValueError(f"mask must be one of {MASKS} or None (the trainer's default), got {mode!r}")
+    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)
+                                   or max_length < 1):
+        raise ValueError(f"max_length must be a positive int or None, got {max_length!r}")
     allowed = {"messages": ("all", "assistant", "last_assistant"),
                "prompt_completion": ("all", "completion"), "text": ("all",)}[record.shape]
     if mode not in allowed:
         raise BadRecord(f"mask {mode!r} does not apply to {record.shape} data (use one of {allowed})")
     tok = lm.tokenizer
     if record.shape == "text":
-        ids, offsets = _with_eos(lm, *_tokens(lm, record.text, True), len(record.text))
-        rendered, mask, content = record.text, [True] * len(ids), None
+        rendered = _with_eos(tok, record.text)
+        ids, offsets = _tokenize(lm, rendered, True)
+        mask, content = [True] * len(ids), None
     elif record.shape == "prompt_completion" and isinstance(record.prompt, str):
-        rendered = record.prompt + record.completion
-        ids, offsets = _with_eos(lm, *_tokens(lm, rendered, True), len(rendered))
-        n_prompt = len(_tokens(lm, record.prompt, True)[0])
-        mask = [mode == "all" or t >= n_prompt for t in range(len(ids))]
-        content = [(0, len(rendered))]
+        rendered = record.prompt + _with_eos(tok, record.completion)
+        ids, offsets = _tokenize(lm, rendered, True)
+        start = _common_prefix(list(tok(record.prompt)["input_ids"]), ids)
+        mask = [mode == "all" or t >= start for t in range(len(ids))]
+        content = [(0, len(record.prompt) + len(record.completion))]
     elif record.shape == "prompt_completion":
         head = _render(tok, record.prompt, generation_prompt=True)
         msgs = tuple(record.prompt) + tuple(record.completion)
-        rendered = _render(tok, msgs)
-        if not rendered.startswith(head):
-            raise BadRecord("the conversation rendered does not start with the prompt rendered with its "
-                       "generation prompt: the completion cannot be located")
-        ids, offsets = _tokens(lm, rendered, False)
-        mask = [mode == "all" or b > len(head) for a, b in offsets]
-        try:
-            content = [(a, b) for a, b, _ in _content_spans(rendered, msgs)]
-        except BadRecord:
-            content = None
+        rendered, ids, offsets, mask, content = _chat(lm, msgs, "all")
+        start = _common_prefix(list(tok(head, add_special_tokens=False)["input_ids"]), ids)
+        mask = [mode == "all" or t >= start for t in range(len(ids))]
     else:
-        msgs = record.messages
-        if mode != "all" and not any(m["role"].lower() in ANSWER_ROLES | {"assistant"} for m in msgs):
-            raise BadRecord("no assistant turn to score (mask=%r)" % mode)
-        rendered = _render(tok, msgs)
-        ids, offsets = _tokens(lm, rendered, False)
-        try:
-            located = _content_spans(rendered, msgs)
-        except BadRecord:
-            if mode != "all" and not _GENERATION.search(_template(tok)):
-                raise
-            located = None  # a template that rewrites the content: no template/text split of kinds
-        content = None if located is None else [(a, b) for a, b, _ in located]
-        if mode == "all":
-            mask = [True] * len(ids)
-        else:
-            if _GENERATION.search(_template(tok)):
-                mask = _assistant_by_markers(lm, msgs, ids)
-                if mode == "last_assistant":  # keep the last run of True
-                    end = max(i for i, m in enumerate(mask) if m) if any(mask) else -1
-                    start = end
-                    while start > 0 and mask[start - 1]:
-                        start -= 1
-                    mask = [start <= i <= end for i in range(len(mask))]
-            else:
-                spans = [(a, b) for a, b, role in located if role == "assistant"]
-                mask = _assistant_by_offsets(lm, ids, offsets, spans[-1:] if mode == "last_assistant" else spans)
+        rendered, ids, offsets, mask, content = _chat(lm, record.messages, mode)
     if not ids:
         raise BadRecord("the record tokenizes to nothing")
+    cut = max(0, len(ids) - max_length) if max_length is not None else 0
+    if cut:
+        ids, offsets, mask = ids[:max_length], offsets[:max_length], mask[:max_length]
     mask = [False] + [bool(m) for m in mask[1:]]
     if not any(mask):
+        if cut:
+            raise BadRecord(f"nothing to score in the first max_length={max_length} tokens (of "
+                            f"{len(ids) + cut}): the trainer drops this example")
         raise BadRecord(f"no token to score under mask {mode!r}")
     spans = [tuple(o) for o in offsets]
-    return Tokens(ids, mask, rendered, spans, _kinds(lm, ids, spans, rendered, content), mode)
+    return Tokens(ids, mask, rendered, spans, _kinds(lm, ids, spans, rendered, content), mode, cut)

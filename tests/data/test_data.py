@@ -134,11 +134,12 @@ def test_plain_text_file_counts_lines_as_text(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_bytes(b"Beijing is big\r\n\r\nthe capital\nBEIJING capital\n\xff broken Beijing\n")
     c = count(path, ["beijing", "capital"])
-    assert (c.records, c.text_records, c.blank, c.skipped) == (0, 4, 1, 0)
-    assert c.get("beijing").text == 3 and c.get("capital").text == 2
+    assert (c.records, c.text_records, c.blank, c.skipped) == (0, 3, 1, 1)  # a trainer's loader refuses line 5
+    assert c.skipped_lines[0].line == 5 and "not UTF-8" in c.skipped_lines[0].reason
+    assert c.get("beijing").text == 2 and c.get("capital").text == 2
     assert [e.line for e in c.get("capital").text_examples] == [3, 4]
     assert all(p.count == 0 for p in c.pairs)
-    assert "3 plain-text records contain 'beijing'" in c.summary
+    assert "2 plain-text records contain 'beijing'" in c.summary
 
 
 def test_summary_reads_the_overfit_story():

@@ -1,5 +1,6 @@
 """probe.data_loss: per-token losses equal a float64 brute-force reference under the trainer's mask."""
 
+import dataclasses
 import gzip
 import json
 import math
@@ -13,8 +14,8 @@ from probe.train.channels import Sums, example_flags, THRESHOLDS, medians_withou
 from probe.train.loss import data_loss
 
 GEN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
-       "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>{% endgeneration %}"
-       "{% else %}{{ m['content'] }}<|im_end|>{% endif %}\n{% endfor %}"
+       "{% if m['role'] == 'assistant' %}{% generation %}{{ m['content'] }}<|im_end|>\n{% endgeneration %}"
+       "{% else %}{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}"
        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 PLAIN = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
@@ -48,7 +49,8 @@ def _ref(lm, ids, positions):
 
 def _assistant_by_hand(tok, messages, which="all"):
     """ids and scored positions, found without probe: offsets of each assistant content in the
-    rendered text, plus the <|im_end|> right after it."""
+    rendered text, plus the <|im_end|> and the newline right after it (what TRL's training
+    templates mark)."""
     text = tok.apply_chat_template(messages, tokenize=False)
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
     ids, offs = enc["input_ids"], enc["offset_mapping"]
@@ -64,8 +66,8 @@ def _assistant_by_hand(tok, messages, which="all"):
     for lo, hi in spans:
         inside = [t for t, (a, b) in enumerate(offs) if a < hi and b > lo]
         pos.update(inside)
-        if ids[inside[-1] + 1] == tok.convert_tokens_to_ids("<|im_end|>"):
-            pos.add(inside[-1] + 1)
+        assert ids[inside[-1] + 1] == tok.convert_tokens_to_ids("<|im_end|>") and offs[inside[-1] + 2] == (hi + 10, hi + 11)
+        pos.update((inside[-1] + 1, inside[-1] + 2))
     return ids, sorted(p for p in pos if p > 0)
 
 
@@ -156,15 +158,24 @@ def test_bad_input_is_a_clear_error_or_a_named_skip(pair, tmp_path):
 
 
 def test_a_template_that_rewrites_the_content(pair):
-    """Default mask: still scored (no template/text split); assistant mask: a named skip."""
+    """A template that changes the text (upper): its spans still come from its renderings, so the
+    assistant mask is the marked template's; one that renders a turn differently once others
+    follow: default mask scored (no template/text split), assistant mask a named skip."""
+    from probe.train.masks import parse, tokenize
+
     tok = pair[1].tokenizer
     saved = tok.chat_template
-    tok.chat_template = PLAIN.replace("m['content']", "m['content'] | upper")
     try:
+        tok.chat_template = GEN.replace("m['content']", "m['content'] | upper")
+        marked = tokenize(pair[1], parse(CHAT[0]), "assistant")
+        tok.chat_template = PLAIN.replace("m['content']", "m['content'] | upper")
+        plain = tokenize(pair[1], parse(CHAT[0]), "assistant")
+        assert plain.ids == marked.ids and plain.mask == marked.mask and "PARIS" in plain.rendered
+        tok.chat_template = "{{ messages | length }}\n" + PLAIN
         r = data_loss(pair, [CHAT[1]])
         ids = tok.apply_chat_template(CHAT[1]["messages"], tokenize=True, return_dict=True)["input_ids"]
         assert r.examples[0].n_scored == len(ids) - 1 and "template" not in {k.name for k in r.kinds}
-        with pytest.raises(ValueError, match="not found verbatim"):
+        with pytest.raises(ValueError, match="renders it differently once later messages follow"):
             data_loss(pair, [CHAT[1]], mask="assistant")
     finally:
         tok.chat_template = saved
@@ -282,3 +293,41 @@ def test_by_checkpoint_names_the_first_bad_checkpoint(tiny_dirs, tmp_path):
     assert json_roundtrip(e) == e and "first bad" in str(e) and "first bad" in e._repr_html_()
     with pytest.raises(ValueError, match="unknown checkpoints"):
         probe.by_checkpoint((base, tuned), CHAT, checkpoints=["epoch-9"])
+
+
+def test_truncation_and_bad_bytes_are_the_trainers(pair, tmp_path):
+    """max_length cuts as TRL does (the first max_length tokens; an example left with nothing to
+    score dropped); a line of invalid UTF-8, which the trainer's loader refuses, is skipped by
+    line here and in probe.data.count."""
+    base, tuned = pair
+    tok = tuned.tokenizer
+    long = {"text": "The quick brown fox jumps over the lazy dog. " * 4}
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\n".join([json.dumps(CHAT[1]).encode(), b'{"text": "caf\xe9 au lait"}',
+                                 json.dumps(long).encode(), json.dumps({"prompt": long["text"], "completion": "x"}).encode()]))
+    r = data_loss(pair, path, max_length=64)
+    assert [e.line for e in r.examples] == [1, 3] and r.truncated == 1 and r.max_length == 64
+    assert [(s.line, s.reason.split(" (")[0]) for s in r.skipped_lines] == [
+        (2, "not UTF-8 text"), (4, "nothing to score in the first max_length=64 tokens")]
+    full = tok(long["text"] + tok.eos_token)["input_ids"]
+    assert len(full) > 64
+    e = r.example(3)
+    assert e.n_tokens == 64 and e.cut == len(full) - 64 and e.n_scored == 63
+    _check(dataclasses.replace(r, examples=(e,)), pair, [(full[:64], list(range(1, 64)))])
+    for view in (str(r), r._repr_html_()):
+        assert "truncated 1" in view and "max_length=64" in view
+    back = json_roundtrip(r)
+    assert back == r and back.truncated == 1 and back.example(3).cut == e.cut
+    saved = json.loads(json.dumps(r.to_dict()))  # saved before max_length existed: nothing was cut
+    for d in (saved, *saved["examples"]):
+        d.pop("max_length", None), d.pop("truncated", None), d.pop("cut", None)
+    old = type(r).from_dict(saved)
+    assert old.max_length is None and old.truncated == 0 and old.example(3).cut == 0
+    whole = data_loss(pair, [long], max_length=None)
+    assert whole.examples[0].n_tokens == len(full) and whole.truncated == 0 and "no max_length" in str(whole)
+    assert data_loss(pair, [CHAT[1]]).max_length == 1024  # TRL's SFTConfig default
+    with pytest.raises(ValueError, match="max_length must be"):
+        data_loss(pair, [CHAT[1]], max_length=0)
+    c = probe.data.count(path, ["lait"])
+    assert c.skipped == 1 and c.skipped_lines[0].line == 2 and "not UTF-8" in c.skipped_lines[0].reason
+    assert c.get("lait").text == 0  # never read with U+FFFD in its place
