@@ -23,6 +23,7 @@ names the model type and the feature: an error, never a wrong number.
 from __future__ import annotations
 
 import torch
+from ..core.engines import WeightsNotLoaded
 from .forward import NonFiniteLogitsError, _close, feed_on_cache, forward, left_pad
 
 
@@ -149,7 +150,8 @@ def supports(lm, need: str) -> bool:
     """Whether ``lm`` does ``need`` (a key of :data:`NEEDS`) exactly; checked once per model.
 
     Raises :class:`probe.engine.forward.NonFiniteLogitsError` where the model's logits are NaN
-    (that is what is wrong, not the family)."""
+    and :class:`probe.WeightsNotLoaded` where it has no weights (that is what is wrong, not the
+    family); neither is remembered."""
     memo = lm.model.__dict__.setdefault("_probe_supports", {})
     known = KNOWN_INEXACT.get(_model_type(lm), {}).get(need)
     if known and need not in memo:
@@ -158,7 +160,7 @@ def supports(lm, need: str) -> bool:
         try:
             with lm.active():
                 memo[need] = bool(_CHECKS[need](lm))
-        except NonFiniteLogitsError:
+        except (NonFiniteLogitsError, WeightsNotLoaded):
             raise
         except Exception as err:  # noqa: BLE001 - any failure means: not supported
             memo[need] = False

@@ -174,3 +174,27 @@ def test_cli_ray_to_a_closed_port_is_an_input_error_before_any_model_loads(comma
     code = cli.main([command, "--base", missing, "--tuned", missing, *args, "--ray", f"127.0.0.1:{port}"])
     err = capsys.readouterr().err
     assert code == 1 and f"no Ray cluster at 127.0.0.1:{port}" in err and "no-such-model" not in err
+
+
+WEIGHTLESS_RUNS = {  # every feature a weightless driver might be asked to run here, without an engine
+    "score": lambda b, t: probe.score(t, "hi", "x"),
+    "score_many": lambda b, t: probe.score_many(t, [("hi", "x"), ("hello there", "y")], progress=False),
+    "generate": lambda b, t: probe.generate(t, "hi", max_new_tokens=3),
+    "generate_many": lambda b, t: probe.generate_many(t, ["hi", "hello there"], max_new_tokens=3),
+    "diagnose": lambda b, t: probe.diagnose(b, t, "hi", expected="x", max_new_tokens=3),
+    "diagnose_many": lambda b, t: probe.diagnose_many(b, t, [{"prompt": "hi", "expected": "x"}] * 2,
+                                                      progress=False, max_new_tokens=3),
+    "shift": lambda b, t: probe.shift(b, t, ["hi", "hello there"], max_new_tokens=3),
+    "sweep": lambda b, t: probe.sweep(t, "The {c} is", " x", c=["a", "bb"]),
+    "occlusion": lambda b, t: probe.occlusion(t, "hi there", " x"),
+    "data_loss": lambda b, t: probe.data_loss((b, t), [{"prompt": "hi", "completion": " x"}] * 2),
+}
+
+
+@pytest.mark.parametrize("run", list(WEIGHTLESS_RUNS))
+def test_a_weightless_pair_run_here_raises_weights_not_loaded_naming_the_fix(run, tiny_dirs):
+    """Not "unsupported family" (the support check ran the model), nor one FailedCase per case."""
+    folder = tiny_dirs[("llama", "unigram", True)]
+    base, tuned = probe.load_pair(folder, folder, weights=False)
+    with pytest.raises(probe.WeightsNotLoaded, match=r"weights=False.*engine=probe\.ray_engine"):
+        WEIGHTLESS_RUNS[run](base, tuned)
