@@ -249,20 +249,21 @@ def test_an_address_where_no_ray_head_answers_fails_within_seconds_naming_it():
     minutes. In a subprocess, so that the old hang ends at the timeout as a failure."""
     pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
     port, stop = _silent_listener()
+    code = ("import json, time, ray, probe\n"  # imports first: a busy machine takes long over them
+            "start = time.monotonic()\n"
+            "try:\n"
+            f"    probe.ray_engine('127.0.0.1:{port}')\n"
+            "except ConnectionError as err:\n"
+            "    print(json.dumps({'took': time.monotonic() - start, 'error': str(err)}))\n")
     try:
-        start = time.monotonic()
-        try:
-            done = _python(f"import probe\nprobe.ray_engine('127.0.0.1:{port}')", timeout=90)
-        except subprocess.TimeoutExpired:
-            pytest.fail("ray_engine hung on an address where no Ray head answers")
-        took = time.monotonic() - start
+        done = _python(code, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("ray_engine hung on an address where no Ray head answers")
     finally:
         stop()
-    assert done.returncode != 0
-    assert f"ConnectionError: no Ray head at 127.0.0.1:{port}" in done.stderr
-    assert "said nothing" in done.stderr
-    # the handshake waits 3 s; the rest is importing torch, transformers and ray on a busy machine
-    assert took < 60
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["error"].startswith(f"no Ray head at 127.0.0.1:{port}") and "said nothing" in report["error"]
+    assert report["took"] < 20  # the handshake waits 3 s
 
 
 def test_an_answer_that_is_not_grpc_is_no_ray_head_either():
