@@ -182,6 +182,8 @@ class RayEngine:
                  temp_dir: str | None = None, start_tries: int = 2):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive int, got {workers!r}")
+        if not isinstance(start_tries, int) or isinstance(start_tries, bool) or start_tries < 1:
+            raise ValueError(f"start_tries must be a positive int, got {start_tries!r}")
         ray = _ray()
         if address not in (None, "auto", "local"):
             check_address(address)
