@@ -141,10 +141,10 @@ def engine_from(args):
         return None
     if args.ray_workers < 1:
         raise InputError(f"--ray-workers must be >= 1, got {args.ray_workers}")
-    from ..distributed.ray_engine import ray_engine
+    from ..distributed.ray_engine import RayStartError, ray_engine
 
     try:
         return ray_engine(None if args.ray == "local" else args.ray, args.ray_workers,
                           {"CPU": 1, "GPU": args.ray_gpus} if args.ray_gpus else None)
-    except (ImportError, ConnectionError, ValueError) as err:
+    except (ImportError, ConnectionError, ValueError, RayStartError) as err:
         raise InputError(f"--ray: {err}") from None

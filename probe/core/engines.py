@@ -25,6 +25,25 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 BatchFn = Callable[[Any, Any, list], list]
 
 
+class WeightsNotLoaded(RuntimeError):
+    """A model loaded with ``weights=False`` was asked to run: it only plans for remote workers."""
+
+
+def weights_not_loaded(label: str) -> WeightsNotLoaded:
+    """The error for running ``label``, a model loaded without weights, in this process."""
+    return WeightsNotLoaded(
+        f"{label!r} was loaded with weights=False (no weights in this process): it forms the "
+        "batches, and the workers of an engine run them: pass engine=probe.ray_engine(...) "
+        "(or --ray), or load it with weights")
+
+
+def require_weights(*lms) -> None:
+    """Raise :class:`WeightsNotLoaded` for the first of ``lms`` loaded without weights."""
+    for lm in lms:
+        if getattr(lm, "has_weights", True) is False:
+            raise weights_not_loaded(lm.name)
+
+
 @runtime_checkable
 class Engine(Protocol):
     def map_batches(self, fn: BatchFn, batches: Sequence[list], *, pair: tuple,
@@ -40,6 +59,7 @@ class LocalEngine:
     def map_batches(self, fn: BatchFn, batches: Sequence[list], *, pair: tuple,
                     on_batch: Callable[[int, list], None] | None = None) -> list[list]:
         base, tuned = pair
+        require_weights(base, tuned)  # before any batch: not one FailedCase per case
         out = []
         for i, batch in enumerate(batches):
             results = fn(base, tuned, batch)

@@ -10,7 +10,13 @@ same ones the local run forms), keeps ``depth`` of them in flight per worker, an
 result under its batch's index, so results come back in input order, bitwise the local run's.
 A worker that dies (killed, out of memory) is replaced and the batches it held are sent again;
 a batch is tried at most ``attempts`` times. An exception raised by probe's own code in a
-batch is raised here, not retried. Ray is imported only when an engine is made.
+batch is raised here, not retried; an error or a Ctrl-C stops the workers but keeps the
+cluster, so the same engine runs again. ``close()`` (or the end of a ``with`` block) stops the
+local cluster the engine started; a closed engine refuses to run (Ray would otherwise start a
+default cluster that nothing stops). An address where nothing listens, or where something that
+is not a Ray head listens, is a ConnectionError in seconds; a local start that fails is a
+:class:`RayStartError`, with Ray's half-started processes stopped. Ray is imported only when an
+engine is made.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import deque
 from pathlib import Path
 from typing import Callable, Sequence
@@ -41,17 +48,111 @@ def _ray():
     return ray
 
 
-def check_address(address: str, timeout: float = 2.0) -> None:
-    """Raise ConnectionError naming ``address`` when nothing listens there (before Ray retries
-    for minutes, and before any model loads)."""
+# The client's half of an HTTP/2 (gRPC) handshake, then an empty SETTINGS frame: a Ray head's GCS
+# (and a Ray Client server) answers with a SETTINGS frame at once; a dashboard, a Redis or a
+# silent listener does not.
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 4
+
+
+def _first_frame(sock: socket.socket, timeout: float) -> bytes:
+    """Up to the 9 bytes of the first frame header the peer sends within ``timeout`` seconds."""
+    sock.settimeout(timeout)
+    sock.sendall(_H2_HELLO)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while len(got) < 9:
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            chunk = sock.recv(9 - len(got))
+        except (socket.timeout, OSError):
+            break
+        if not chunk:
+            break
+        got += chunk
+        if time.monotonic() >= deadline:
+            break
+    return got
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """Raise ConnectionError naming ``address`` when nothing listens there, or when what listens
+    is not a Ray head (it does not answer a gRPC handshake within ``timeout`` seconds: a
+    dashboard port, a Redis, another service), before Ray retries for minutes and before any
+    model loads."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"Ray address must be HOST:PORT, got {address!r}")
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
     except OSError as err:
         raise ConnectionError(f"no Ray cluster at {address}: {err}. Start one with "
                               f"`ray start --head --port {port}` or give the head's address") from None
+    if os.environ.get("RAY_USE_TLS", "0") not in ("", "0"):
+        sock.close()  # a TLS head does not speak plain HTTP/2: leave the handshake to Ray
+        return
+    with sock:
+        try:
+            head = _first_frame(sock, timeout)
+        except OSError:
+            head = b""
+    if len(head) < 9 or head[3] != _H2_SETTINGS:
+        said = "said nothing" if not head else f"answered {head[:9]!r}, not gRPC"
+        raise ConnectionError(
+            f"no Ray head at {address}: something listens there but {said} within {timeout:.0f} s "
+            "(a dashboard port, a Redis or another service?). Give the head's GCS address "
+            "(HOST:6379 by default; `ray start --head` prints it)")
+
+
+class RayStartError(RuntimeError):
+    """A local Ray cluster could not start (what was started is stopped again)."""
+
+
+def _start(ray, kwargs: dict, address: str | None, tries: int = 1) -> None:
+    """``ray.init(**kwargs)``; where it fails, stop whatever it started (a half-started local
+    cluster keeps running otherwise) and try again, ``tries`` times in all; then raise a clear
+    error naming what failed."""
+    import psutil  # Ray's own copy, importable once ray is
+
+    for attempt in range(1, tries + 1):
+        before = {p.pid for p in psutil.Process().children(recursive=True)}
+        try:
+            ray.init(**kwargs)
+            return
+        except BaseException as err:
+            try:
+                ray.shutdown()  # stops the processes of a half-started node, even when init failed
+            finally:
+                _stop_new_children(psutil, before)
+            if not isinstance(err, Exception):  # Ctrl-C: cleaned up, and still a Ctrl-C
+                raise
+            if address is not None:
+                raise ConnectionError(f"could not join the Ray cluster at {address}: {err}") from None
+            if attempt == tries:
+                raise RayStartError(
+                    f"could not start a local Ray cluster ({tries} tries): {type(err).__name__}: "
+                    f"{str(err)[:500]} (a busy machine can make Ray's processes miss their start-up "
+                    "deadlines: try again, or start one with `ray start --head` and give its address); "
+                    "nothing it started is left running") from None
+
+
+def _stop_new_children(psutil, before: set[int]) -> None:
+    """Kill this process's children (and theirs) that were not there before (Ray's processes
+    that ``ray.shutdown()`` did not know about)."""
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and _is_ray(p)]
+    for p in left:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(left, timeout=5)
+
+
+def _is_ray(proc) -> bool:
+    try:
+        return any("ray" in part for part in [proc.name(), *proc.cmdline()])
+    except Exception:  # noqa: BLE001 - gone already, or not ours to read
+        return False
 
 
 class PairWorker:
@@ -78,9 +179,11 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, workers: int = 2, *, resources_per_worker: dict | None = None,
                  threads: int | None = None, depth: int = 2, attempts: int = 3, ready_timeout: float = 600.0,
-                 temp_dir: str | None = None):
+                 temp_dir: str | None = None, start_tries: int = 2):
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive int, got {workers!r}")
+        if not isinstance(start_tries, int) or isinstance(start_tries, bool) or start_tries < 1:
+            raise ValueError(f"start_tries must be a positive int, got {start_tries!r}")
         ray = _ray()
         if address not in (None, "auto", "local"):
             check_address(address)
@@ -96,6 +199,7 @@ class RayEngine:
         self.replaced = 0  # workers replaced after dying, over this engine's life
         self._pool: dict = {}  # recipe key -> list of actors
         self._started = False
+        self._closed = False
         if not ray.is_initialized():
             kwargs = {"address": None if address in (None, "local") else address, "log_to_driver": False,
                       "logging_level": logging.ERROR}
@@ -103,12 +207,7 @@ class RayEngine:
                 kwargs.update(num_cpus=max(os.cpu_count() or 1, int(workers * self.actor_options["num_cpus"])),
                               include_dashboard=False, object_store_memory=100 * 2**20,
                               _temp_dir=temp_dir or f"/tmp/ray-{os.getuid()}")
-            try:
-                ray.init(**kwargs)
-            except (ConnectionError, TimeoutError, RuntimeError) as err:
-                if not remote:
-                    raise
-                raise ConnectionError(f"could not join the Ray cluster at {address}: {err}") from None
+            _start(ray, kwargs, address if remote else None, 1 if remote else start_tries)
             self._started = True  # this engine connected: close() disconnects (and stops a local cluster)
         self._local = self._started and not remote
         if self._local:  # workers on this machine import the driver's probe, whatever is installed
@@ -138,20 +237,22 @@ class RayEngine:
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.ready_timeout)
             ray.get(ready)
         except ray.exceptions.RayActorError as err:
-            self.close()
+            self._stop_workers()
             raise RuntimeError(f"a Ray worker could not load the pair: {err}") from None
         if len(ready) < len(refs):
-            self.close()
+            self._stop_workers()
             raise TimeoutError(f"{len(refs) - len(ready)} of {len(refs)} Ray workers did not start within "
                                f"{self.ready_timeout:.0f} s: does the cluster have {self.workers} x "
                                f"{self.actor_options['num_cpus']} CPU, {self.actor_options['num_gpus']} GPU free?")
 
     def pids(self) -> list[int]:
         """The process ids of the current workers (for tests and monitoring)."""
+        self._check_open()
         return [self._ray.get(a.pid.remote()) for actors in self._pool.values() for a in actors]
 
     def map_batches(self, fn: Callable, batches: Sequence, *, pair: tuple,
                     on_batch: Callable[[int, list], None] | None = None) -> list[list]:
+        self._check_open()
         ray = self._ray
         actors = self._actors(pair)
         recipe = pair_recipe(*pair)
@@ -200,7 +301,7 @@ class RayEngine:
                     on_batch(b, results)
                 fill(slot)
         except BaseException:
-            self.close()  # a half-run leaves no worker busy
+            self._stop_workers()  # a half-run leaves no worker busy; the cluster stays for the next run
             raise
         return [done[b] for b in range(len(batches))]
 
@@ -211,14 +312,32 @@ class RayEngine:
             except Exception:  # noqa: BLE001 - already gone
                 pass
 
-    def close(self) -> None:
-        """Stop the workers (and the local cluster this engine started)."""
+    def _stop_workers(self) -> None:
         for actors in self._pool.values():
             self._kill(actors)
         self._pool.clear()
+
+    def _check_open(self) -> None:
+        """Refuse to run on a closed engine, or after Ray was shut down under it: Ray would
+        start a default cluster of its own, which this engine could not stop."""
+        if self._closed:
+            raise RuntimeError("this engine is closed (close() ran, or its with-block ended): "
+                               "make a new one with probe.ray_engine(...)")
+        if not self._ray.is_initialized():
+            self._closed = True
+            raise RuntimeError("Ray was shut down under this engine (ray.shutdown() elsewhere), so "
+                               "this engine is closed: make a new one with probe.ray_engine(...)")
+
+    def close(self) -> None:
+        """Stop the workers (and the local cluster this engine started). A closed engine
+        refuses to run; closing twice is harmless."""
+        if self._ray.is_initialized():
+            self._stop_workers()
+        self._pool.clear()
+        self._closed = True
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
-            self._started = False
+        self._started = False
 
     def __enter__(self):
         return self
@@ -242,6 +361,8 @@ def ray_engine(address: str | None = None, workers: int = 2, resources_per_worke
             (default one CPU).
         options: ``threads`` (torch threads per worker), ``depth`` (batches in flight per
             worker, 2), ``attempts`` (tries per batch when workers die, 3), ``ready_timeout``
-            (seconds for the workers to load the pair, 600), ``temp_dir`` (local cluster).
+            (seconds for the workers to load the pair, 600), ``temp_dir`` (local cluster),
+            ``start_tries`` (tries to start a local cluster, 2: Ray gives its processes 30 s to
+            register, which a loaded machine can miss).
     """
     return RayEngine(address, workers, resources_per_worker=resources_per_worker, **options)

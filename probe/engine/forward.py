@@ -120,15 +120,17 @@ class Logits:
 def _lazy_head(lm):
     """(head module, hidden -> logits function), or None where the head cannot be applied apart.
 
-    Not apart: the switch is off, the model's logits were found not to be reproducible, or the
-    head carries adapter weights (they depend on the per-row adapter of a mixed batch).
+    Not apart: the switch is off, the model's logits were found not to be reproducible, the
+    head carries adapter weights (they depend on the per-row adapter of a mixed batch), or the
+    head has forward hooks of its own (a hook that masks logits may read the whole batch's
+    shape or state that rows applied apart do not have).
     """
     model = lm.model
     if not LAZY_HEAD or getattr(model, "_probe_lazy_head_bad", False):
         return None
     inner = _inner(model)
     head = inner.get_output_embeddings() if hasattr(inner, "get_output_embeddings") else None
-    if head is None or hasattr(head, "base_layer") or hasattr(head, "lora_A"):
+    if head is None or hasattr(head, "base_layer") or hasattr(head, "lora_A") or _hooked(head):
         return None
     cap, scale = head_scaling(inner)
 
@@ -141,6 +143,14 @@ def _lazy_head(lm):
         return out
 
     return head, apply
+
+
+def _hooked(module) -> bool:
+    """Whether ``module`` (or every module, globally) has forward hooks someone registered."""
+    hooks = torch.nn.modules.module
+    return any(bool(h) for h in (module._forward_hooks, module._forward_pre_hooks,
+                                 getattr(hooks, "_global_forward_hooks", {}),
+                                 getattr(hooks, "_global_forward_pre_hooks", {})))
 
 
 @contextlib.contextmanager

@@ -49,22 +49,36 @@ class _Row:
     scored: TokenTrace | None = None  # its trace, read off this row's prefill where it can be
 
 
+def _copies(rows: list[_Row], copies, device) -> list[_Row]:
+    """Row ``copies[i][0]`` again for each continuation, with its own generator seeded
+    ``copies[i][1]`` (None: greedy)."""
+    out = []
+    for i, seed in copies:
+        gen = None
+        if seed is not None:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(seed)
+        out.append(replace(rows[i], free=[], steps=[], gen=gen, seed=seed))
+    return out
+
+
 def _fan_out(rows: list[_Row], copies, last, mask, pos, past, extra):
     """One prefill, many continuations: decode row i continues prefill row ``copies[i][0]``
     with the seed ``copies[i][1]`` (None: greedy). The cache rows are copied, not recomputed."""
     src = [c[0] for c in copies]
     index = torch.tensor(src, device=last.device)
-    out = []
-    for i, seed in copies:
-        gen = None
-        if seed is not None:
-            gen = torch.Generator(device=last.device)
-            gen.manual_seed(seed)
-        out.append(replace(rows[i], free=[], steps=[], gen=gen, seed=seed))
+    out = _copies(rows, copies, last.device)
     past.reorder_cache(index)  # (batch, heads, seq, dim) per layer -> one row per continuation
     if "adapter_names" in extra:
         extra = {**extra, "adapter_names": [extra["adapter_names"][i] for i in src]}
     return out, last[index], mask[index], pos[index], extra
+
+
+def _copies_as_rows(lm, rows: list[_Row], encs, copies, extra):
+    """What :func:`_fan_out` makes, as rows to prefill each (a cache whose rows cannot be copied)."""
+    if "adapter_names" in extra:
+        extra = {**extra, "adapter_names": [extra["adapter_names"][i] for i, _ in copies]}
+    return _copies(rows, copies, lm.device), [encs[i] for i, _ in copies], extra
 
 
 def _watch_ids(lm, rendered, text: str) -> list[int]:
@@ -134,6 +148,9 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
     that were generated are returned.
     """
     max_new_tokens, top_k = settings.max_new_tokens, settings.top_k
+    if copies is not None and not supports(lm, "select"):  # cache rows cannot be copied: prefill each copy
+        rows, encs, extra = _copies_as_rows(lm, rows, encs, copies, extra)
+        copies = None
     n_forced = [0 if e is None else len(e.answer_ids) for e in encs]
     keep = max(max(n_forced) + 1, max(kept_positions(r.score_enc, r.ids) for r in rows))
     ids, mask = left_pad([r.ids for r in rows], lm.pad_id, lm.device)
@@ -175,7 +192,8 @@ def _run_batch(lm, rows: list[_Row], encs, settings: GenerationSettings, *, gene
                 row.done, row.stop_reason = True, "stop"
         if all(r.done for r in rows) or step == max_new_tokens - 1:
             break  # no forward for a token that will not be used
-        if generator is None and sum(r.done for r in rows) >= max(1, len(rows) // 4) and _can_drop(past):
+        if (generator is None and sum(r.done for r in rows) >= max(1, len(rows) // 4) and _can_drop(past)
+                and supports(lm, "select")):
             rows, mask, pos, extra = _drop_done(rows, past, mask, pos, extra)
         feed = torch.tensor([[r.free[-1]] for r in rows], device=lm.device)  # done rows: ignored
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)

@@ -12,6 +12,12 @@ padded batch and the first generation, probe compares, on 4 tokens:
 * ``feed``: two tokens fed at once on a cache against a full forward (Jamba restarts its state
   space from zero there, MiniMax's masks are wrong): where it fails, probe feeds look-ahead
   tokens (watched strings, scores on the prefill) one at a time instead, which is exact;
+* ``select``: cache rows selected, reordered and copied (``reorder_cache``: finished rows leaving
+  a generation batch, several samples continuing one prefill), then a cached step, against
+  each row alone (MiniMax keeps its linear-attention state beside the cache's layers, where
+  ``reorder_cache`` does not reach: rows mixed up, or a tensor-size error). Where it fails,
+  finished rows stay in the batch and each sample is prefilled as a row of its own, which is
+  exact;
 * ``rollback``: tokens fed inside :func:`probe.engine.forward.lookahead`, then a step on the
   cache it gave back, against a full forward (a cache that keeps states probe does not know
   how to put back).
@@ -23,6 +29,7 @@ names the model type and the feature: an error, never a wrong number.
 from __future__ import annotations
 
 import torch
+from ..core.engines import WeightsNotLoaded
 from .forward import NonFiniteLogitsError, _close, feed_on_cache, forward, left_pad
 
 
@@ -37,6 +44,7 @@ NEEDS = {
     "padded-cache": "cached steps of a left-padded batch (batched generation and diagnose batches)",
     "feed": "several tokens fed at once on a cache",
     "rollback": "tokens fed on a cache and taken back out (watched strings)",
+    "select": "rows of a cache selected, reordered or copied",
 }
 
 
@@ -114,6 +122,21 @@ def _feed_ok(lm) -> bool:
 
 
 @torch.no_grad()
+def _select_ok(lm) -> bool:
+    ids = _probe_ids(lm)
+    rows = [ids[:3], [ids[1], ids[2], ids[0]], [ids[2], ids[0], ids[1]]]  # one length: no padding
+    x, mask = left_pad(rows, lm.pad_id, lm.device)
+    _, past = forward(lm, x, mask, keep=1, cache=True)
+    if past is None or not hasattr(past, "reorder_cache"):
+        return False
+    index = [2, 0, 0]  # row 1 leaves, row 2 moves up, row 0 is copied
+    past.reorder_cache(torch.tensor(index, device=lm.device))
+    step, _ = forward(lm, torch.tensor([[ids[3]]] * 3, device=lm.device), torch.ones_like(mask[:, :1]).repeat(1, 4),
+                      keep=1, past=past, pos=torch.tensor([[3]] * 3, device=lm.device))
+    return all(_close(step.last()[b], _full_last(lm, rows[i] + [ids[3]])) for b, i in enumerate(index))
+
+
+@torch.no_grad()
 def _rollback_ok(lm) -> bool:
     ids = _probe_ids(lm)
     mask, past = _prefill_two(lm, ids)  # its own cache: the look-ahead below writes into it
@@ -142,14 +165,15 @@ def _model_type(lm) -> str:
 
 
 _CHECKS = {"padding": _padding_ok, "cache": _cache_ok, "padded-cache": _padded_cache_ok,
-           "feed": _feed_ok, "rollback": _rollback_ok}
+           "feed": _feed_ok, "rollback": _rollback_ok, "select": _select_ok}
 
 
 def supports(lm, need: str) -> bool:
     """Whether ``lm`` does ``need`` (a key of :data:`NEEDS`) exactly; checked once per model.
 
     Raises :class:`probe.engine.forward.NonFiniteLogitsError` where the model's logits are NaN
-    (that is what is wrong, not the family)."""
+    and :class:`probe.WeightsNotLoaded` where it has no weights (that is what is wrong, not the
+    family); neither is remembered."""
     memo = lm.model.__dict__.setdefault("_probe_supports", {})
     known = KNOWN_INEXACT.get(_model_type(lm), {}).get(need)
     if known and need not in memo:
@@ -158,7 +182,7 @@ def supports(lm, need: str) -> bool:
         try:
             with lm.active():
                 memo[need] = bool(_CHECKS[need](lm))
-        except NonFiniteLogitsError:
+        except (NonFiniteLogitsError, WeightsNotLoaded):
             raise
         except Exception as err:  # noqa: BLE001 - any failure means: not supported
             memo[need] = False

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from ..core.engines import WeightsNotLoaded, weights_not_loaded  # noqa: F401  (WeightsNotLoaded re-exported)
 from ..engine.identical import IdenticalModelsWarning, warn_if_same  # noqa: F401  (re-exported)
 from .inputs import model_input
 from .lora_check import check_wrapped_layers
@@ -312,16 +313,9 @@ def load(
     )
 
 
-class WeightsNotLoaded(RuntimeError):
-    """A model loaded with ``weights=False`` was asked to run: it only plans for remote workers."""
-
-
 def _refuse_to_run(label: str):
     def hook(module, args):
-        raise WeightsNotLoaded(
-            f"{label!r} was loaded with weights=False (no weights in this process): it forms the "
-            "batches, and the workers of an engine run them: pass engine=probe.ray_engine(...) "
-            "(or --ray), or load it with weights")
+        raise weights_not_loaded(label)
     return hook
 
 

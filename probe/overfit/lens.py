@@ -50,7 +50,7 @@ class LensCell:
 
     def to_dict(self) -> dict:
         return {"rank": self.rank, "prob": self.prob, "logprob": _num(self.logprob),
-                "top": [{"id": a.id, "text": a.text, "prob": a.prob, "logprob": a.logprob} for a in self.top]}
+                "top": [{"id": a.id, "text": a.text, "prob": a.prob, "logprob": _num(a.logprob)} for a in self.top]}
 
     @classmethod
     def from_dict(cls, d: dict) -> LensCell:

@@ -28,6 +28,7 @@ Variants:
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from ..engine.prompts import _tokenize, render
 from ..engine.scoring import score_many
 from .sweep import _lp, _num
 from ..core.vocab import OcclusionMode, OcclusionUnit, words
+from ..core.numbers import json_number, number_in
 from ..core.registry import register
 from ..render.sweep import occlusion_html, occlusion_text
 
@@ -52,17 +54,21 @@ class OcclusionPiece:
     start: int  # char span in Occlusion.prompt
     end: int
     variant: str  # the prompt with this piece removed or replaced
-    logprob: float  # log P(target | variant)
-    delta: float  # logprob - the intact logprob (negative: the target leans on this piece)
+    logprob: float  # log P(target | variant); -inf where the variant makes the target impossible
+    # logprob - the intact logprob (negative: the target leans on this piece). Where a logprob is
+    # -inf (a masked vocabulary entry): -inf (impossible without the piece), +inf (possible only
+    # without it), NaN (impossible with and without it).
+    delta: float
 
     def to_dict(self) -> dict:
         return {"index": self.index, "text": self.text, "start": self.start, "end": self.end,
-                "variant": self.variant, "logprob": _num(self.logprob), "delta": _num(self.delta)}
+                "variant": self.variant, "logprob": _num(self.logprob), "delta": json_number(self.delta)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "OcclusionPiece":
+        delta = d["delta"]  # "inf", "-inf", "nan" by name; null in older files: -inf
         return cls(int(d["index"]), str(d["text"]), int(d["start"]), int(d["end"]), str(d["variant"]),
-                   _lp(d["logprob"]), _lp(d["delta"]))
+                   _lp(d["logprob"]), -math.inf if delta is None else float(number_in(delta)))
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,9 @@ class Occlusion:
     settings: dict[str, Any] = field(default_factory=dict)  # raw, system, chat
 
     def ranked(self) -> list[OcclusionPiece]:
-        """Pieces by delta, the one whose removal costs the target most first."""
-        return sorted(self.pieces, key=lambda p: p.delta)
+        """Pieces by delta, the one whose removal costs the target most first (NaN deltas,
+        the target impossible with and without the piece, last)."""
+        return sorted(self.pieces, key=lambda p: (math.isnan(p.delta), p.delta))
 
     def to_dict(self) -> dict:
         return {"prompt": self.prompt, "target": self.target, "unit": self.unit, "mode": self.mode,

@@ -11,6 +11,8 @@ Pure functions: results in, strings or figures out; every piece of model or user
 
 from __future__ import annotations
 
+import math
+
 from .safe import escape
 
 from .chart import _label, _plotly
@@ -243,20 +245,27 @@ def cell_html(rows, limit: int = 10) -> str:
 
 
 def _delta_color(delta: float, scale: float) -> str:
-    """Red: P(target) falls without the piece (the answer leans on it); blue: it rises."""
-    x = max(-1.0, min(1.0, delta / scale))
+    """Red: P(target) falls without the piece (the answer leans on it); blue: it rises (full
+    color at +-inf); gray: NaN (the target impossible with and without it)."""
+    if math.isnan(delta):
+        return "hsl(0,0%,85%)"
+    x = max(-1.0, min(1.0, delta / scale)) if math.isfinite(delta) else math.copysign(1.0, delta)
     return f"hsl({0 if x < 0 else 220},75%,{100 - 30 * abs(x):.0f}%)"
 
 
+def _signed(delta: float) -> str:
+    return "nan" if math.isnan(delta) else f"{delta:+.3f}"
+
+
 def occlusion_html(o) -> str:
-    scale = max([1.0] + [abs(p.delta) for p in o.pieces])
+    scale = max([1.0] + [abs(p.delta) for p in o.pieces if math.isfinite(p.delta)])
     action = "removing" if o.mode == "remove" else f"replacing with {o.replacement!r}"
     head = (f"log P({o.target!r}) = {o.logprob:.3f} with the whole prompt; {action} each {o.unit}: "
             f"red = P falls without it (the answer leans on it), blue = P rises.")
     cells, at = [], 0
     for p in o.pieces:
         cells.append(escape(o.prompt[at:p.start]))  # the text between pieces, uncolored
-        tip = escape(f"{p.text!r}\nlog P without it: {p.logprob:.3f}\ndelta: {p.delta:+.3f}\n"
+        tip = escape(f"{p.text!r}\nlog P without it: {p.logprob:.3f}\ndelta: {_signed(p.delta)}\n"
                      f"variant: {p.variant!r}", quote=True)
         cells.append(f'<span class="probe-tok" data-index="{p.index}" style="background:'
                      f'{_delta_color(p.delta, scale)}" title="{tip}">{visible(p.text)}</span>')
@@ -271,7 +280,7 @@ def occlusion_text(o) -> str:
     lines = [f"Occlusion ({o.unit}s {action}): log P({o.target!r}) = {o.logprob:.3f} intact - {o.model}",
              f"  {'#':>3} {o.unit:<20} {'log P':>8} {'delta':>8}"]
     for p in o.pieces:
-        lines.append(f"  {p.index:>3} {repr(p.text)[:20]:<20} {p.logprob:>8.3f} {p.delta:>+8.3f}")
+        lines.append(f"  {p.index:>3} {repr(p.text)[:20]:<20} {p.logprob:>8.3f} {_signed(p.delta):>8}")
     lead = o.ranked()[:3]
     if lead and lead[0].delta < 0:
         lines.append("  the answer leans most on: " + ", ".join(f"{p.text!r} ({p.delta:+.2f})" for p in lead if p.delta < 0))

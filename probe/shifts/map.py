@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any, Iterable, Sequence
 
 from ..core.engines import as_engine
+from ..core.numbers import json_numbers
 from ..core.progress import progress as progress_bar
 from ..core.registry import register
 from ..engine.trace import Alternative
@@ -47,9 +48,12 @@ class Gain:
     base_logprob: float
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Gain":
-        return cls(int(d["id"]), str(d["text"]), float(d["gain"]), float(d["tuned_logprob"]),
-                   float(d["base_logprob"]))
+    def from_dict(cls, d: dict, sign: float = 1.0) -> "Gain":
+        """``sign``: +1 for a promoted token, -1 for a demoted one (files before non-finite
+        numbers were saved by name wrote an infinite gain as null)."""
+        gain = sign * math.inf if d["gain"] is None else float(d["gain"])
+        lp = lambda v: -math.inf if v is None else float(v)  # noqa: E731 - null: a masked token
+        return cls(int(d["id"]), str(d["text"]), gain, lp(d["tuned_logprob"]), lp(d["base_logprob"]))
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ class ShiftPosition:
     @classmethod
     def from_dict(cls, d: dict) -> "ShiftPosition":
         alts = lambda k: tuple(Alternative.from_dict(a) for a in d.get(k, ()))  # noqa: E731
-        gains = lambda k: tuple(Gain.from_dict(g) for g in d.get(k, ()))  # noqa: E731
+        gains = lambda k: tuple(Gain.from_dict(g, 1.0 if k == "promoted" else -1.0)  # noqa: E731
+                                for g in d.get(k, ()))
         lp = lambda v: -math.inf if v is None else float(v)  # noqa: E731 - null: a masked token
         return cls(int(d["index"]), int(d["id"]), str(d["text"]), lp(d["tuned_logprob"]),
                    lp(d["base_logprob"]), int(d["tuned_rank"]), int(d["base_rank"]), str(d["kind"]),
@@ -120,16 +125,6 @@ class TokenShift:
     mean_tuned_prob: float
     mean_base_prob: float
     at: tuple[tuple[int, int], ...]  # (prompt index, position index), largest |gain| first
-
-
-def _strict(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -241,8 +236,10 @@ class Shift:
 
     def to_dict(self) -> dict:
         """Plain JSON-able data, strict JSON: a non-finite number (the logprob -inf of a masked
-        token, the KL +inf where base masks what tuned gives) is written as null."""
-        return _strict(asdict(self))
+        token, the KL +inf where base masks what tuned gives, a gain of +-inf) is written by
+        name, "inf", "-inf" or "nan" (files before wrote null, which still reads: -inf for a
+        logprob, +inf for a KL, the sign of its list for a gain)."""
+        return json_numbers(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Shift":

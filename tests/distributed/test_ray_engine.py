@@ -6,10 +6,15 @@ one thread here and in the workers, so that the same batch gives the same bits."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,6 +55,39 @@ class _Killer:
                                        pair=pair, on_batch=on_batch)
 
 
+def _pid_of_worker(base, tuned, batch):
+    return [os.getpid() for _ in batch]
+
+
+def _bad_batch(base, tuned, batch):
+    raise ValueError(f"a bad case in batch {batch}")
+
+
+def _silent_listener():
+    """A local port where something accepts connections and never says a word (a stand-in for
+    a dashboard port or another service that is not a Ray head); returns (port, stop)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    def stop():
+        srv.close()
+        for c in held:
+            c.close()
+
+    return srv.getsockname()[1], stop
+
+
 @pytest.fixture(scope="module")
 def lora_pair(tmp_path_factory):
     from builders import make_adapter
@@ -65,7 +103,7 @@ def engine():
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    eng = probe.ray_engine(workers=2, threads=1, ready_timeout=120, temp_dir=f"/tmp/rt{os.getpid()}")
+    eng = probe.ray_engine(workers=2, threads=1, ready_timeout=120, temp_dir=f"/tmp/rt{os.getpid()}", start_tries=3)
     yield eng
     eng.close()
     torch.set_num_threads(threads)
@@ -174,3 +212,161 @@ def test_cli_ray_to_a_closed_port_is_an_input_error_before_any_model_loads(comma
     code = cli.main([command, "--base", missing, "--tuned", missing, *args, "--ray", f"127.0.0.1:{port}"])
     err = capsys.readouterr().err
     assert code == 1 and f"no Ray cluster at 127.0.0.1:{port}" in err and "no-such-model" not in err
+
+
+WEIGHTLESS_RUNS = {  # every feature a weightless driver might be asked to run here, without an engine
+    "score": lambda b, t: probe.score(t, "hi", "x"),
+    "score_many": lambda b, t: probe.score_many(t, [("hi", "x"), ("hello there", "y")], progress=False),
+    "generate": lambda b, t: probe.generate(t, "hi", max_new_tokens=3),
+    "generate_many": lambda b, t: probe.generate_many(t, ["hi", "hello there"], max_new_tokens=3),
+    "diagnose": lambda b, t: probe.diagnose(b, t, "hi", expected="x", max_new_tokens=3),
+    "diagnose_many": lambda b, t: probe.diagnose_many(b, t, [{"prompt": "hi", "expected": "x"}] * 2,
+                                                      progress=False, max_new_tokens=3),
+    "shift": lambda b, t: probe.shift(b, t, ["hi", "hello there"], max_new_tokens=3),
+    "sweep": lambda b, t: probe.sweep(t, "The {c} is", " x", c=["a", "bb"]),
+    "occlusion": lambda b, t: probe.occlusion(t, "hi there", " x"),
+    "data_loss": lambda b, t: probe.data_loss((b, t), [{"prompt": "hi", "completion": " x"}] * 2),
+}
+
+
+@pytest.mark.parametrize("run", list(WEIGHTLESS_RUNS))
+def test_a_weightless_pair_run_here_raises_weights_not_loaded_naming_the_fix(run, tiny_dirs):
+    """Not "unsupported family" (the support check ran the model), nor one FailedCase per case."""
+    folder = tiny_dirs[("llama", "unigram", True)]
+    base, tuned = probe.load_pair(folder, folder, weights=False)
+    with pytest.raises(probe.WeightsNotLoaded, match=r"weights=False.*engine=probe\.ray_engine"):
+        WEIGHTLESS_RUNS[run](base, tuned)
+
+
+def _python(code: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter importing this tree's probe (one torch thread)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_an_address_where_no_ray_head_answers_fails_within_seconds_naming_it():
+    """A listener that accepts and says nothing passes a TCP check; Ray then retried for ~14
+    minutes. In a subprocess, so that the old hang ends at the timeout as a failure."""
+    pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
+    port, stop = _silent_listener()
+    code = ("import json, time, ray, probe\n"  # imports first: a busy machine takes long over them
+            "start = time.monotonic()\n"
+            "try:\n"
+            f"    probe.ray_engine('127.0.0.1:{port}')\n"
+            "except ConnectionError as err:\n"
+            "    print(json.dumps({'took': time.monotonic() - start, 'error': str(err)}))\n")
+    try:
+        done = _python(code, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("ray_engine hung on an address where no Ray head answers")
+    finally:
+        stop()
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["error"].startswith(f"no Ray head at 127.0.0.1:{port}") and "said nothing" in report["error"]
+    assert report["took"] < 20  # the handshake waits 3 s
+
+
+def test_an_answer_that_is_not_grpc_is_no_ray_head_either():
+    """A Redis (or an HTTP/1 dashboard) answers the handshake with text: refused at once."""
+    from probe.distributed.ray_engine import check_address
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+
+    def redis():
+        conn = srv.accept()[0]
+        conn.recv(64)
+        conn.sendall(b"-ERR unknown command 'PRI'\r\n")
+        conn.close()
+
+    threading.Thread(target=redis, daemon=True).start()
+    try:
+        with pytest.raises(ConnectionError, match=rf"no Ray head at 127.0.0.1:{port}: .*not gRPC"):
+            check_address(f"127.0.0.1:{port}")
+    finally:
+        srv.close()
+
+
+FAILED_START = """
+import json, sys
+import ray._private.node as node
+
+started = node.Node.start_ray_processes
+
+def start_then_fail(self):  # the raylet and agents are up, then the start fails, as on a loaded machine
+    started(self)
+    raise RuntimeError("simulated: the current node timed out during startup")
+
+node.Node.start_ray_processes = start_then_fail
+import psutil  # Ray's own copy
+from probe import cli
+
+code = cli.main(["diagnose", "--base", "no-such-model", "--tuned", "no-such-model", "--cases", sys.argv[1],
+                 "--book", sys.argv[2], "--ray"])
+left = []
+for p in psutil.Process().children(recursive=True):
+    try:
+        if p.status() != psutil.STATUS_ZOMBIE:
+            left.append(" ".join(p.cmdline())[:200])
+    except psutil.Error:
+        pass
+print(json.dumps({"code": code, "left": left}))
+"""
+
+
+@pytest.mark.slow
+def test_a_local_ray_start_that_fails_is_a_clear_cli_error_and_leaves_nothing_running(tmp_path):
+    pytest.importorskip("ray", reason="the Ray engine tests need token-probe[ray] (in the test extra)")
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"prompt": "hi", "expected": "x"}\n')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", FAILED_START, str(cases), str(tmp_path / "book")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] == 1
+    assert "could not start a local Ray cluster" in done.stderr and "simulated" in done.stderr
+    assert "no-such-model" not in done.stderr  # refused before any model loads
+    assert report["left"] == []  # no gcs_server, raylet or agent left running
+
+
+@pytest.mark.slow
+def test_a_closed_engine_refuses_instead_of_starting_a_cluster_of_its_own(lora_pair, engine):
+    """close() (or the end of a with-block), then a run: refused by name, where Ray would have
+    started a default cluster that nothing stops. (This engine joins the module's cluster.)"""
+    base, tuned = lora_pair
+    with probe.ray_engine(workers=1, resources_per_worker={"CPU": 0}) as other:  # beside the module's workers
+        assert other.map_batches(_pid_of_worker, [[1], [2]], pair=(base, tuned)) != []
+    for run in (lambda: other.map_batches(_pid_of_worker, [[1]], pair=(base, tuned)), other.pids):
+        with pytest.raises(RuntimeError, match="this engine is closed"):
+            run()
+    other.close()  # twice is harmless
+
+
+@pytest.mark.slow
+def test_an_engine_runs_again_on_its_own_cluster_after_an_error_or_a_ctrl_c(lora_pair, engine):
+    """A bad batch, then a Ctrl-C in the driver's loop: each stops the workers, keeps the
+    engine's cluster, and the next run works there. (Last in the module: on the old code the
+    first error shut the module's cluster down.)"""
+    import ray
+
+    base, tuned = lora_pair
+    gcs = ray.get_runtime_context().gcs_address
+    from probe.distributed.ray_engine import check_address
+
+    check_address(gcs)  # a real Ray head answers the handshake
+    with pytest.raises(ValueError, match="a bad case in batch"):
+        engine.map_batches(_bad_batch, [[1], [2], [3]], pair=(base, tuned))
+    assert ray.is_initialized() and ray.get_runtime_context().gcs_address == gcs
+
+    def interrupt(index, results):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.map_batches(_pid_of_worker, [[1], [2], [3]], pair=(base, tuned), on_batch=interrupt)
+    assert ray.is_initialized() and ray.get_runtime_context().gcs_address == gcs
+    pids = engine.map_batches(_pid_of_worker, [[1, 2], [3]], pair=(base, tuned))
+    assert [len(p) for p in pids] == [2, 1] and set(sum(pids, [])) <= set(engine.pids())
+    assert ray.get_runtime_context().gcs_address == gcs

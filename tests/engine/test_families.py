@@ -375,3 +375,54 @@ def test_lora_on_a_router_is_refused_by_name(arch, tmp_path):
     message = str(err.value)
     assert "'default'" in message and str(tmp_path / "lora") in message
     assert ".router" in message and "tuple" in message and "exclude_modules=['router']" in message
+
+
+# ---------------------------------------------------------------- cache rows (support check "select")
+
+SELECT_PROMPTS = [f"{a} {b} is" for a in ("The capital of", "A", "Hello world", "Count to")
+                  for b in ("France", "Japan", "China", "Peru", "Italy", "Spain", "one", "red")]
+
+
+def _built_lm(arch, tok, tmp_path_factory):
+    if arch not in _built:
+        folder = save_tiny(tmp_path_factory.mktemp(arch), arch, tok)
+        _built[arch] = (arch, folder, probe.load(folder))
+    return _built[arch]
+
+
+@pytest.mark.parametrize("arch,tok,selects", [("llama", "unigram", True), ("minimax", "unigram", False),
+                                              ("jamba", "bpe", True)])
+def test_rows_leave_and_copy_a_generation_batch_exactly_or_not_at_all(arch, tok, selects, tmp_path_factory):
+    """Finished rows leave a batch, and samples continue one prefill, by selecting cache rows
+    (reorder_cache). MiniMax keeps its linear-attention state beside the cache's layers, where
+    that does not reach: both raised transformers' tensor-size RuntimeError. The support check
+    "select" finds it; there finished rows stay and each sample is prefilled apart."""
+    from probe.diagnosis.result import sample_seed
+    from probe.engine.support import supports
+
+    _, folder, lm = _built_lm(arch, tok, tmp_path_factory)
+    assert supports(lm, "select") is selects
+    by_len: dict = {}
+    for p in SELECT_PROMPTS:  # one length: no padding, so nothing here may be refused
+        by_len.setdefault(len(_prompt_ids(lm, p)), []).append(p)
+    # prompts of one length and a stop string that ends one of them early while the others go
+    # on: the shortest start of a row's text that no other row's text holds (the tiny models'
+    # texts change from run to run with the tokenizer's vocabulary order, so search for one)
+    found = []
+    for same in (g for g in by_len.values() if len(g) >= 3):
+        texts = [probe.generate(lm, p, max_new_tokens=6).text for p in same]
+        found += [(len(t[:n]), t[:n], same) for t in texts for n in range(1, len(t) + 1)
+                  if t[:n].strip() and "\ufffd" not in t[:n] and sum(t[:n] in u for u in texts) == 1]
+    _, stop, same = min(found, key=lambda f: f[0])
+    alone = [probe.generate(lm, p, max_new_tokens=6, stop=stop) for p in same]
+    assert min(len(a.steps) for a in alone) < 5 and sum(len(a.steps) == 6 for a in alone) >= 2
+    for got, want in zip(probe.generate_many(lm, same, max_new_tokens=6, stop=stop, progress=False), alone):
+        _assert_same(got, want)
+
+    base, tuned = probe.load_pair(folder, folder)
+    with pytest.warns(probe.IdenticalModelsWarning):
+        d = probe.diagnose(base, tuned, same[0], expected=" Paris", max_new_tokens=4, samples=2, seed=3)
+    for name, model in (("tuned", tuned), ("base", base)):
+        want = [probe.generate(model, same[0], max_new_tokens=4, do_sample=True, seed=sample_seed(3, name, i)).text
+                for i in range(2)]
+        assert list(d.run(name).sample_texts) == want, name

@@ -170,3 +170,56 @@ def test_non_finite_logprobs_become_none():
     assert data["pieces"][0]["logprob"] is None
     json.dumps(data, allow_nan=False)
     assert json_roundtrip(o) == o
+
+
+def _masked_by_word(folder, word: str, target: str):
+    """A llama whose logits give ``target`` -inf in every row whose input holds ``word``'s token,
+    masked by a forward hook on its head that indexes (batch, positions, vocab), as a user's
+    logit mask does."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    [word_id] = tok(word, add_special_tokens=False)["input_ids"]
+    target_id = tok(target, add_special_tokens=False)["input_ids"][0]
+    seen = {}
+
+    def remember(module, args, kwargs):
+        seen["ids"] = kwargs["input_ids"]
+
+    def mask(module, args, out):
+        out = out.clone()
+        out[(seen["ids"] == word_id).any(-1).nonzero().flatten(), :, target_id] = -math.inf
+        return out
+
+    model.register_forward_pre_hook(remember, with_kwargs=True)
+    model.get_output_embeddings().register_forward_hook(mask)
+    return probe.load((model, tok))
+
+
+def test_infinite_and_nan_deltas_are_exact_and_saved_by_name(tmp_path):
+    """P(' Paris') is 0 while ' Japan' is in the prompt: removing it gives delta +inf, removing
+    any other word leaves it 0 (delta NaN: -inf with and without the word). Both were lost: +inf
+    raised IndexError in the lazy head (it called the head on 2-D rows), NaN came back as -inf."""
+    from probe.models.tiny import save_tiny
+
+    lm = _masked_by_word(save_tiny(tmp_path, "llama", "bpe"), " Japan", " Paris")
+    o = occlusion(lm, "The capital of Japan is", " Paris")
+    assert o.logprob == -math.inf
+    by_word = {p.text: p for p in o.pieces}
+    alone = probe.score(lm, "The capital of is", " Paris").total_logprob  # one sequence: no lazy head
+    assert math.isfinite(alone) and by_word["Japan"].logprob == pytest.approx(alone, abs=1e-5)
+    assert by_word["Japan"].delta == math.inf
+    assert all(math.isnan(p.delta) and p.logprob == -math.inf for w, p in by_word.items() if w != "Japan")
+    assert o.ranked()[0].text == "Japan" and all(math.isnan(p.delta) for p in o.ranked()[1:])
+    text = json.dumps(o.to_dict(), allow_nan=False)  # strict JSON
+    back = Occlusion.from_dict(json.loads(text))
+    assert [p.delta for p in back.pieces][3] == math.inf
+    assert [math.isnan(p.delta) for p in back.pieces] == [True, True, True, False, True]
+    assert back.to_dict() == o.to_dict()
+    assert "+inf" in str(o) and "nan" in str(o) and "+inf" in o._repr_html_()
+
+
+def test_an_older_file_with_a_null_delta_reads_as_minus_inf():
+    d = {"index": 0, "text": "a", "start": 0, "end": 1, "variant": "", "logprob": None, "delta": None}
+    assert OcclusionPiece.from_dict(d).delta == -math.inf
