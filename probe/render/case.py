@@ -11,9 +11,8 @@ from .safe import escape
 
 from ..core.registry import type_of
 from .card import COLORS, diagnosis_body
-from .strip import comparison_body, divergence_body, trace_body, trace_divergence_body
+from .strip import comparison_body, divergence_body, strip_html, trace_body, trace_divergence_body
 from .style import styled, unstyled
-from .svg import trace_svg
 
 
 def badge(verdict: str | None) -> str:
@@ -49,24 +48,25 @@ def _inputs(case) -> str:
 # -- the built-in types' sections (each registered in its type's own module) -------------------------
 
 def diagnosis_section(d) -> str:
-    """The card, then P(expected token) per token under each model, its divergence marked."""
+    """The card, then the expected answer token by token under each model (after the chat
+    prompt, the same input for both), where each model would leave it marked."""
     parts = [diagnosis_body(d)]
     for model in ("tuned", "base"):
         trace = d.expected_traces.get(model)
         if trace is None:
             continue
         div = d.divergence(model)
-        parts.append(trace_svg(trace, mark=div.index if div.diverged else None,
-                               label=f"{model}: P(expected token) per token"))
+        parts.append(f'<div class="probe-head">{escape(model)}: P(expected token) after the prompt</div>'
+                     + strip_html(trace, mark=div.index if div.diverged else None, colour="expected"))
     return "".join(parts)
 
 
 def trace_section(t) -> str:
-    return trace_body(t) + trace_svg(t, label="P(token) per token")
+    return trace_body(t)
 
 
 def divergence_section(d) -> str:
-    return divergence_body(d) + trace_svg(d.trace, mark=d.index)
+    return divergence_body(d)
 
 
 def trace_divergence_section(d) -> str:
@@ -74,7 +74,7 @@ def trace_divergence_section(d) -> str:
 
 
 def comparison_section(c) -> str:
-    return comparison_body(c) + trace_svg(c.tuned, label="tuned") + trace_svg(c.base, label="base")
+    return comparison_body(c)
 
 
 def result_html(result) -> str:
@@ -87,7 +87,7 @@ def case_body(case) -> str:
     """The case's HTML without the style block (a page of many cases has it once)."""
     tags = "".join(f'<span class="probe-tag">{escape(t)}</span>' for t in case.tags)
     title = case.title or case.id
-    head = (f"<h2>{badge(case.verdict)} {escape(title)} <small style=\"color:#777\">{escape(case.id)}"
+    head = (f"<h2>{badge(case.verdict)} {escape(title)} <small class=\"probe-id\">{escape(case.id)}"
             f"</small></h2>{tags}")
     note = f'<div class="probe-note">{escape(case.note)}</div>' if case.note else ""
     results = "".join(f'<div class="probe-result"><h3>{escape(name)}</h3>{result_html(r)}</div>'

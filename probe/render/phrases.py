@@ -17,6 +17,15 @@ class Code(str):
     """A piece of model or user text inside a sentence."""
 
 
+def p_text(p: float | None) -> str:
+    """A probability in a notation that keeps small ones: 0.912, 0.0123, 1.4e-06, 0."""
+    if p is None:
+        return "?"
+    if p == 0:
+        return "0"
+    return f"{p:.3g}" if p >= 0.01 else f"{p:.1e}"
+
+
 def show(text: str) -> str:
     """A token's text with whitespace made visible, quoted."""
     return repr(str(text))
@@ -41,8 +50,8 @@ def divergence_phrase(d) -> Phrase:
         return ("No divergence: the model writes all of ", Code(d.reference), " greedily.")
     pref = d.preferred
     return (f"Diverges at token {d.index} (char {d.char_offset}) after ", Code(d.text_before),
-            ": reference ", Code(d.step.text), f" has p={d.step.prob:.4f}, rank {d.step.rank}; "
-            "the model prefers ", Code(pref.text), f" (p={pref.prob:.4f}).")
+            ": reference ", Code(d.step.text), f" has p={p_text(d.step.prob)}, rank {d.step.rank}; "
+            "the model prefers ", Code(pref.text), f" (p={p_text(pref.prob)}).")
 
 
 def parting_phrase(d) -> Phrase:
@@ -60,7 +69,7 @@ def expected_phrase(d, model: str) -> Phrase | None:
     div = d.divergence(model)
     where = (("leaves it at ", Code(div.step.text), f" (rank {div.rank}), preferring ", Code(div.preferred.text))
              if div.diverged else ("would write it greedily",))
-    return (f"{model}: P(expected)={p:.3g}, first-token rank {d.rank_expected(model)}; ", *where)
+    return (f"{model}: P(expected)={p_text(p)} after the prompt, first-token rank {d.rank_expected(model)}; ", *where)
 
 
 def comparison_phrase(c) -> Phrase:
@@ -90,5 +99,5 @@ def headline_cells(headline) -> list[str]:
     P(expected) base, P(expected) tuned."""
     if headline is None:
         return ["", "", ""]
-    p = lambda x: "" if x is None else f"{x:.2g}"  # noqa: E731
+    p = lambda x: "" if x is None else p_text(x)  # noqa: E731
     return [parting_cell(headline.where), p(headline.p_base), p(headline.p_tuned)]

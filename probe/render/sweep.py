@@ -11,6 +11,7 @@ Pure functions: results in, strings or figures out; every piece of model or user
 
 from __future__ import annotations
 
+from .phrases import p_text
 from .safe import escape
 
 from .chart import _label, _plotly
@@ -145,10 +146,13 @@ def _grid_html(s) -> str:
         + "".join(f'<td style="background:{_cell_color(p)}">{_p(p)}</td>' for p in line) + "</tr>"
         for label, line in zip(labels, lines))
     corner = escape(y + " \\ " + x if y else x)
+    key = "".join(f'<span class="probe-key" style="background:{_cell_color(p)}">{p:g}</span>' for p in (0, 0.5, 1))
     others = names[2:]
     note = (f"<div class='probe-head'>P(watch), mean over {escape(', '.join(others))}</div>" if others
             else "<div class='probe-head'>P(watch)</div>")
-    return f'{note}<table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}</table>'
+    legend = f'<div class="probe-legend">P(watched text) per cell: {key}</div>'
+    return (f'{note}<div class="probe-scroll"><table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}'
+            f'</table></div>{legend}')
 
 
 def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
@@ -157,7 +161,7 @@ def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in s.slots)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r.values)
-        + f"<td>{r.prob:.4f}</td><td>{r.first_rank}</td><td><code>{escape(repr(r.greedy))}</code> "
+        + f"<td>{p_text(r.prob)}</td><td>{r.first_rank}</td><td><code>{escape(repr(r.greedy))}</code> "
           f"{r.greedy_prob:.3f}</td></tr>" for r in rows[:limit])
     more = f"<div class='probe-head'>... {len(rows) - limit} more rows</div>" if len(rows) > limit else ""
     return (f'<table class="probe-rows"><tr>{head}<th>P(watch)</th><th>rank</th><th>greedy</th></tr>'
@@ -181,9 +185,9 @@ def _hover(s, members) -> str:
     rows = [s.rows[i] for i in members]
     if len(rows) == 1:
         r = rows[0]
-        return (f"{escape(r.prompt)}<br>P={r.prob:.4f}, first-token rank {r.first_rank}<br>"
+        return (f"{escape(r.prompt)}<br>P={p_text(r.prob)}, first-token rank {r.first_rank}<br>"
                 f"greedy {escape(repr(r.greedy))} {r.greedy_prob:.3f}")
-    return f"mean P={sum(r.prob for r in rows) / len(rows):.4f} over {len(rows)} prompts ({_range([r.prob for r in rows])})"
+    return f"mean P={p_text(sum(r.prob for r in rows) / len(rows))} over {len(rows)} prompts ({_range([r.prob for r in rows])})"
 
 
 def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = False):
@@ -222,9 +226,9 @@ def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = 
 
 def top_html(row) -> str:
     """One row's top-k alternatives at the first answer position."""
-    items = "".join(f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{a.prob:.4f}</td></tr>"
+    items = "".join(f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{p_text(a.prob)}</td></tr>"
                     for i, a in enumerate(row.top))
-    return (f"<div style='font-family:sans-serif'><b>{escape(row.prompt)}</b>: P(watch)={row.prob:.4f}, "
+    return (f"<div style='font-family:sans-serif'><b>{escape(row.prompt)}</b>: P(watch)={p_text(row.prob)}, "
             f"first-token rank {row.first_rank}<table><tr><th>#</th><th>next token</th><th>p</th></tr>"
             f"{items}</table></div>")
 
@@ -243,16 +247,16 @@ def cell_html(rows, limit: int = 10) -> str:
 
 
 def _delta_color(delta: float, scale: float) -> str:
-    """Red: P(target) falls without the piece (the answer leans on it); blue: it rises."""
+    """Red: P(target) falls without the piece (the answer leans on it); green: it rises."""
     x = max(-1.0, min(1.0, delta / scale))
-    return f"hsl({0 if x < 0 else 220},75%,{100 - 30 * abs(x):.0f}%)"
+    return f"hsl({0 if x < 0 else 130},75%,{100 - 30 * abs(x):.0f}%)"
 
 
 def occlusion_html(o) -> str:
     scale = max([1.0] + [abs(p.delta) for p in o.pieces])
     action = "removing" if o.mode == "remove" else f"replacing with {o.replacement!r}"
     head = (f"log P({o.target!r}) = {o.logprob:.3f} with the whole prompt; {action} each {o.unit}: "
-            f"red = P falls without it (the answer leans on it), blue = P rises.")
+            f"red = P falls without it (the answer leans on it), green = P rises.")
     cells, at = [], 0
     for p in o.pieces:
         cells.append(escape(o.prompt[at:p.start]))  # the text between pieces, uncolored
@@ -263,7 +267,15 @@ def occlusion_html(o) -> str:
         at = p.end
     cells.append(escape(o.prompt[at:]))
     return styled(f'<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
-                  f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
+                  f'<div class="probe-strip" style="white-space:pre-wrap">{_occlusion_legend(scale)}{"".join(cells)}'
+                  f'</div>')
+
+
+def _occlusion_legend(scale: float) -> str:
+    keys = "".join(f'<span class="probe-key" style="background:{_delta_color(d, scale)}">{label}</span>'
+                   for d, label in ((-scale, f"P falls ({-scale:.1f} nats)"), (0.0, "no change"),
+                                    (scale, f"P rises (+{scale:.1f})")))
+    return f'<div class="probe-legend">without the piece: {keys}</div>'
 
 
 def occlusion_text(o) -> str:
