@@ -43,6 +43,9 @@ def cmd_demo(args) -> int:
     for name in missing:  # what each fresh run did, in one line (the log: its run folder)
         folder = adapter_dir(name)
         say(training_line(name, folder, json.loads((folder / LOG_NAME).read_text(encoding="utf-8"))))
+    say(f"Demo pair: base {root / BASE_DIRNAME}, adapters "
+        + ", ".join(f"{n} {adapter_dir(n)}" for n in ADAPTERS)
+        + "; load it in Python with: from probe.demo.pair import load_demo_pair; base, tuned = load_demo_pair()")
     cases_file = Path(args.cases) if args.cases else CASES
     say(f"Diagnosing {cases_file.name} on base vs tuned (adapters: {', '.join(tuned.adapters)}):")
     specs = read_cases(cases_file)

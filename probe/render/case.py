@@ -28,20 +28,31 @@ def _prompt(prompt) -> str:
     return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt)
 
 
-def _inputs(case) -> str:
+def models_line(case) -> str:
+    """The case's models and the versions that made it, as HTML (once on a page whose cases
+    share them)."""
+    ms = "; ".join(f"{escape(m.role)}: {escape(m.name)}"
+                   + (f" + adapter <code>{escape(m.adapter)}</code>" if m.adapter else "")
+                   + f" <small>({escape(m.dtype or '?')}, fingerprint {escape(m.fingerprint or 'none')})</small>"
+                   for m in case.models)
+    made = ", ".join(f"{k} {v}" for k, v in case.versions.items())
+    return f"{ms} &middot; made with {escape(made)}" if ms else f"made with {escape(made)}"
+
+
+def _inputs(case, shared: bool = False) -> str:
     rows = []
     for key, value in (("prompt", case.prompt), ("expected", case.expected), ("forced prefix", case.force),
                        ("base continues", case.base_prompt), ("check", case.check)):
         if value is not None:
             text = _prompt(value) if key == "prompt" else str(value)
             rows.append(f"<tr><td>{key}</td><td><code>{escape(text)}</code></td></tr>")
-    for m in case.models:
+    for m in () if shared else case.models:
         adapter = f" + adapter <code>{escape(m.adapter)}</code>" if m.adapter else ""
         rows.append(f"<tr><td>{escape(m.role)}</td><td>{escape(m.name)}{adapter} "
                     f"<small>({escape(m.dtype or '?')}, fingerprint {escape(m.fingerprint or 'none')})</small>"
                     f"</td></tr>")
-    made = ", ".join(f"{k} {v}" for k, v in case.versions.items())
-    rows.append(f"<tr><td>made</td><td><small>{escape(case.created)} &middot; {escape(made)}</small></td></tr>")
+    made = "" if shared else " &middot; " + escape(", ".join(f"{k} {v}" for k, v in case.versions.items()))
+    rows.append(f"<tr><td>made</td><td><small>{escape(case.created)}{made}</small></td></tr>")
     return f'<table class="probe-kv">{"".join(rows)}</table>'
 
 
@@ -83,8 +94,9 @@ def result_html(result) -> str:
     return kind.section(result) if kind.section is not None else unstyled(result._repr_html_())
 
 
-def case_body(case) -> str:
-    """The case's HTML without the style block (a page of many cases has it once)."""
+def case_body(case, *, shared: bool = False) -> str:
+    """The case's HTML without the style block (a page of many cases has it once).
+    ``shared``: the page shows the models and versions once, so the case leaves them out."""
     tags = "".join(f'<span class="probe-tag">{escape(t)}</span>' for t in case.tags)
     title = case.title or case.id
     head = (f"<h2>{badge(case.verdict)} {escape(title)} <small class=\"probe-id\">{escape(case.id)}"
@@ -92,7 +104,7 @@ def case_body(case) -> str:
     note = f'<div class="probe-note">{escape(case.note)}</div>' if case.note else ""
     results = "".join(f'<div class="probe-result"><h3>{escape(name)}</h3>{result_html(r)}</div>'
                       for name, r in case.results.items())
-    return f'<div class="probe-case">{head}{note}{_inputs(case)}{results}</div>'
+    return f'<div class="probe-case">{head}{note}{_inputs(case, shared)}{results}</div>'
 
 
 def case_html(case) -> str:

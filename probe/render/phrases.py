@@ -90,6 +90,26 @@ def parting_cell(where) -> str:
     return f"base {side(where.left)} / tuned {side(where.right)}"
 
 
+def wrong_line(headline) -> str:
+    """What went wrong, in one line, from a :class:`probe.core.registry.Headline`: what the tuned
+    model writes where it leaves the expected answer (or the base's answer), and P(expected)."""
+    if headline is None:
+        return ""
+    w, pt, pb = headline.where, headline.p_tuned, headline.p_base
+    ps = "" if pt is None else f"P(expected) tuned {p_text(pt)}" + ("" if pb is None else f", base {p_text(pb)}")
+    if w is None:
+        return ps
+    if w.against == "expected":
+        said = ("tuned writes the expected answer greedily" if not w.diverged else
+                f"tuned writes {'?' if w.right is None else show(w.right)} where {show(w.left)} was expected")
+    elif not w.diverged:
+        said = "tuned writes what base writes"
+    else:
+        said = (f"tuned {'stops' if w.right is None else 'writes ' + show(w.right)} where base "
+                f"{'stops' if w.left is None else 'writes ' + show(w.left)}")
+    return said + (f" ({ps})" if ps else "")
+
+
 def clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 

@@ -24,6 +24,9 @@ STYLE = (
     "--probe-bg:var(--jp-layout-color0,#fff);--probe-bg2:var(--jp-layout-color2,#eee);"
     "--probe-line:var(--jp-border-color2,#ccc);color:var(--probe-fg);max-width:100%}"
     ".probe-view code{color:inherit;background:transparent}"
+    ".probe-view a{color:var(--jp-content-link-color,#1565c0)}"
+    # JupyterLab's output area scrolls sideways and so clips a hover card: not around a probe view
+    ".jp-OutputArea-output:has(.probe-tok),.widget-html-content:has(.probe-tok){overflow:visible}"
     # token strips, their legends and hover cards
     ".probe-strip{font-family:ui-monospace,monospace;line-height:2;white-space:normal}"
     ".probe-tok{display:inline-block;padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre;"
@@ -38,7 +41,7 @@ STYLE = (
     ".probe-div{outline:3px solid #c62828;outline-offset:1px}"
     ".probe-want{display:inline-block;font-family:sans-serif;font-size:85%;margin:0 4px;padding:0 5px;"
     "border:1px solid #c62828;border-radius:3px;white-space:nowrap;color:var(--probe-fg)}"
-    ".probe-ws{color:#555}.probe-head{font-family:sans-serif;font-size:90%;color:var(--probe-fg)}"
+    ".probe-ws{color:#444}.probe-head{font-family:sans-serif;font-size:90%;color:var(--probe-fg)}"
     ".probe-legend{font-family:sans-serif;font-size:80%;color:var(--probe-fg2);line-height:1.6;margin:0 0 4px}"
     ".probe-legend .probe-key{display:inline-block;color:#111;padding:0 5px;margin:0 2px;border-radius:3px}"
     ".probe-legend .probe-key.probe-div{outline-width:2px}"

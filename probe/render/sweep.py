@@ -163,7 +163,7 @@ def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
         "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r.values)
         + f"<td>{p_text(r.prob)}</td><td>{r.first_rank}</td><td><code>{escape(repr(r.greedy))}</code> "
           f"{r.greedy_prob:.3f}</td></tr>" for r in rows[:limit])
-    more = f"<div class='probe-head'>... {len(rows) - limit} more rows</div>" if len(rows) > limit else ""
+    more = f"<div class='probe-head'>{limit} of {len(rows)} rows, most probable first</div>" if len(rows) > limit else ""
     return (f'<table class="probe-rows"><tr>{head}<th>P(watch)</th><th>rank</th><th>greedy</th></tr>'
             f"{body}</table>{more}")
 
@@ -242,7 +242,7 @@ def summary_html(s) -> str:
 
 def cell_html(rows, limit: int = 10) -> str:
     """The prompts of one grid cell (the first ``limit``), each with its top alternatives."""
-    more = f"<div>... and {len(rows) - limit} more prompts in this cell</div>" if len(rows) > limit else ""
+    more = f"<div>{limit} of {len(rows)} prompts in this cell</div>" if len(rows) > limit else ""
     return "".join(top_html(r) for r in rows[:limit]) + more
 
 

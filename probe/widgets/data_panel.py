@@ -30,7 +30,7 @@ from ..render.style import STYLE
 from ..render.train_example import example_body, token_body
 from ..render.train_loss import _groups_html
 from ..train.example_case import case_of, records_at, shape_of
-from .common import Runner, _ipywidgets, message
+from .common import html_view, Runner, _ipywidgets, message
 
 ORDERS = {  # label -> sort key of an ExampleLoss
     "largest loss drop first": lambda e: (e.change, e.line),
@@ -129,22 +129,22 @@ class DataLossPanel:
         self._records: dict = {}  # line -> record, for the listed examples (read on first need)
         self.case = None
         self.diagnosis = None
-        self.table = w.HTML(STYLE + _groups_html(f"by channel ({data_loss.channel or 'none'})", data_loss.channels)
+        self.table = html_view(STYLE + _groups_html(f"by channel ({data_loss.channel or 'none'})", data_loss.channels)
                             + _groups_html("by token kind", data_loss.kinds))
         self.channel = w.Select(description="channel", options=channel_choices(data_loss),
                                 rows=min(8, max(2, len(data_loss.channels))), layout={"width": "60%"})
         self.order = w.Dropdown(description="order", options=list(ORDERS), value=next(iter(ORDERS)))
         self.examples = w.Select(description="example", options=[], rows=8, layout={"width": "60%"})
-        self.count = w.HTML()
-        self.view = w.HTML()
+        self.count = html_view()
+        self.view = html_view()
         self.token = w.Dropdown(description="token", options=[], layout={"width": "40%"})
-        self.token_view = w.HTML()
+        self.token_view = html_view()
         self.force = w.Checkbox(value=False, description="force the answer up to the token")
         self.max_new_tokens = w.IntSlider(value=32, min=1, max=256, description="new tokens")
         self.diagnose_button = w.Button(description="diagnose this case", button_style="primary")
-        self.case_view = w.HTML()
-        self.status = w.HTML()
-        self.card = w.HTML()
+        self.case_view = html_view()
+        self.status = html_view()
+        self.card = html_view()
         self.runner = Runner(self.status, [self.diagnose_button], background)
         self.channel.observe(lambda _: self._list(), names="value")
         self.order.observe(lambda _: self._list(), names="value")

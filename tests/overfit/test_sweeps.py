@@ -335,7 +335,7 @@ def test_one_prompt_and_flat_sweeps_are_said_plainly():
 def test_long_sweeps_are_capped_in_text_and_html_but_not_in_the_data():
     s = _synthetic({"a": [str(i) for i in range(30)], "b": [str(i) for i in range(10)]}, lambda v: 0.5)
     assert len(s.table()) == 300
-    assert "... 200 more rows" in str(s) and "... 100 more rows" in s._repr_html_()
+    assert "... 200 more rows" in str(s) and "100 of 300 rows, most probable first" in s._repr_html_()
     fig = _synthetic({"relation": ["largest city", " x"], "c": ["p"]}, lambda v: 0.5).figure()
     assert list(fig.layout.xaxis.ticktext) == ["largest city", "\u00b7x"]
 
