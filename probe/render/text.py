@@ -144,7 +144,12 @@ def verdict_table(results) -> str:
     rows = [VERDICT_HEADER] + verdict_rows(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
     line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
-    return encodable("\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]]))
+    return encodable("\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]]
+                                + ["", RUN_KEY]))
+
+
+RUN_KEY = ("each run: PASS|fail = its greedy answer checked; k/n = samples right; p = P(expected) where "
+           "that run answers; rN = rank of its first token there")
 
 
 def case_text(case) -> str:
