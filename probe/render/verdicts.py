@@ -1,9 +1,9 @@
 """The verdict table of many diagnoses as HTML (a notebook's output): the same rows as the
 terminal's :func:`probe.render.text.verdict_table`, in a table that scrolls instead of wrapping
-mid-word, each verdict on its badge.
+mid-word, each verdict on its badge. In a notebook (notebook 02)::
 
-    >>> from IPython.display import HTML
-    >>> HTML(verdict_table_html(probe.diagnose_many(base, tuned, cases)))
+    from IPython.display import HTML
+    HTML(verdict_table_html(probe.diagnose_many(base, tuned, cases)))
 """
 
 from __future__ import annotations

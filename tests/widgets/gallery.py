@@ -149,7 +149,7 @@ def screenshots(out: Path) -> list[Path]:
             for w in widths:
                 page = browser.new_page(viewport={"width": w, "height": 900})
                 page.goto(page_file.as_uri())
-                tok = page.locator(".probe-div").first
+                tok = page.locator(".probe-strip .probe-tok.probe-div").first
                 if page_file.stem.startswith("diagnosis-card") and tok.count():
                     tok.hover()  # one hover card open
                 name = page_file.stem + (f"-{w}" if len(widths) > 1 else "") + ".png"
