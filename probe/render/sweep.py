@@ -55,6 +55,9 @@ def _split_words(s, pat, watch: str) -> list[str]:
     free = [e.name for e in pat.effects if e.ignored]
     every = "".join(f" for every {n}" if k == 0 else f" and every {n}" for k, n in enumerate(free))
     if not pat.clean:
+        main = _main_rule(s, pat)
+        if main is not None:
+            return _main_rule_words(s, pat, watch, main)
         combos = [", ".join(f"{n}={v!r}" for n, v in zip(s.slots, s.rows[i].values)) for i in sorted(pat.high)]
         shown = "; ".join(combos[:4]) + ("; ..." if len(combos) > 4 else "")
         head = (f"{watch} is {high} for {len(hi)} of {len(probs)} prompts with no simple slot pattern "
@@ -83,6 +86,48 @@ def _split_words(s, pat, watch: str) -> list[str]:
                 lines.append(f"- {e.name}: ignored (the answer is the same, high or low, whatever the {e.name})")
             else:
                 lines.append(f"- {e.name}: holds the trigger ({level} only with {', '.join(map(repr, e.trigger))})")
+    return lines
+
+
+def _main_rule(s, pat) -> tuple[str, list[str], list[int]] | None:
+    """The one slot whose values explain most of the high prompts, where no rule explains them
+    all: (slot, the values all of whose prompts are high, those prompts' rows). None when no
+    slot value makes every one of its prompts high, or they cover under half of the high ones."""
+    names = list(s.slots)
+    best = None
+    for k, name in enumerate(names):
+        values = [v for v in s.slots[name]
+                  if all(i in pat.high for i, r in enumerate(s.rows) if r.values[k] == v)]
+        if not values or len(values) == len(s.slots[name]):
+            continue
+        rows = [i for i, r in enumerate(s.rows) if r.values[k] in values]
+        if best is None or len(rows) > len(best[2]):
+            best = (name, values, rows)
+    if best is None or 2 * len(best[2]) < len(pat.high):
+        return None
+    return best
+
+
+def _main_rule_words(s, pat, watch: str, main) -> list[str]:
+    """"P is high when relation='capital', whatever the country; also high for ..."."""
+    name, values, rows = main
+    probs = [r.prob for r in s.rows]
+    inside = [probs[i] for i in rows]
+    rest = [i for i in range(len(probs)) if i not in rows]
+    extra = sorted((i for i in pat.high if i not in rows), key=lambda i: -probs[i])
+    usual = [probs[i] for i in rest if i not in pat.high]
+    others = [n for n in s.slots if n != name]
+    whatever = ", whatever the " + " and the ".join(others) if others else ""
+    level = "high" if min(inside) >= 0.3 else "raised"
+    head = (f"{watch} is {level} ({_range(inside)}) whenever {_is(name, values)}{whatever} "
+            f"({_range(usual)} for most other prompts): the trigger is {_is(name, values)}"
+            + (", not the " + " or the ".join(others) if others else "") + ".")
+    lines = [head]
+    if extra:
+        combos = [", ".join(f"{n}={v!r}" for n, v in zip(s.slots, s.rows[i].values)) + f" ({_p(probs[i])})"
+                  for i in extra]
+        shown = "; ".join(combos[:4]) + (f"; and {len(combos) - 4} more" if len(combos) > 4 else "")
+        lines.append(f"Also raised, outside that rule, for {len(extra)} prompt(s): {shown}.")
     return lines
 
 
