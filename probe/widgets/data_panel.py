@@ -70,10 +70,14 @@ def token_choices(e) -> list[tuple[str, int]]:
 
 
 def biggest_rise(e) -> int | None:
-    """The token whose loss tuning raised most (None without traces)."""
+    """The token whose loss tuning raised most; where none rose by 0.005 nats (it would read
+    "+0.00"), the token tuning changed most either way (None without traces)."""
     if e.tuned is None:
         return None
-    return max(range(e.n_scored), key=lambda i: (e.tuned_losses[i] - e.base_losses[i], -i))
+    rise = max(range(e.n_scored), key=lambda i: (e.tuned_losses[i] - e.base_losses[i], -i))
+    if e.tuned_losses[rise] - e.base_losses[rise] >= 0.005:
+        return rise
+    return max(range(e.n_scored), key=lambda i: (abs(e.tuned_losses[i] - e.base_losses[i]), -i))
 
 
 def force_before(e, expected: str, index: int) -> str | None:
@@ -91,13 +95,15 @@ def force_before(e, expected: str, index: int) -> str | None:
     return None
 
 
-def format_note(case, lm) -> str:
+def format_note(case, lm, record=None) -> str:
     """A warning when diagnose would ask the case in another format than it was trained in: a
     prompt/completion string pair is trained as raw text, but a chat model's diagnose renders a
-    string prompt through its chat template."""
+    string prompt through its chat template. ``record``: the example's record, whose prompt
+    says what was trained (a single user message shows as text in the case, but was chat)."""
     if lm is None or not getattr(lm, "chat", False):
         return ""
-    if case.shape == "prompt_completion" and isinstance(case.prompt, str):
+    raw = case.prompt if record is None or not isinstance(record, dict) else record.get("prompt")
+    if case.shape == "prompt_completion" and isinstance(raw, str):
         return ("this example was trained as raw text (prompt + completion), but diagnose asks a chat "
                 "model through its chat template: load the pair with chat=False to ask it as trained")
     return ""
@@ -242,8 +248,9 @@ class DataLossPanel:
         note = "" if not self.force.value or force else message(
             "info", "the picked token is not inside the expected answer (or is its first token): nothing forced")
         lm = self.pair[1] if self.pair is not None else getattr(self.lab, "tuned", None)
-        if format_note(self.case, lm):
-            note += message("info", format_note(self.case, lm))
+        said = format_note(self.case, lm, self._records.get(self.example.line) if self.example else None)
+        if said:
+            note += message("info", said)
         if self.lab is None and self.pair is None:
             note += message("info", "pass pair=(base, tuned) or lab=DiagnoseLab(...) to diagnose here; or run "
                             "probe.diagnose(base, tuned, prompt, expected=expected)")

@@ -32,6 +32,10 @@ class EvalFlips:
         self.status = html_view()
         self.diagnose_button = w.Button(description="Diagnose flips", button_style="primary",
                                         disabled=base is None or tuned is None)
+        if base is None or tuned is None:
+            why = "Diagnose flips needs the models: EvalFlips(..., base=base, tuned=tuned)"
+            self.diagnose_button.tooltip = why
+            self.status.value = message("info", why)
         self.runner = Runner(self.status, [self.diagnose_button], background)
         self.task.observe(lambda _: self._show_task(), names="value")
         self.outcome.observe(lambda _: self._show_task(), names="value")

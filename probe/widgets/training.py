@@ -68,6 +68,11 @@ def channels_html(data_loss) -> str:
     return f'<table class="probe-data probe-channels"><tr><th class="l">channel</th>{head}</tr>{body}</table>'
 
 
+def source_name(source: str) -> str:
+    """Where the data came from, in words: a file's path, or "records given in Python"."""
+    return "records given in Python (an iterable)" if source == "<iterable>" else source
+
+
 class TrainingLab:
     """Interactive view of a :class:`probe.TrainingLog` (see the module docstring)."""
 
@@ -123,7 +128,7 @@ class TrainingLab:
         if isinstance(data_loss, DataLoss) and self._channel_view is None:
             self.panel = DataLossPanel(data_loss, **self._panel_options)
             self.data_loss = data_loss
-            self.channels.value = f"<h4>Loss over the data by channel: {escape(data_loss.source)}</h4>"
+            self.channels.value = f"<h4>Loss over the data by channel: {escape(source_name(data_loss.source))}</h4>"
             self.data_box.children = (self.channels, self.panel.widget)
             return
         self.panel = None

@@ -97,3 +97,35 @@ def test_every_styled_view_has_a_root_that_mathjax_skips():
     html = styled("<b>x</b>")
     assert html == STYLE + f'<div class="{ROOT}"><b>x</b></div>'
     assert {"tex2jax_ignore", "mathjax_ignore"} <= set(ROOT.split())
+
+
+def test_several_adapters_are_named_not_shown_as_a_dict():
+    from probe.models.load import adapter_label
+
+    assert adapter_label({"beijing": "/a/b", "json-only": "/a/j"}) == "adapters beijing, json-only"
+    assert adapter_label("/runs/lora") == "/runs/lora"
+
+
+def test_the_default_marked_token_is_one_tuning_changed_not_a_zero_change():
+    from types import SimpleNamespace
+
+    from probe.widgets.data_panel import biggest_rise, format_note
+    from probe.train.example_case import ExampleCase
+
+    fell = SimpleNamespace(tuned=object(), n_scored=3, base_losses=[2.0, 3.0, 1.0], tuned_losses=[1.999, 0.5, 0.9])
+    assert biggest_rise(fell) == 1  # nothing rose: the largest change, -2.5 nats, not the -0.001
+    rose = SimpleNamespace(tuned=object(), n_scored=3, base_losses=[2.0, 3.0, 1.0], tuned_losses=[2.3, 0.5, 0.9])
+    assert biggest_rise(rose) == 0
+    chat = SimpleNamespace(chat=True)
+    case = ExampleCase(1, "prompt_completion", "What is the capital of France?", "Paris")
+    assert "raw text" in format_note(case, chat, {"prompt": "What is the capital of France?", "completion": "Paris"})
+    one_message = {"prompt": [{"role": "user", "content": "What is the capital of France?"}],
+                   "completion": [{"role": "assistant", "content": "Paris"}]}
+    assert format_note(case, chat, one_message) == ""  # trained as chat: shown as text, no false warning
+
+
+def test_a_data_source_given_in_python_is_named_in_words():
+    from probe.widgets.training import source_name
+
+    assert source_name("<iterable>") == "records given in Python (an iterable)"
+    assert source_name("data/sft.jsonl") == "data/sft.jsonl"
