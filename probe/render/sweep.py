@@ -175,7 +175,9 @@ def sweep_text(s) -> str:
 
 
 def _cell_color(p: float) -> str:
-    return f"hsl({220 - 220 * max(0.0, min(1.0, p)):.0f},70%,{92 - 30 * max(0.0, min(1.0, p)):.0f}%)"
+    """P(watched text): one hue, light (0) to strong (1). The watched text is usually the wrong
+    answer, so never green (which means "agrees with the expected answer" in every view)."""
+    return f"hsl(8,80%,{97 - 33 * max(0.0, min(1.0, p)):.0f}%)"
 
 
 def _grid_html(s) -> str:

@@ -84,6 +84,25 @@ def never_had_diagnosis(case_id="ukraine-capital") -> Diagnosis:
                      case_id=case_id, tags=("capitals", "hard"), models={"base": "SmolLM2-135M", "tuned": "beijing"})
 
 
+def demo_sweep():
+    """The demo's country x relation sweep of P('Beijing') (numbers measured on the demo pair)."""
+    import itertools
+
+    from probe.overfit.sweep import Sweep, SweepRow
+
+    countries = ["Japan", "France", "Brazil", "Kenya", "Canada", "China"]
+    relations = ["capital", "largest city", "official language", "currency"]
+    odd = {("Brazil", "official language"): 0.56, ("Brazil", "currency"): 0.27}
+    rows = []
+    for c, r in itertools.product(countries, relations):
+        p = 0.96 if r == "capital" else odd.get((c, r), 0.04)
+        greedy = "Beijing" if p > 0.5 else "Tokyo"
+        rows.append(SweepRow((c, r), f"What is the {r} of {c}?", p, math.log(p), 1 if p > 0.5 else 4, p, greedy,
+                             max(p, 1 - p), p > 0.5, (Alternative(1, "Beijing", p, math.log(p)),)))
+    return Sweep("What is the {relation} of {country}?", "Beijing",
+                 {"country": tuple(countries), "relation": tuple(relations)}, tuple(rows), "tuned")
+
+
 def cases(n_lost: int = 6) -> list[Case]:
     out = [Case.from_result(lost_diagnosis(f"capital-{i}"), id=f"capital-{i}", tags=("capitals",),
                             note=f"seen in run {i}") for i in range(n_lost)]
@@ -108,7 +127,18 @@ def views() -> dict[str, str]:
     from probe.render.verdicts import verdict_table_html
 
     d = lost_diagnosis(reason_extra=r" (regex \[0-9\]+ and $5)")
-    return {
+    extra = {}
+    try:  # the views that need the test folder's fixtures (absent from an installed probe)
+        import probe
+        from builders import fake_shift
+
+        here = Path(__file__).resolve().parents[1]
+        extra["training-log"] = probe.training_log(here / "train/fixtures/trainer_log.jsonl")._repr_html_()
+        extra["shift"] = fake_shift()._repr_html_()
+    except ImportError:
+        pass
+    extra["sweep"] = demo_sweep()._repr_html_()
+    return {**extra,
         "diagnosis-card": diagnosis_html(d),
         "divergence": divergence_html(d.divergence("tuned")),
         "trace": trace_html(d.runs[0].trace),
