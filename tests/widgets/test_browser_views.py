@@ -195,8 +195,8 @@ def mathjax_lab(tmp_path_factory):
         "from IPython.display import HTML, display\nimport gallery\n"
         "from probe.widgets.common import html_view\n"
         "display(HTML('<div id=\"control\">$$x^2$$ and \\\\(y\\\\)</div>'))\n"
-        "display(gallery.lost_diagnosis(reason_extra=r' (regex \\[0-9\\]+ and $5 or $6)'))\n"
-        "display(html_view(r'<div class=\"probe-head\">$$z$$ in \\[a\\]</div>'))"))
+        "display(html_view(r'<div class=\"probe-head\">$$z$$ in \\[a\\]</div>'))\n"
+        "display(gallery.lost_diagnosis(reason_extra=r' (regex \\[0-9\\]+ and $5 or $6)'))"))  # last: nothing below
     nbformat.write(nb, root / "math.ipynb")
     yield from serve_lab(root, tmp_path_factory)
 
@@ -223,6 +223,16 @@ def test_jupyterlab_typesets_math_but_not_inside_probe_views(browser, mathjax_la
     card = page.locator(".jp-OutputArea .probe-card").first.inner_text()
     assert r"(regex \[0-9\]+ and $5 or $6)" in card  # the check's reason, as written
     assert "$$z$$ in \\[a\\]" in page.locator(".widget-html-content .probe-view").first.inner_text()
+    # a hover card in a notebook output is not clipped by the output area (which scrolls sideways)
+    tok = page.locator(".jp-OutputArea .probe-card .probe-strip .probe-tok").last  # the bottom strip
+    tok.scroll_into_view_if_needed()
+    tok.hover()
+    tip = tok.locator(".probe-tip")
+    assert tip.is_visible()
+    seen = tip.evaluate("""t => { const r = t.getBoundingClientRect();
+        const pts = [[r.left + 3, r.top + 3], [r.right - 3, r.bottom - 3], [r.left + 3, r.bottom - 3]];
+        return pts.every(([x, y]) => { const e = document.elementFromPoint(x, y); return !!e && t.contains(e); }); }""")
+    assert seen, "the hover card is clipped or covered"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "mathjax-jupyterlab.png"), full_page=True)
     page.close()
