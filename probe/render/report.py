@@ -113,6 +113,11 @@ def case_row(case) -> list[str]:
     return [wrong_line(case.headline), rests, *runs, ", ".join(case.labels), clip(case.note, 80)]
 
 
+RUN_KEY_HTML = ('<div class="probe-legend">each run: PASS|fail = its greedy answer checked; k/n = samples right; '
+                'p = P(expected) measured where that run answers (tuned: after the chat prompt; forced runs: after '
+                'the forced prefix; base: after its base_prompt as raw text when the case gives one, else the chat '
+                'prompt); rN = rank of the expected first token there</div>')
+
 SUMMARY_HEADER = ("case", "verdict", "what went wrong", "rests on", "tuned", "tuned forced", "base",
                   "base forced", "labels", "note")
 
@@ -200,7 +205,7 @@ def casebook_html(cases, *, title: str = "probe report", intro: str = "", errors
     head = "".join(f"<th>{h}</th>" for h in SUMMARY_HEADER)
     parts += [_filters(cases), '<h2 id="probe-cases-table">Cases at a glance</h2>',
               f'<div class="probe-scroll"><table class="probe-summary"><tr>{head}</tr>'
-              f'{"".join(row for row, _ in rendered)}</table></div>']
+              f'{"".join(row for row, _ in rendered)}</table></div>', RUN_KEY_HTML]
     parts += [html.replace("<h2>", '<h2><a class="probe-top" href="#top">&uarr; top</a>', 1) for _, _, html in corpus]
     if cases:
         parts.append('<h2 id="probe-cases">The cases one by one</h2>')

@@ -129,3 +129,14 @@ def test_a_data_source_given_in_python_is_named_in_words():
 
     assert source_name("<iterable>") == "records given in Python (an iterable)"
     assert source_name("data/sft.jsonl") == "data/sft.jsonl"
+
+
+def test_the_report_says_once_where_each_p_expected_was_measured_and_what_went_wrong_per_row():
+    from builders import fake_case
+
+    from probe.render.report import casebook_html
+
+    html = casebook_html([fake_case("a", "lost"), fake_case("b", "ok")])
+    assert html.count("measured where that run answers") == 1
+    assert "base: after its base_prompt as raw text" in html
+    assert html.count('<td class="probe-what">') == 2 and "<th>what went wrong</th>" in html
