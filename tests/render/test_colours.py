@@ -140,3 +140,20 @@ def test_the_report_says_once_where_each_p_expected_was_measured_and_what_went_w
     assert html.count("measured where that run answers") == 1
     assert "base: after its base_prompt as raw text" in html
     assert html.count('<td class="probe-what">') == 2 and "<th>what went wrong</th>" in html
+
+
+def test_corpus_sections_have_titles_for_a_reader_in_the_contents_not_class_names():
+    from pathlib import Path
+
+    import probe
+    from builders import fake_case
+    from probe.render.report import casebook_html
+    from probe.render.shift import section_title
+
+    log = probe.training_log(Path(__file__).parents[1] / "train/fixtures/trainer_log.jsonl")
+    html = casebook_html([fake_case("a", "lost")], sections=[log, log])
+    toc = html.split('<nav class="probe-toc">', 1)[1].split("</nav>", 1)[0]
+    assert toc.count("Training log: the loss curve and what it shows") == 2
+    assert 'href="#probe-training_log"' in toc and 'href="#probe-training_log-2"' in toc  # two anchors
+    assert "<h2>TrainingLog" not in html and ">TrainingLog<" not in html
+    assert section_title("AttributionMap") == "Attribution map"  # a new type, in words
