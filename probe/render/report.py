@@ -80,8 +80,8 @@ _PAGE_CSS = (  # the page's own rules, in its one style block
     "html{scroll-padding-top:0}[id]{scroll-margin-top:7em}"  # anchors land below the sticky filter bar
     "table.probe-summary{border-collapse:collapse;font-size:90%}"
     ".probe-summary td,.probe-summary th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}"
-    ".probe-summary td{white-space:nowrap}.probe-summary td.probe-what,.probe-summary td.probe-note"
-    "{white-space:normal;min-width:18em}"
+    ".probe-summary td{white-space:nowrap}.probe-summary td.probe-what,.probe-summary td.probe-notecell"
+    "{white-space:normal;min-width:14em}"
     ".probe-filters{position:sticky;top:0;background:#f4f4f4;border-bottom:1px solid #ccc;padding:6px 0;z-index:20}"
     ".probe-filters label{margin-right:10px;white-space:nowrap}"
     ".probe-hidden{display:none}"
@@ -130,7 +130,7 @@ def _summary_row(case) -> str:
     return (f'<tr {_attrs(case)}><td><a href="#case-{escape(case.id, quote=True)}">'
             f'{escape(case.title or case.id)}</a></td><td>{badge(case.verdict)}</td>'
             f'<td class="probe-what">{what}</td><td>{rests}</td>{cells}<td>{labels}</td>'
-            f'<td class="probe-note">{note}</td></tr>')
+            f'<td class="probe-notecell">{note}</td></tr>')
 
 
 def _filters(cases) -> str:
