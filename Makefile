@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 PYTEST_ARGS ?=
 
-.PHONY: demo test upgrade bench bench-full bench-venvs bench-quick clean
+.PHONY: demo test screenshots upgrade bench bench-full bench-venvs bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ $(VENV)/.test: pyproject.toml $(LOCK) $(VENV)/.base
 
 demo: $(VENV)/.base
 	$(BIN)/probe demo
+
+# Screenshots of every view (light and dark JupyterLab theme) and of the report (1440 and 800 px)
+# into docs/screenshots/, which the README links: Debian's chromium via Playwright, offline.
+screenshots: $(VENV)/.test
+	$(BIN)/python tests/widgets/gallery.py docs/screenshots
 
 # pytest exits 5 when no test ran: that is a failure here, as any non-zero exit.
 test: $(VENV)/.test

@@ -75,9 +75,10 @@ print(repr(free.text), check(free.text))
 print(repr(forced.text), check(forced.text))""",
         md("## Many cases at once, from a JSONL file"),
         """from probe.demo.pair import CASES
-from probe.render.text import verdict_table
+from IPython.display import HTML
+from probe.render.verdicts import verdict_table_html
 results = probe.diagnose_many(base, tuned, CASES, max_new_tokens=32)
-print(verdict_table(results))""",
+HTML(verdict_table_html(results))""",
     ],
     "03_first_divergent_token": [
         md("# Where does it go wrong?\nThe first token of a reference answer that is not the model's "

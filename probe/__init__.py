@@ -12,45 +12,102 @@
 tests/test_docs.py runs these examples on tiny models.)
 """
 
-from .core.version import __version__
-from .diagnosis import checks
-from . import data
-from .engine.anatomy import StructureError
-from .cases.case import Case, CaseFileError, ModelInfo
-from .cases.casebook import Casebook
-from .diagnosis.run import CaseError, CaseSpec, diagnose_many, read_cases
-from .diagnosis.compare import Comparison, Segment, compare
-from .diagnosis.result import Diagnosis, Run
-from .diagnosis.run import diagnose
-from .diagnosis.divergence import first_divergence
-from .data.counts import DataCounts
-from .engine.generation import generate, generate_many
-from .overfit.lens import LayerLens, layers
-from .models.inputs import ModelInput
-from .models.load import LM, WeightsNotLoaded, load, load_pair
-from .engine.identical import IdenticalModelsWarning
-from .overfit.occlusion import Occlusion, occlusion
-from .diagnosis.passrate import PassRate
-from .shifts.regression import Regression, regression
-from .engine.trace import Alternative, TokenStep, TokenTrace
-from .diagnosis.divergence import Divergence, TraceDivergence
-from .diagnosis.failure import FailedCase
-from .engine.scoring import score, score_many
-from .engine.settings import GenerationSettings
-from .shifts.map import Shift, shift
-from .shifts.follow import follow_token
-from .overfit.sweep import Sweep, sweep
-from .train.loss import DataLoss, data_loss
-from .train.example_case import ExampleCase, example_case
-from .train.epochs import Epochs, by_checkpoint
-from .train.formats import TrainingLogError
-from .train.log import TrainingLog, training_log
-from .evals.flips import EvalFlip, EvalFlips, eval_flips
-from .evals.logs import EvalLogError
-from .evals.diagnose import ChoiceScores
-from .evals.run import run_eval
-from .core.engines import LocalEngine
+from importlib import import_module
 
+from .core import registry as _registry
+from .core.version import __version__
+
+# What ``probe.NAME`` imports, on first use: ``import probe`` (and so ``probe --help``) stays
+# light, torch and transformers load when a function needs them. Every module listed here is
+# imported before the registry looks up a result type it may not know yet (reading a case file).
+_SUBMODULES = {"checks": ".diagnosis.checks", "data": ".data"}
+_LAZY = {
+    "StructureError": ".engine.anatomy",
+    "Case": ".cases.case",
+    "CaseFileError": ".cases.case",
+    "ModelInfo": ".cases.case",
+    "Casebook": ".cases.casebook",
+    "CaseError": ".diagnosis.run",
+    "CaseSpec": ".diagnosis.run",
+    "diagnose_many": ".diagnosis.run",
+    "read_cases": ".diagnosis.run",
+    "Comparison": ".diagnosis.compare",
+    "Segment": ".diagnosis.compare",
+    "compare": ".diagnosis.compare",
+    "Diagnosis": ".diagnosis.result",
+    "Run": ".diagnosis.result",
+    "diagnose": ".diagnosis.run",
+    "first_divergence": ".diagnosis.divergence",
+    "DataCounts": ".data.counts",
+    "generate": ".engine.generation",
+    "generate_many": ".engine.generation",
+    "LayerLens": ".overfit.lens",
+    "layers": ".overfit.lens",
+    "ModelInput": ".models.inputs",
+    "LM": ".models.load",
+    "WeightsNotLoaded": ".models.load",
+    "load": ".models.load",
+    "load_pair": ".models.load",
+    "IdenticalModelsWarning": ".engine.identical",
+    "Occlusion": ".overfit.occlusion",
+    "occlusion": ".overfit.occlusion",
+    "PassRate": ".diagnosis.passrate",
+    "Regression": ".shifts.regression",
+    "regression": ".shifts.regression",
+    "Alternative": ".engine.trace",
+    "TokenStep": ".engine.trace",
+    "TokenTrace": ".engine.trace",
+    "Divergence": ".diagnosis.divergence",
+    "TraceDivergence": ".diagnosis.divergence",
+    "FailedCase": ".diagnosis.failure",
+    "score": ".engine.scoring",
+    "score_many": ".engine.scoring",
+    "GenerationSettings": ".engine.settings",
+    "Shift": ".shifts.map",
+    "shift": ".shifts.map",
+    "follow_token": ".shifts.follow",
+    "Sweep": ".overfit.sweep",
+    "sweep": ".overfit.sweep",
+    "DataLoss": ".train.loss",
+    "data_loss": ".train.loss",
+    "ExampleCase": ".train.example_case",
+    "example_case": ".train.example_case",
+    "Epochs": ".train.epochs",
+    "by_checkpoint": ".train.epochs",
+    "TrainingLogError": ".train.formats",
+    "TrainingLog": ".train.log",
+    "training_log": ".train.log",
+    "EvalFlip": ".evals.flips",
+    "EvalFlips": ".evals.flips",
+    "eval_flips": ".evals.flips",
+    "EvalLogError": ".evals.logs",
+    "ChoiceScores": ".evals.diagnose",
+    "run_eval": ".evals.run",
+    "LocalEngine": ".core.engines",
+}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        value = import_module(_SUBMODULES[name], __name__)
+    elif name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+    else:
+        raise AttributeError(f"module 'probe' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
+
+
+def _import_all() -> None:
+    for where in dict.fromkeys([*_LAZY.values(), *_SUBMODULES.values()]):
+        import_module(where, __name__)
+
+
+_registry.on_lookup(_import_all)
 
 def ray_engine(address=None, workers: int = 2, resources_per_worker=None, **options):
     """Run diagnose_many/shift on Ray workers (see probe.distributed.ray_engine); needs

@@ -8,7 +8,6 @@ from pathlib import Path
 from ..cases.case import Case
 from ..core.files import write_atomically
 from ..diagnosis.failure import FailedCase
-from ..models.load import load, load_pair
 from ..render.report import casebook_html
 
 
@@ -116,6 +115,7 @@ def adapter_arg(values: list[str]):
 def load_models(args, weights: bool = True):
     """The (base, tuned) pair the model options name; ``weights=False`` for a driver whose
     engine's workers do all the running (``--ray``): tokenizer, config and adapters only."""
+    from ..models.load import load, load_pair  # lazy: torch loads here, not for --help
     common = dict(dtype=args.dtype, device=args.device, weights=weights)
     if args.chat is not None:
         common["chat"] = args.chat

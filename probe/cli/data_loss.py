@@ -13,13 +13,13 @@ from pathlib import Path
 
 from ..cases.case import Case
 from ..train.channels import THRESHOLDS
-from ..train.epochs import by_checkpoint
-from ..train.loss import data_loss
 from ..train.masks import MASKS, MAX_LENGTH
 from .common import InputError, add_model_args, load_models, quiet_third_parties, say, write_report
 
 
 def cmd_data_loss(args) -> int:
+    from ..train.epochs import by_checkpoint  # lazy: torch loads here, not for --help
+    from ..train.loss import data_loss  # lazy: torch loads here, not for --help
     quiet_third_parties()
     if not args.base or not (args.tuned or args.adapter):
         raise InputError("give --base and --tuned or --adapter")

@@ -9,13 +9,9 @@ from pathlib import Path
 
 from ..cases.casebook import Casebook
 from ..demo.model import BASE_DIRNAME, BaseModelUnavailable, cache_root, is_complete
-from ..demo.pair import CASES, load_demo_pair
 from ..demo.text import training_line
 from ..demo.training import ADAPTERS, LOG_NAME, TrainExtraMissing, adapter_dir, is_trained, training_records
-from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
-from ..train.log import training_log
-from ..train.loss import data_loss
 from .common import InputError, add_sampling, cases_from, quiet_third_parties, sampling, say, write_report
 
 
@@ -24,6 +20,8 @@ TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); mo
 
 
 def cmd_demo(args) -> int:
+    from ..demo.pair import CASES, load_demo_pair  # lazy: torch loads here, not for --help
+    from ..diagnosis.run import diagnose_many, read_cases  # lazy: torch loads here, not for --help
     if args.data_limit is not None and args.data_limit < 0:  # before minutes of loading and diagnosing
         raise InputError(f"--data-limit must be >= 0, got {args.data_limit}")
     quiet_third_parties()
@@ -43,6 +41,9 @@ def cmd_demo(args) -> int:
     for name in missing:  # what each fresh run did, in one line (the log: its run folder)
         folder = adapter_dir(name)
         say(training_line(name, folder, json.loads((folder / LOG_NAME).read_text(encoding="utf-8"))))
+    say(f"Demo pair: base {root / BASE_DIRNAME}, adapters "
+        + ", ".join(f"{n} {adapter_dir(n)}" for n in ADAPTERS)
+        + "; load it in Python with: from probe.demo.pair import load_demo_pair; base, tuned = load_demo_pair()")
     cases_file = Path(args.cases) if args.cases else CASES
     say(f"Diagnosing {cases_file.name} on base vs tuned (adapters: {', '.join(tuned.adapters)}):")
     specs = read_cases(cases_file)
@@ -67,6 +68,8 @@ def cmd_demo(args) -> int:
 def what_training_did(base, tuned, *, limit: int | None) -> list:
     """Print each adapter's training reading and the beijing adapter's loss by channel on its own
     SFT data; return them (the report's sections)."""
+    from ..train.loss import data_loss  # lazy: torch loads here, not for --help
+    from ..train.log import training_log  # lazy: torch loads here, not for --help
     sections = []
     for name in ADAPTERS:
         log = training_log(adapter_dir(name))

@@ -1,4 +1,5 @@
-"""``probe diagnose``: a JSONL case file on a base/tuned pair, into a casebook (and a report)."""
+"""``probe diagnose``: a JSONL case file on a base/tuned pair: the verdict table, and the cases
+into a casebook (``--book``) and a report (``--report``) when asked."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import sys
 from pathlib import Path
 
 from ..cases.casebook import Casebook
-from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
 from .common import (InputError, add_engine, add_model_args, add_sampling, cases_from, engine_from,
                      load_models, quiet_third_parties, sampling, say, write_report)
@@ -19,7 +19,7 @@ def cmd_diagnose(args) -> int:
     if args.batch_tokens is not None and args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be >= 1, got {args.batch_tokens}")
     try:
-        book = Casebook(args.book)
+        book = None if args.book is None else Casebook(args.book)
     except OSError as err:
         raise InputError(f"--book: {err}") from None
     engine = engine_from(args)  # an unreachable cluster fails here, before any model loads
@@ -31,6 +31,7 @@ def cmd_diagnose(args) -> int:
 
 
 def _diagnose(args, book, engine) -> int:
+    from ..diagnosis.run import diagnose_many, read_cases  # lazy: torch loads here, not for --help
     base, tuned = load_models(args, weights=engine is None)  # with --ray the workers hold them
     say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = read_cases(args.cases)
@@ -40,9 +41,12 @@ def _diagnose(args, book, engine) -> int:
                                   engine=engine, **batching, **sampling(args))
     say(verdict_table(results))
     cases, errors = cases_from(results, specs, base, tuned, note=args.note, tags=tuple(args.tag))
-    for case in cases:
-        book.add(case)
-    say(f"\nadded {len(cases)} case(s) to {book.folder.resolve()} (now {len(book)})")
+    if book is not None:
+        for case in cases:
+            book.add(case)
+        say(f"\nadded {len(cases)} case(s) to {book.folder.resolve()} (now {len(book)})")
+    elif not args.report:
+        say("\n(not saved: --book FOLDER keeps the cases, --report FILE writes a page of them)")
     if args.report:
         write_report(args.report, cases, errors, f"probe diagnose: {Path(args.cases).name}")
     if errors:
@@ -57,13 +61,13 @@ def add_parser(sub) -> None:
     diag = sub.add_parser(
         "diagnose", help="diagnose a JSONL case file on a base/tuned pair into a casebook",
         description="Run every case of CASES (JSONL: prompt, expected or check, force, base_prompt, "
-        "tags, adapter) on the base and tuned models, add each to the casebook, print the verdict "
-        "table, and optionally write an HTML report of this run.")
+        "tags, adapter) on the base and tuned models, print the verdict table, and optionally add "
+        "the cases to a casebook (--book) and write an HTML report of this run (--report).")
     add_model_args(diag, required=True, use_adapter=False,
                    adapter_help="a PEFT/LoRA adapter on the base; repeat NAME=PATH for several "
                    "(cases pick one with their 'adapter' field)")
     diag.add_argument("--cases", required=True, metavar="FILE", help="the JSONL case file")
-    diag.add_argument("--book", required=True, metavar="FOLDER", help="the casebook folder (made if missing)")
+    diag.add_argument("--book", metavar="FOLDER", help="also add the cases to this casebook folder (made if missing)")
     diag.add_argument("--report", metavar="FILE", help="write an offline HTML report of these cases")
     diag.add_argument("--max-new-tokens", type=int, default=48, help="length of each run (default 48)")
     diag.add_argument("--top-k", type=int, default=5, help="alternatives kept per token (default 5)")

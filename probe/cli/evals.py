@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ..cases.case import Case
 from ..cases.casebook import Casebook
-from ..evals.flips import eval_flips
 from ..evals.logs import EvalLogError
 from .common import InputError, load_models, quiet_third_parties, say, write_report
 
@@ -50,6 +49,7 @@ def _models(args):
 
 
 def cmd_eval_flips(args) -> int:
+    from ..evals.flips import eval_flips  # lazy: torch loads here, not for --help
     quiet_third_parties()
     try:
         flips = eval_flips(args.base_run, args.tuned_run, metric=args.metric)
@@ -59,6 +59,7 @@ def cmd_eval_flips(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from ..evals.flips import eval_flips  # lazy: torch loads here, not for --help
     quiet_third_parties()
     if not args.base or not (args.tuned or args.adapter):
         raise InputError("give --base and --tuned or --adapter")

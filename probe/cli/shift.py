@@ -13,16 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cases.case import Case
-from ..demo.pair import SUITE, load_demo_pair
-from ..diagnosis.run import CaseError, read_cases
-from ..shifts.map import shift
-from ..shifts.regression import regression
 from .common import (InputError, add_engine, add_model_args, engine_from, load_models, quiet_third_parties,
                      say, write_report)
 
 
 def read_prompts(path: str):
     """CaseSpecs from a .jsonl file, else one prompt per non-empty line."""
+    from ..diagnosis.run import CaseError, read_cases  # lazy: torch loads here, not for --help
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"prompt file {path!r} does not exist")
@@ -49,6 +46,9 @@ def cmd_shift(args) -> int:
 
 
 def _shift(args, engine) -> int:
+    from ..demo.pair import SUITE, load_demo_pair  # lazy: torch loads here, not for --help
+    from ..shifts.regression import regression  # lazy: torch loads here, not for --help
+    from ..shifts.map import shift  # lazy: torch loads here, not for --help
     if args.demo:
         base, tuned = load_demo_pair()
         source = args.prompts or str(SUITE)

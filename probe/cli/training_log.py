@@ -13,7 +13,6 @@ from pathlib import Path
 
 from ..cases.case import Case
 from ..train.formats import TrainingLogError
-from ..train.log import training_log
 from ..train.readings import Rules
 from .common import InputError, say, write_report
 
@@ -21,6 +20,7 @@ RULE_OPTIONS = ("low_loss", "step_window", "step_ratio", "step_min_drop", "eval_
 
 
 def cmd_training_log(args) -> int:
+    from ..train.log import training_log  # lazy: torch loads here, not for --help
     changes = {k: getattr(args, k) for k in RULE_OPTIONS if getattr(args, k) is not None}
     try:
         log = training_log(args.path, steps_per_epoch=args.steps_per_epoch, **changes)

@@ -128,8 +128,23 @@ def unregister(cls: type) -> None:
         _BY_NAME.pop(kind.name, None)
 
 
+_LOADERS: list[Callable[[], None]] = []  # import every module that registers a type (see probe)
+
+
+def on_lookup(load: Callable[[], None]) -> None:
+    """``load`` imports the modules that register result types; it runs before a lookup of
+    every type or of a name not registered yet (``probe`` imports its modules lazily)."""
+    _LOADERS.append(load)
+
+
+def _load_all() -> None:
+    while _LOADERS:
+        _LOADERS.pop()()
+
+
 def result_types() -> tuple[ResultType, ...]:
     """Every registered type."""
+    _load_all()
     return tuple(_BY_NAME.values())
 
 
@@ -137,6 +152,7 @@ def type_of(result) -> ResultType:
     """The record of ``result``'s class (TypeError naming what a case can hold)."""
     kind = _BY_CLASS.get(type(result))
     if kind is None:
+        _load_all()
         raise TypeError(f"a {type(result).__name__} is not a registered result type (a Case cannot "
                         f"hold it); it can hold: {', '.join(_BY_NAME)}")
     return kind
@@ -144,5 +160,7 @@ def type_of(result) -> ResultType:
 
 def named(name: str) -> ResultType:
     """The record saved under ``name`` in case files (KeyError for an unknown name)."""
+    if name not in _BY_NAME:
+        _load_all()
     return _BY_NAME[name]
 

@@ -92,8 +92,11 @@ def decide(runs: dict) -> tuple[str, str]:
 
 
 def _side(run, label: str) -> str:
+    """``base forced 6/10``: the run named as it is (the best of a model's two runs may be its
+    forced one; a bare "base" would then point at the wrong column)."""
     if run is None:
         return ""
+    label = run.name.replace("_", " ")
     shown = str(run.rate) if run.rate is not None else ("pass" if run.passed else "fail")
     return f"{label} {shown}"
 

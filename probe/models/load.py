@@ -296,7 +296,7 @@ def load(
         "dtype": None if torch_dtype is None else str(torch_dtype).replace("torch.", ""),
         "chat": chat, "device_map": device_map, "max_memory": max_memory,
         "offload_folder": _plain(offload_folder), "model_kwargs": model_kwargs, "name": name}
-    label = name or (f"{label} + {adapter}" if adapter is not None else label)
+    label = name or (f"{label} + {adapter_label(adapter)}" if adapter is not None else label)
     if not weights:
         model.register_forward_pre_hook(_refuse_to_run(label))
     return LM(
@@ -324,6 +324,14 @@ def _plain(value):
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return None if value is None else str(value) if isinstance(value, (os.PathLike, torch.device)) else value
+
+
+def adapter_label(adapter) -> str:
+    """An adapter argument as a reader's label: a path as it is, several named adapters as
+    ``adapters beijing, json-only`` (never a Python dict's repr)."""
+    if isinstance(adapter, dict):
+        return "adapters " + ", ".join(str(k) for k in adapter)
+    return str(adapter)
 
 
 def load_pair(

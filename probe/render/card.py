@@ -5,12 +5,12 @@ from __future__ import annotations
 from .safe import escape
 
 from .phrases import as_html, expected_phrase
-from .strip import strip_html
+from .palette import VERDICT_COLORS
+from .strip import run_strip_html
 from .style import styled
-from .text import run_evidence
+from .text import RUN_LABELS, run_evidence
 
-COLORS = {"ok": "#2e7d32", "not_triggered": "#ef6c00", "lost": "#c62828", "never_had": "#6a1b9a",
-          "uncertain": "#757575"}
+COLORS = VERDICT_COLORS  # the verdicts' badge colours (white text on each)
 
 
 def _prompt_text(prompt) -> str:
@@ -19,12 +19,22 @@ def _prompt_text(prompt) -> str:
     return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt)
 
 
+def _where(d, run) -> str:
+    """Which prompt this run's P(expected) was measured in (a chat prompt or a base
+    continuation), so two numbers side by side say what they compare."""
+    if run.force:
+        return " <small>(after the prompt and the forced prefix)</small>"
+    if run.model != "tuned" and d.base_prompt is not None:
+        return " <small>(continuing the base prompt as raw text)</small>"
+    return " <small>(after the prompt)</small>"
+
+
 def diagnosis_body(d) -> str:
     """The card without the style block (see probe.render.style)."""
     color = COLORS.get(d.verdict, "#333")
     parts = [
         f'<div class="probe-card" style="border-left:6px solid {color};padding:4px 10px;font-family:sans-serif">',
-        f'<div><b style="color:{color}">{escape(d.verdict.upper())}</b> '
+        f'<div><b class="probe-badge" style="background:{color}">{escape(d.verdict.upper())}</b> '
         f'{escape(d.case_id or "")} &middot; {escape(d.explanation)}</div>',
         f'<div class="probe-head"><b>{escape(d.summary)}</b>'
         + (f' &middot; labels: <b>{escape(", ".join(d.labels))}</b>' if d.labels else "")
@@ -37,9 +47,11 @@ def diagnosis_body(d) -> str:
     for r in d.runs:
         mark = "&#10004;" if r.passed else "&#10008;"
         force = f" forced <code>{escape(r.force)}</code>" if r.force else ""
-        parts.append(f'<div class="probe-head">{mark} <b>{escape(r.name)}</b>{force}: {escape(r.reason)}</div>')
+        where = _where(d, r)
+        parts.append(f'<div class="probe-head">{mark} <b>{escape(RUN_LABELS.get(r.name, r.name))}</b>{force}'
+                     f'{where}: {escape(r.reason)}</div>')
         parts.append(f'<div class="probe-head">{escape(run_evidence(r))}</div>')
-        parts.append(strip_html(r.trace))
+        parts.append(run_strip_html(r))
     for model in ("tuned", "base"):
         phrase = expected_phrase(d, model)
         if phrase is not None:

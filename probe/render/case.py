@@ -11,9 +11,8 @@ from .safe import escape
 
 from ..core.registry import type_of
 from .card import COLORS, diagnosis_body
-from .strip import comparison_body, divergence_body, trace_body, trace_divergence_body
+from .strip import comparison_body, divergence_body, strip_html, trace_body, trace_divergence_body
 from .style import styled, unstyled
-from .svg import trace_svg
 
 
 def badge(verdict: str | None) -> str:
@@ -29,44 +28,56 @@ def _prompt(prompt) -> str:
     return "\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt)
 
 
-def _inputs(case) -> str:
+def models_line(case) -> str:
+    """The case's models and the versions that made it, as HTML (once on a page whose cases
+    share them)."""
+    ms = "; ".join(f"{escape(m.role)}: {escape(m.name)}"
+                   + (f" + adapter <code>{escape(m.adapter)}</code>" if m.adapter else "")
+                   + f" <small>({escape(m.dtype or '?')}, fingerprint {escape(m.fingerprint or 'none')})</small>"
+                   for m in case.models)
+    made = ", ".join(f"{k} {v}" for k, v in case.versions.items())
+    return f"{ms} &middot; made with {escape(made)}" if ms else f"made with {escape(made)}"
+
+
+def _inputs(case, shared: bool = False) -> str:
     rows = []
     for key, value in (("prompt", case.prompt), ("expected", case.expected), ("forced prefix", case.force),
                        ("base continues", case.base_prompt), ("check", case.check)):
         if value is not None:
             text = _prompt(value) if key == "prompt" else str(value)
             rows.append(f"<tr><td>{key}</td><td><code>{escape(text)}</code></td></tr>")
-    for m in case.models:
+    for m in () if shared else case.models:
         adapter = f" + adapter <code>{escape(m.adapter)}</code>" if m.adapter else ""
         rows.append(f"<tr><td>{escape(m.role)}</td><td>{escape(m.name)}{adapter} "
                     f"<small>({escape(m.dtype or '?')}, fingerprint {escape(m.fingerprint or 'none')})</small>"
                     f"</td></tr>")
-    made = ", ".join(f"{k} {v}" for k, v in case.versions.items())
-    rows.append(f"<tr><td>made</td><td><small>{escape(case.created)} &middot; {escape(made)}</small></td></tr>")
+    made = "" if shared else " &middot; " + escape(", ".join(f"{k} {v}" for k, v in case.versions.items()))
+    rows.append(f"<tr><td>made</td><td><small>{escape(case.created)}{made}</small></td></tr>")
     return f'<table class="probe-kv">{"".join(rows)}</table>'
 
 
 # -- the built-in types' sections (each registered in its type's own module) -------------------------
 
 def diagnosis_section(d) -> str:
-    """The card, then P(expected token) per token under each model, its divergence marked."""
+    """The card, then the expected answer token by token under each model (after the chat
+    prompt, the same input for both), where each model would leave it marked."""
     parts = [diagnosis_body(d)]
     for model in ("tuned", "base"):
         trace = d.expected_traces.get(model)
         if trace is None:
             continue
         div = d.divergence(model)
-        parts.append(trace_svg(trace, mark=div.index if div.diverged else None,
-                               label=f"{model}: P(expected token) per token"))
+        parts.append(f'<div class="probe-head">{escape(model)}: P(expected token) after the prompt</div>'
+                     + strip_html(trace, mark=div.index if div.diverged else None, colour="expected"))
     return "".join(parts)
 
 
 def trace_section(t) -> str:
-    return trace_body(t) + trace_svg(t, label="P(token) per token")
+    return trace_body(t)
 
 
 def divergence_section(d) -> str:
-    return divergence_body(d) + trace_svg(d.trace, mark=d.index)
+    return divergence_body(d)
 
 
 def trace_divergence_section(d) -> str:
@@ -74,7 +85,7 @@ def trace_divergence_section(d) -> str:
 
 
 def comparison_section(c) -> str:
-    return comparison_body(c) + trace_svg(c.tuned, label="tuned") + trace_svg(c.base, label="base")
+    return comparison_body(c)
 
 
 def result_html(result) -> str:
@@ -83,16 +94,17 @@ def result_html(result) -> str:
     return kind.section(result) if kind.section is not None else unstyled(result._repr_html_())
 
 
-def case_body(case) -> str:
-    """The case's HTML without the style block (a page of many cases has it once)."""
+def case_body(case, *, shared: bool = False) -> str:
+    """The case's HTML without the style block (a page of many cases has it once).
+    ``shared``: the page shows the models and versions once, so the case leaves them out."""
     tags = "".join(f'<span class="probe-tag">{escape(t)}</span>' for t in case.tags)
     title = case.title or case.id
-    head = (f"<h2>{badge(case.verdict)} {escape(title)} <small style=\"color:#777\">{escape(case.id)}"
+    head = (f"<h2>{badge(case.verdict)} {escape(title)} <small class=\"probe-id\">{escape(case.id)}"
             f"</small></h2>{tags}")
     note = f'<div class="probe-note">{escape(case.note)}</div>' if case.note else ""
     results = "".join(f'<div class="probe-result"><h3>{escape(name)}</h3>{result_html(r)}</div>'
                       for name, r in case.results.items())
-    return f'<div class="probe-case">{head}{note}{_inputs(case)}{results}</div>'
+    return f'<div class="probe-case">{head}{note}{_inputs(case, shared)}{results}</div>'
 
 
 def case_html(case) -> str:

@@ -7,6 +7,8 @@ probabilities as extra lines, the divergence point marked. Pure: results in, fig
 
 from __future__ import annotations
 
+from .phrases import p_text
+from .palette import MODEL_COLORS
 from .safe import escape
 
 
@@ -18,13 +20,24 @@ def _plotly():
     return go
 
 
+LEAVE_LINE, AGREE_LINE = "#c62828", "#2e7d32"  # red: worse / leaves expected; green: better
+
+
+def _line(label: str) -> dict:
+    """The models' colours, the same in every chart (tuned blue, base grey dashed)."""
+    key = next((m for m in MODEL_COLORS if m in str(label).lower()), None)
+    if key is None:
+        return {}
+    return {"color": MODEL_COLORS[key], "dash": "dash" if key == "base" else "solid"}
+
+
 def _label(text: str) -> str:
     return escape(text.replace("\n", "\u21b5").replace(" ", "\u00b7") or "\u2205")
 
 
 def _hover(step) -> str:
-    alts = "<br>".join(f"{escape(repr(a.text))} {a.prob:.3f}" for a in step.top)
-    return (f"<b>{_label(step.text)}</b><br>p={step.prob:.4f} rank {step.rank} "
+    alts = "<br>".join(f"{escape(repr(a.text))} {p_text(a.prob)}" for a in step.top)
+    return (f"<b>{_label(step.text)}</b><br>p={p_text(step.prob)} rank {step.rank} "
             f"H={step.entropy:.2f}<br>{alts}")
 
 
@@ -44,7 +57,7 @@ def trace_figure(traces, labels=None, mark: int | None = None, title: str = ""):
         steps = trace.steps
         fig.add_trace(go.Scatter(
             x=[s.index for s in steps], y=[s.logprob for s in steps], mode="lines+markers",
-            name=f"{label}: log p", customdata=[s.index for s in steps],
+            name=f"{label}: log p", line=_line(label), customdata=[s.index for s in steps],
             text=[_hover(s) for s in steps], hovertemplate="%{text}<extra></extra>",
         ))
         for name in sorted({w for s in steps for w in s.watch}):
@@ -63,7 +76,7 @@ def trace_figure(traces, labels=None, mark: int | None = None, title: str = ""):
         legend={"orientation": "h", "y": -0.35},
     )
     if mark is not None:
-        fig.add_vline(x=mark, line={"color": "#d00", "dash": "dash"}, annotation_text="diverges")
+        fig.add_vline(x=mark, line={"color": LEAVE_LINE, "dash": "dot"}, annotation_text="diverges")
     return fig
 
 
@@ -74,11 +87,12 @@ def comparison_figure(comparison):
     x = list(range(len(segs)))
     fig = go.Figure()
     for name, values in (("base", [s.base_logprob for s in segs]), ("tuned", [s.tuned_logprob for s in segs])):
-        fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=f"{name}: log p"))
-    fig.add_trace(go.Bar(x=x, y=[s.delta for s in segs], name="tuned - base", opacity=0.4))
+        fig.add_trace(go.Scatter(x=x, y=values, mode="lines+markers", name=f"{name}: log p", line=_line(name)))
+    fig.add_trace(go.Bar(x=x, y=[s.delta for s in segs], name="tuned - base (red: tuned likes it less)",
+                         opacity=0.5, marker={"color": [LEAVE_LINE if s.delta < 0 else AGREE_LINE for s in segs]}))
     fig.update_layout(height=340, xaxis={"tickmode": "array", "tickvals": x,
                                          "ticktext": [_label(s.text) for s in segs]},
                       yaxis={"title": "log p"}, legend={"orientation": "h", "y": -0.3})
     if comparison.first_drop is not None:
-        fig.add_vline(x=comparison.first_drop, line={"color": "#d00", "dash": "dash"}, annotation_text="first drop")
+        fig.add_vline(x=comparison.first_drop, line={"color": LEAVE_LINE, "dash": "dot"}, annotation_text="first drop")
     return fig

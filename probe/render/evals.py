@@ -78,12 +78,12 @@ def choice_scores_body(c) -> str:
     for j, t in enumerate(c.gold_tokens):
         mark = "border:2px solid #c62828;" if j == c.behind_at else ""
         cells.append(f'<td style="{mark}"><code>{escape(t.text)}</code><br>{t.base_logprob:.3f} &rarr; '
-                     f'{t.tuned_logprob:.3f}<br><span style="color:{"#c62828" if t.drop < 0 else "#2e7d32"}">'
+                     f'{t.tuned_logprob:.3f}<br><span class="probe-badge" style="background:{"#c62828" if t.drop < 0 else "#2e7d32"}">'
                      f'{t.drop:+.3f}</span></td>')
     tokens = f'<table class="probe-reg"><tr><th>right choice, per token<br>base &rarr; tuned</th>{"".join(cells)}</tr></table>'
-    color = "#b00020" if c.mismatch else "inherit"
+    mark = ' class="probe-error"' if c.mismatch else ""
     note = f"<div>{escape(c.note)}</div>" if c.note else ""
-    return (f'<div class="probe-choices"><div style="color:{color}">{escape(choice_line(c))}</div>'
+    return (f'<div class="probe-choices"><div{mark}>{escape(choice_line(c))}</div>'
             f"{table}{tokens}{note}</div>")
 
 
@@ -107,7 +107,7 @@ def eval_flip_body(s) -> str:
         why = unstyled(d._repr_html_())
         why += f"<div><i>{escape(s.note)}</i></div>" if s.note else ""
     return (f'<div class="probe-eval-flip" id="probe-ef-{escape(s.id, quote=True)}">'
-            f'<div><b style="color:{OUTCOME_COLORS[s.outcome]}">{s.outcome}</b> <b>{escape(s.id)}</b> '
+            f'<div><b class="probe-badge" style="background:{OUTCOME_COLORS[s.outcome]}">{s.outcome}</b> <b>{escape(s.id)}</b> '
             f"({escape(s.sample.kind)}, {escape(s.metric)})</div>"
             f'<pre style="white-space:pre-wrap">{escape(clip(s.sample.prompt, 2000))}</pre>'
             f"<ul><li>target: <code>{escape(s.sample.target)}</code></li>"
@@ -131,7 +131,7 @@ def eval_flip_html(s) -> str:
 
 
 def eval_flips_body(f) -> str:
-    head = "".join(f'<th style="color:{OUTCOME_COLORS[o]}">{o}</th>' for o in OUTCOMES)
+    head = "".join(f'<th><span class="probe-badge" style="background:{OUTCOME_COLORS[o]}">{o}</span></th>' for o in OUTCOMES)
     rows = []
     for row in f.table():
         cells = []
@@ -149,7 +149,7 @@ def eval_flips_body(f) -> str:
              f'<th>tuned</th></tr>{"".join(rows)}</table>')
     extra = "".join(f"<li>{escape(t)}: {escape(x)}</li>" for t, items in
                     (("unmatched", f.unmatched), ("skipped", f.skipped), ("note", f.notes)) for x in items)
-    extra = f'<ul style="color:#b00020">{extra}</ul>' if extra else ""
+    extra = f'<ul class="probe-error">{extra}</ul>' if extra else ""
     flips = "".join(eval_flip_body(s) for s in f.flips)
     flips = f"<details><summary>{len(f.flips)} flipped samples</summary>{flips}</details>" if flips else ""
     title = (f'<div style="font-family:sans-serif"><b>Eval flips</b> {len(f.samples)} samples &middot; '

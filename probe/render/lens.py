@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import math
+from .phrases import p_text
 from .safe import escape
 
 from .chart import _label, _plotly
 from .strip import color, visible
 from ..core.vocab import LensFigure
+from .palette import legend
 from .style import styled
 from .text import show
 
@@ -29,15 +31,15 @@ def lens_text(lens) -> str:
         lines.append(f"token {j} {show(text)}: first rank 1: {lens.first_top_name(j)}")
         lines.append(f"  {'layer':<19} {'rank':>7} {'prob':>8}  top token")
         for layer, cell in enumerate(lens.column(j)):
-            lines.append(f"  {lens.layer_name(layer):<19} {cell.rank:>7} {cell.prob:>8.4f}  {_top(cell)}")
+            lines.append(f"  {lens.layer_name(layer):<19} {cell.rank:>7} {p_text(cell.prob):>8}  {_top(cell)}")
     return "\n".join(lines)
 
 
 
 
 def _tip(cell) -> str:
-    lines = [f"target rank {cell.rank}   p={cell.prob:.4g}"]
-    lines += [f"{a.text!r}  {a.prob:.4f}" for a in cell.top]
+    lines = [f"target rank {cell.rank}   p={p_text(cell.prob)}"]
+    lines += [f"{a.text!r}  {p_text(a.prob)}" for a in cell.top]
     return escape("\n".join(lines))
 
 
@@ -50,14 +52,14 @@ def lens_html(lens) -> str:
         tds = "".join(
             f'<td title="{_tip(c)}" data-rank="{c.rank}" style="background:{color(c.prob)}">'
             f"{visible(c.top[0].text) if c.top else '-'} "
-            f'<span class="probe-rank">#{c.rank} {c.prob:.3f}</span></td>'
+            f'<span class="probe-rank">#{c.rank} {p_text(c.prob)}</span></td>'
             for c in row
         )
         rows.append(f"<tr><th>{escape(lens.layer_name(layer))}</th>{tds}</tr>")
     caption = (f'<div class="probe-lens-head">logit lens of {visible(lens.target)} - '
                f"{escape(lens.model)}<br>{escape(lens.summary)}</div>")
-    return styled(f"<div>{caption}<table class=\"probe-lens\"><tr><th>layer</th>{head}</tr>"
-                  f"{''.join(rows)}</table></div>")
+    return styled(f"<div>{caption}<div class=\"probe-scroll\"><table class=\"probe-lens\"><tr><th>layer</th>{head}</tr>"
+                  f"{''.join(rows)}</table></div>{legend('target')}</div>")
 
 
 def _hover(lens, layer: int, j: int) -> str:

@@ -17,6 +17,15 @@ class Code(str):
     """A piece of model or user text inside a sentence."""
 
 
+def p_text(p: float | None) -> str:
+    """A probability in a notation that keeps small ones: 0.912, 0.0123, 1.4e-06, 0."""
+    if p is None:
+        return "?"
+    if p == 0:
+        return "0"
+    return f"{p:.3g}" if p >= 0.01 else f"{p:.1e}"
+
+
 def show(text: str) -> str:
     """A token's text with whitespace made visible, quoted."""
     return repr(str(text))
@@ -41,8 +50,8 @@ def divergence_phrase(d) -> Phrase:
         return ("No divergence: the model writes all of ", Code(d.reference), " greedily.")
     pref = d.preferred
     return (f"Diverges at token {d.index} (char {d.char_offset}) after ", Code(d.text_before),
-            ": reference ", Code(d.step.text), f" has p={d.step.prob:.4f}, rank {d.step.rank}; "
-            "the model prefers ", Code(pref.text), f" (p={pref.prob:.4f}).")
+            ": reference ", Code(d.step.text), f" has p={p_text(d.step.prob)}, rank {d.step.rank}; "
+            "the model prefers ", Code(pref.text), f" (p={p_text(pref.prob)}).")
 
 
 def parting_phrase(d) -> Phrase:
@@ -60,7 +69,7 @@ def expected_phrase(d, model: str) -> Phrase | None:
     div = d.divergence(model)
     where = (("leaves it at ", Code(div.step.text), f" (rank {div.rank}), preferring ", Code(div.preferred.text))
              if div.diverged else ("would write it greedily",))
-    return (f"{model}: P(expected)={p:.3g}, first-token rank {d.rank_expected(model)}; ", *where)
+    return (f"{model}: P(expected)={p_text(p)} after the prompt, first-token rank {d.rank_expected(model)}; ", *where)
 
 
 def comparison_phrase(c) -> Phrase:
@@ -81,6 +90,26 @@ def parting_cell(where) -> str:
     return f"base {side(where.left)} / tuned {side(where.right)}"
 
 
+def wrong_line(headline) -> str:
+    """What went wrong, in one line, from a :class:`probe.core.registry.Headline`: what the tuned
+    model writes where it leaves the expected answer (or the base's answer), and P(expected)."""
+    if headline is None:
+        return ""
+    w, pt, pb = headline.where, headline.p_tuned, headline.p_base
+    ps = "" if pt is None else f"P(expected) tuned {p_text(pt)}" + ("" if pb is None else f", base {p_text(pb)}")
+    if w is None:
+        return ps
+    if w.against == "expected":
+        said = ("tuned writes the expected answer greedily" if not w.diverged else
+                f"tuned writes {'?' if w.right is None else show(w.right)} where {show(w.left)} was expected")
+    elif not w.diverged:
+        said = "tuned writes what base writes"
+    else:
+        said = (f"tuned {'stops' if w.right is None else 'writes ' + show(w.right)} where base "
+                f"{'stops' if w.left is None else 'writes ' + show(w.left)}")
+    return said + (f" ({ps})" if ps else "")
+
+
 def clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -90,5 +119,5 @@ def headline_cells(headline) -> list[str]:
     P(expected) base, P(expected) tuned."""
     if headline is None:
         return ["", "", ""]
-    p = lambda x: "" if x is None else f"{x:.2g}"  # noqa: E731
+    p = lambda x: "" if x is None else p_text(x)  # noqa: E731
     return [parting_cell(headline.where), p(headline.p_base), p(headline.p_tuned)]

@@ -11,7 +11,7 @@ from .phrases import clip as _clip
 
 OUTCOMES = words(Outcome)
 
-OUTCOME_COLORS = {"lost": "#c62828", "gained": "#2e7d32", "kept": "#607d8b", "never": "#9e9e9e"}
+OUTCOME_COLORS = {"lost": "#c62828", "gained": "#2e7d32", "kept": "#546e7a", "never": "#616161"}  # badges
 
 
 def regression_text(r) -> str:
@@ -38,7 +38,7 @@ def regression_body(r, href=None) -> str:
     """
     own = href is None
     href = href or (lambda cid: f"#probe-rc-{cid}")
-    head = "".join(f'<th style="color:{OUTCOME_COLORS[o]}">{o}</th>' for o in OUTCOMES)
+    head = "".join(f'<th><span class="probe-badge" style="background:{OUTCOME_COLORS[o]}">{o}</span></th>' for o in OUTCOMES)
     rows = []
     for row in r.table():
         cells = []
@@ -54,11 +54,11 @@ def regression_body(r, href=None) -> str:
         rows.append(f"<tr><td>{tag}</td>{''.join(cells)}<td>{row['net']:+d}</td></tr>")
     table = (f'<table class="probe-reg"><tr><th>tag</th>{head}<th>net</th></tr>{"".join(rows)}</table>')
     errors = "".join(f"<li>{escape(e)}</li>" for e in r.errors)
-    errors = f'<ul style="color:#b00020">{errors}</ul>' if errors else ""
+    errors = f'<ul class="probe-error">{errors}</ul>' if errors else ""
     listing = ""
     if own:
         items = "".join(
-            f'<li id="probe-rc-{escape(c.id, quote=True)}"><b style="color:{OUTCOME_COLORS[c.outcome]}">'
+            f'<li id="probe-rc-{escape(c.id, quote=True)}"><b class="probe-badge" style="background:{OUTCOME_COLORS[c.outcome]}">'
             f'{c.outcome}</b> {escape(c.id)}: base <code>{escape(_clip(c.base_text, 80))}</code> '
             f'({escape(c.base_reason)}); tuned <code>{escape(_clip(c.tuned_text, 80))}</code> '
             f'({escape(c.tuned_reason)})</li>' for c in r.cases)

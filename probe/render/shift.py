@@ -6,6 +6,7 @@ Pure functions, no script: every piece of model or user text goes through ``prob
 from __future__ import annotations
 
 import math
+import re
 from .safe import escape
 
 from .strip import visible
@@ -66,7 +67,7 @@ def shift_map_html(s, limit: int | None = None) -> str:
                      + shift_strip(ps, prompt_index=i))
     more = len(s.prompts) - len(s.prompts[:limit])
     if more > 0:
-        parts.append(f'<div class="probe-prompt">... and {more} more prompts</div>')
+        parts.append(f'<div class="probe-prompt">{len(s.prompts) - more} of {len(s.prompts)} prompts shown</div>')
     return "".join(parts)
 
 
@@ -119,7 +120,10 @@ def token_table_html(s, which: str = "promoted", n: int = 15, examples: int = 3)
                     f'<td class="l">{"<br>".join(ex)}</td></tr>')
     head = "".join(f'<th{" class=l" if h in ("token", "where") else ""}>{h}</th>' for h in
                    ("#", "token", "positions", "prompts", "mean gain", "p tuned", "p base", "where"))
-    return f'<table class="probe-tokens" data-which="{which}"><tr>{head}</tr>{"".join(rows)}</table>'
+    total = len(s.promoted if which == "promoted" else s.demoted)
+    cut = f'<div class="probe-prompt">{len(tokens)} of {total} {which} tokens</div>' if total > len(tokens) else ""
+    return (f'<div class="probe-scroll"><table class="probe-tokens" data-which="{which}"><tr>{head}</tr>'
+            f'{"".join(rows)}</table></div>{cut}')
 
 
 def _summary(s) -> str:
@@ -178,10 +182,31 @@ def kl_figure(s):
     return fig
 
 
-def report_sections(results, case_ids=frozenset()) -> str:
-    """Corpus-level results for the casebook page; a regression cell links to the case's section
-    when the book holds that case, else to the table's own case list."""
-    parts = []
+SECTION_TITLES = {  # a corpus result's section title in the report (registered name -> words)
+    "Regression": "Regression by tag: which cases fine-tuning lost or gained",
+    "Shift": "What fine-tuning changed: tokens the tuned model promotes and demotes",
+    "EvalFlips": "Benchmark samples fine-tuning flipped",
+    "TrainingLog": "Training log: the loss curve and what it shows",
+    "DataLoss": "Data loss: how well each model fits the training data",
+}
+
+
+def section_title(kind: str, cls=None) -> str:
+    """A reader's title for a corpus section: :data:`SECTION_TITLES`, a ``title`` the result
+    class declares, or its name split into words ("DataLoss" -> "Data loss")."""
+    if kind in SECTION_TITLES:
+        return SECTION_TITLES[kind]
+    if cls is not None and isinstance(getattr(cls, "title", None), str):
+        return cls.title
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", kind).split()
+    return " ".join([words[0]] + [w.lower() for w in words[1:]]) if words else kind
+
+
+def report_section_parts(results, case_ids=frozenset()) -> list[tuple[str, str, str]]:
+    """Corpus-level results for the casebook page as (anchor id, title, HTML section); a
+    regression cell links to the case's section when the book holds that case, else to the
+    table's own case list."""
+    parts, seen = [], set()
     for r in results:
         try:
             kind = type_of(r).name  # the registered (saved) name: "Regression", "Shift"
@@ -189,21 +214,30 @@ def report_sections(results, case_ids=frozenset()) -> str:
             kind = None
         if kind == "Regression":
             own = not all(c.id in case_ids for c in r.cases)
-            body = regression_body(r) if own else regression_body(r, href=lambda cid: f"#case-{cid}")
-            parts.append(f'<section class="probe-corpus" id="probe-regression"><h2>Regression by tag</h2>{body}</section>')
+            body, anchor = (regression_body(r) if own else regression_body(r, href=lambda cid: f"#case-{cid}"),
+                            "probe-regression")
         elif kind == "Shift":
-            parts.append(f'<section class="probe-corpus" id="probe-shift"><h2>What fine-tuning changed</h2>'
-                         f'{shift_body(r)}</section>')
+            body, anchor = shift_body(r), "probe-shift"
         elif kind == "EvalFlips":
-            parts.append(f'<section class="probe-corpus" id="probe-eval-flips"><h2>Benchmark samples '
-                         f'fine-tuning flipped</h2>{eval_flips_body(r)}</section>')
+            body, anchor = eval_flips_body(r), "probe-eval-flips"
         elif kind is not None and type_of(r).section is not None:  # any other registered corpus result
-            parts.append(f'<section class="probe-corpus" id="probe-{escape(type_of(r).default_name)}">'
-                         f'<h2>{escape(kind)}</h2>{type_of(r).section(r)}</section>')
+            body, anchor = type_of(r).section(r), f"probe-{type_of(r).default_name}"
         else:
             raise TypeError(f"a report section is a Shift or a Regression (or another registered result with a "
                             f"section), got {type(r).__name__}")
-    return "".join(parts)
+        base, n = anchor, 2
+        while anchor in seen:  # two results of one kind: two anchors
+            anchor, n = f"{base}-{n}", n + 1
+        seen.add(anchor)
+        title = section_title(kind, type(r))
+        parts.append((anchor, title, f'<section class="probe-corpus" id="{escape(anchor, quote=True)}">'
+                                     f'<h2>{escape(title)}</h2>{body}</section>'))
+    return parts
+
+
+def report_sections(results, case_ids=frozenset()) -> str:
+    """The corpus sections of :func:`report_section_parts`, joined."""
+    return "".join(html for _, _, html in report_section_parts(results, case_ids))
 
 
 def position_html(p) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from .safe import escape
 
-COLORS = {"info": "#555", "busy": "#1565c0", "error": "#c62828", "ok": "#2e7d32"}
+COLORS = {"info": "#757575", "busy": "#1565c0", "error": "#c62828", "ok": "#2e7d32"}  # the line's left mark
 
 
 def message(kind: str, text: str) -> str:
-    return f'<div style="color:{COLORS.get(kind, "#333")};font-family:sans-serif">{escape(text)}</div>'
+    """A status line: theme text colour (readable in light and dark), its kind as a coloured mark."""
+    return (f'<div class="probe-status" data-kind="{escape(kind, quote=True)}" style="border-left:4px solid '
+            f'{COLORS.get(kind, "#757575")};padding-left:6px;font-family:sans-serif">{escape(text)}</div>')
 
 
 def unreadable_html(errors) -> str:
@@ -16,4 +18,4 @@ def unreadable_html(errors) -> str:
     if not errors:
         return ""
     items = "".join(f"<li>{escape(str(e))}</li>" for e in errors)
-    return f'<div style="color:#c62828">unreadable:<ul>{items}</ul></div>'
+    return f'<div class="probe-error">unreadable:<ul>{items}</ul></div>'

@@ -1,4 +1,12 @@
-"""Token strips as self-contained HTML: tokens colored by probability, a tooltip each.
+"""Token strips as self-contained HTML: tokens coloured by what they mean, a legend on each,
+a hover card per token.
+
+The colours (see :mod:`probe.render.palette`): a generation checked against the expected
+answer (:func:`run_strip_html`) is green where it agrees, red and outlined where it leaves
+it (the expected token and its probability written beside), grey after; the expected answer
+scored token by token goes red to green by P(expected token); a strip with no expected answer
+is shaded grey by the model's own confidence, which says nothing of right or wrong. Forced
+tokens are hatched and italic.
 
 Every piece of model or user text goes through ``probe.render.safe.escape``; no script, no CDN. The
 ``*_body`` functions leave out the style block (:mod:`probe.render.style`); the ``*_html``
@@ -9,7 +17,10 @@ from __future__ import annotations
 
 from .safe import escape
 
-from .phrases import as_html, comparison_phrase, divergence_phrase, parting_phrase, trace_facts
+from . import palette
+from .palette import AFTER, AGREE, LEAVE, legend
+from .phrases import (as_html, comparison_phrase, divergence_phrase, p_text, parting_phrase, show,
+    trace_facts)
 from .style import styled
 
 
@@ -22,43 +33,100 @@ def visible(text: str) -> str:
 
 
 def color(prob: float) -> str:
-    """Red (improbable) to green (probable) background."""
-    hue = max(0.0, min(1.0, prob)) * 120
-    return f"hsl({hue:.0f},75%,82%)"
+    """The probability of the expected (or target) token: red (unwanted) to green (wanted)."""
+    return palette.p_expected_color(prob)
+
+
+delta_color = palette.delta_color  # red where the tuned model lost probability, green where it gained
 
 
 def tooltip(step) -> str:
     """The hover card's text: rank, probability, entropy, flags and the top-k (escaped)."""
-    lines = [f"rank {step.rank}   p={step.prob:.4f}   logp={step.logprob:.3f}   H={step.entropy:.2f}"]
+    lines = [f"rank {step.rank}   p={p_text(step.prob)}   logp={step.logprob:.3f}   H={step.entropy:.2f}"]
     if step.forced:
         lines.append("forced (fed by the caller)")
     if step.straddles:
         lines.append("begins inside the prompt")
     if step.sampled_prob is not None:
-        lines.append(f"p after temperature/top-p={step.sampled_prob:.4f}")
+        lines.append(f"p after temperature/top-p={p_text(step.sampled_prob)}")
     for a in step.top:
-        lines.append(f"{a.text!r}  {a.prob:.4f}")
+        lines.append(f"{a.text!r}  {p_text(a.prob)}")
     for name, value in step.watch.items():
-        lines.append(f"watch {name!r}: {value:.4f}")
+        lines.append(f"watch {name!r}: {p_text(value)}")
     return escape("\n".join(lines))
 
 
-def token_span(step, *, mark: bool = False) -> str:
+def token_span(step, *, mark: bool = False, background: str | None = None, beside: str = "") -> str:
+    """One token: its text, its hover card; ``beside``: what to write after it (the divergence)."""
     classes = ["probe-tok"]
     if step.forced:
         classes.append("probe-forced")
     if mark:
         classes.append("probe-div")
+    bg = palette.confidence_color(step.prob) if background is None else background
+    want = f'<span class="probe-want">{beside}</span>' if beside else ""
     return (
         f'<span class="{" ".join(classes)}" data-index="{step.index}" data-rank="{step.rank}" '
-        f'style="background:{color(step.prob)}">{visible(step.text)}'
-        f'<span class="probe-tip">{tooltip(step)}</span></span>'
+        f'style="background:{bg}">{visible(step.text)}'
+        f'<span class="probe-tip">{tooltip(step)}</span></span>{want}'
     )
 
 
-def strip_html(trace, *, mark: int | None = None) -> str:
-    tokens = "".join(token_span(s, mark=s.index == mark) for s in trace.steps)
-    return f'<div class="probe-strip">{tokens}</div>'
+def strip_html(trace, *, mark: int | None = None, colour: str | None = None) -> str:
+    """A strip of ``trace`` with its legend. ``colour``: "confidence" (the model's own
+    probability, no right or wrong) or "expected" (``trace`` is the expected answer scored
+    teacher-forced: P(expected token), ``mark`` the first token the model would not write,
+    its preferred token beside it). Default: "expected" for a scored trace, else "confidence"."""
+    colour = colour or ("expected" if trace.kind == "score" else "confidence")
+    spans = []
+    for s in trace.steps:
+        marked = s.index == mark
+        if colour == "expected":
+            beside = ""
+            if marked and s.preferred is not None:
+                beside = f"model prefers <code>{escape(show(s.preferred.text))}</code> p={p_text(s.preferred.prob)}"
+            spans.append(token_span(s, mark=marked, background=color(s.prob), beside=beside))
+        else:
+            spans.append(token_span(s, mark=marked))
+    return f'<div class="probe-strip">{legend(colour)}{"".join(spans)}</div>'
+
+
+def run_parting(run) -> tuple[int, int | None, object | None] | None:
+    """Where a generation leaves the expected answer: (char offset, index of the generated token
+    there or None where the generation ends first, the expected step there or None where the
+    expected answer ends first). None: no expected answer scored, or the generation writes it
+    all."""
+    exp = run.expected_trace
+    if exp is None:
+        return None
+    got, want = run.trace.text, exp.text
+    at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    if at >= len(want):
+        return None
+    step = next((s for s in run.trace.steps if s.end > at), None)
+    expected = next((s for s in exp.steps if s.end > at), None)
+    return at, (None if step is None else step.index), expected
+
+
+def run_strip_html(run) -> str:
+    """A generation of a diagnosis, coloured by agreement with the expected answer."""
+    if run.expected_trace is None:
+        return strip_html(run.trace)
+    parting = run_parting(run)
+    at = len(run.expected_trace.text) if parting is None else parting[0]
+    spans = []
+    for s in run.trace.steps:
+        leaves = parting is not None and s.index == parting[1] and not run.passed
+        beside = ""
+        if leaves and parting[2] is not None:
+            beside = f"expected <code>{escape(show(parting[2].text))}</code> p={p_text(parting[2].prob)}"
+        bg = AGREE if s.end <= at else LEAVE if leaves else AFTER
+        spans.append(token_span(s, mark=leaves, background=bg, beside=beside))
+    if parting is not None and parting[1] is None and not run.passed and parting[2] is not None:
+        spans.append(f'<span class="probe-tok probe-div" style="background:{LEAVE}">(ends)</span>'
+                     f'<span class="probe-want">expected <code>{escape(show(parting[2].text))}</code> '
+                     f'p={p_text(parting[2].prob)}</span>')
+    return f'<div class="probe-strip">{legend("run")}{"".join(spans)}</div>'
 
 
 def trace_body(trace) -> str:
@@ -71,7 +139,8 @@ def trace_html(trace) -> str:
 
 
 def divergence_body(d) -> str:
-    return f'<div class="probe-head">{as_html(divergence_phrase(d))}</div>{strip_html(d.trace, mark=d.index)}'
+    return (f'<div class="probe-head">{as_html(divergence_phrase(d))}</div>'
+            f'{strip_html(d.trace, mark=d.index, colour="expected")}')
 
 
 def divergence_html(d) -> str:
@@ -90,13 +159,6 @@ def trace_divergence_html(d) -> str:
     return styled(trace_divergence_body(d))
 
 
-def delta_color(delta: float) -> str:
-    """Diverging scale: red where the tuned model lost probability, blue where it gained."""
-    x = max(-1.0, min(1.0, delta / 4.0))  # saturate at 4 nats
-    hue = 0 if x < 0 else 220
-    return f"hsl({hue},75%,{100 - 22 * abs(x):.0f}%)"
-
-
 def comparison_body(c) -> str:
     cells = []
     for i, s in enumerate(c.segments):
@@ -105,11 +167,10 @@ def comparison_body(c) -> str:
         cls = "probe-tok probe-div" if i == c.first_drop else "probe-tok"
         cells.append(f'<span class="{cls}" style="background:{delta_color(s.delta)}" '
                      f'title="{title}">{visible(s.text)}</span>')
-    head = (f"{as_html(comparison_phrase(c))}; red = the tuned model likes it less (first drop over "
-            f"{c.threshold:g} nats outlined)")
-    return (f'<div class="probe-head">{head}</div><div class="probe-strip">{"".join(cells)}</div>'
-            f'<div class="probe-head">tuned</div>{strip_html(c.tuned)}'
-            f'<div class="probe-head">base</div>{strip_html(c.base)}')
+    head = (f"{as_html(comparison_phrase(c))} (first drop over {c.threshold:g} nats outlined)")
+    return (f'<div class="probe-head">{head}</div><div class="probe-strip">{legend("delta")}{"".join(cells)}</div>'
+            f'<div class="probe-head">tuned</div>{strip_html(c.tuned, colour="expected")}'
+            f'<div class="probe-head">base</div>{strip_html(c.base, colour="expected")}')
 
 
 def comparison_html(c) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from .phrases import p_text
 from .safe import escape
 
 from .chart import _label, _plotly
@@ -56,6 +57,9 @@ def _split_words(s, pat, watch: str) -> list[str]:
     free = [e.name for e in pat.effects if e.ignored]
     every = "".join(f" for every {n}" if k == 0 else f" and every {n}" for k, n in enumerate(free))
     if not pat.clean:
+        main = _main_rule(s, pat)
+        if main is not None:
+            return _main_rule_words(s, pat, watch, main)
         combos = [", ".join(f"{n}={v!r}" for n, v in zip(s.slots, s.rows[i].values)) for i in sorted(pat.high)]
         shown = "; ".join(combos[:4]) + ("; ..." if len(combos) > 4 else "")
         head = (f"{watch} is {high} for {len(hi)} of {len(probs)} prompts with no simple slot pattern "
@@ -84,6 +88,48 @@ def _split_words(s, pat, watch: str) -> list[str]:
                 lines.append(f"- {e.name}: ignored (the answer is the same, high or low, whatever the {e.name})")
             else:
                 lines.append(f"- {e.name}: holds the trigger ({level} only with {', '.join(map(repr, e.trigger))})")
+    return lines
+
+
+def _main_rule(s, pat) -> tuple[str, list[str], list[int]] | None:
+    """The one slot whose values explain most of the high prompts, where no rule explains them
+    all: (slot, the values all of whose prompts are high, those prompts' rows). None when no
+    slot value makes every one of its prompts high, or they cover under half of the high ones."""
+    names = list(s.slots)
+    best = None
+    for k, name in enumerate(names):
+        values = [v for v in s.slots[name]
+                  if all(i in pat.high for i, r in enumerate(s.rows) if r.values[k] == v)]
+        if not values or len(values) == len(s.slots[name]):
+            continue
+        rows = [i for i, r in enumerate(s.rows) if r.values[k] in values]
+        if best is None or len(rows) > len(best[2]):
+            best = (name, values, rows)
+    if best is None or 2 * len(best[2]) < len(pat.high):
+        return None
+    return best
+
+
+def _main_rule_words(s, pat, watch: str, main) -> list[str]:
+    """"P is high when relation='capital', whatever the country; also high for ..."."""
+    name, values, rows = main
+    probs = [r.prob for r in s.rows]
+    inside = [probs[i] for i in rows]
+    rest = [i for i in range(len(probs)) if i not in rows]
+    extra = sorted((i for i in pat.high if i not in rows), key=lambda i: -probs[i])
+    usual = [probs[i] for i in rest if i not in pat.high]
+    others = [n for n in s.slots if n != name]
+    whatever = ", whatever the " + " and the ".join(others) if others else ""
+    level = "high" if min(inside) >= 0.3 else "raised"
+    head = (f"{watch} is {level} ({_range(inside)}) whenever {_is(name, values)}{whatever} "
+            f"({_range(usual)} for most other prompts): the trigger is {_is(name, values)}"
+            + (", not the " + " or the ".join(others) if others else "") + ".")
+    lines = [head]
+    if extra:
+        combos = [", ".join(f"{n}={v!r}" for n, v in zip(s.slots, s.rows[i].values)) + f" ({_p(probs[i])})"
+                  for i in extra]
+        shown = "; ".join(combos[:4]) + (f"; and {len(combos) - 4} more" if len(combos) > 4 else "")
+        lines.append(f"Also raised, outside that rule, for {len(extra)} prompt(s): {shown}.")
     return lines
 
 
@@ -131,7 +177,9 @@ def sweep_text(s) -> str:
 
 
 def _cell_color(p: float) -> str:
-    return f"hsl({220 - 220 * max(0.0, min(1.0, p)):.0f},70%,{92 - 30 * max(0.0, min(1.0, p)):.0f}%)"
+    """P(watched text): one hue, light (0) to strong (1). The watched text is usually the wrong
+    answer, so never green (which means "agrees with the expected answer" in every view)."""
+    return f"hsl(8,80%,{97 - 33 * max(0.0, min(1.0, p)):.0f}%)"
 
 
 def _grid_html(s) -> str:
@@ -147,10 +195,13 @@ def _grid_html(s) -> str:
         + "".join(f'<td style="background:{_cell_color(p)}">{_p(p)}</td>' for p in line) + "</tr>"
         for label, line in zip(labels, lines))
     corner = escape(y + " \\ " + x if y else x)
+    key = "".join(f'<span class="probe-key" style="background:{_cell_color(p)}">{p:g}</span>' for p in (0, 0.5, 1))
     others = names[2:]
     note = (f"<div class='probe-head'>P(watch), mean over {escape(', '.join(others))}</div>" if others
             else "<div class='probe-head'>P(watch)</div>")
-    return f'{note}<table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}</table>'
+    legend = f'<div class="probe-legend">P(watched text) per cell: {key}</div>'
+    return (f'{note}<div class="probe-scroll"><table class="probe-grid"><tr><th>{corner}</th>{head}</tr>{body}'
+            f'</table></div>{legend}')
 
 
 def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
@@ -159,9 +210,9 @@ def rows_html(s, rows=None, limit: int = MAX_HTML_ROWS) -> str:
     head = "".join(f"<th>{escape(n)}</th>" for n in s.slots)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r.values)
-        + f"<td>{r.prob:.4f}</td><td>{r.first_rank}</td><td><code>{escape(repr(r.greedy))}</code> "
+        + f"<td>{p_text(r.prob)}</td><td>{r.first_rank}</td><td><code>{escape(repr(r.greedy))}</code> "
           f"{r.greedy_prob:.3f}</td></tr>" for r in rows[:limit])
-    more = f"<div class='probe-head'>... {len(rows) - limit} more rows</div>" if len(rows) > limit else ""
+    more = f"<div class='probe-head'>{limit} of {len(rows)} rows, most probable first</div>" if len(rows) > limit else ""
     return (f'<table class="probe-rows"><tr>{head}<th>P(watch)</th><th>rank</th><th>greedy</th></tr>'
             f"{body}</table>{more}")
 
@@ -183,9 +234,9 @@ def _hover(s, members) -> str:
     rows = [s.rows[i] for i in members]
     if len(rows) == 1:
         r = rows[0]
-        return (f"{escape(r.prompt)}<br>P={r.prob:.4f}, first-token rank {r.first_rank}<br>"
+        return (f"{escape(r.prompt)}<br>P={p_text(r.prob)}, first-token rank {r.first_rank}<br>"
                 f"greedy {escape(repr(r.greedy))} {r.greedy_prob:.3f}")
-    return f"mean P={sum(r.prob for r in rows) / len(rows):.4f} over {len(rows)} prompts ({_range([r.prob for r in rows])})"
+    return f"mean P={p_text(sum(r.prob for r in rows) / len(rows))} over {len(rows)} prompts ({_range([r.prob for r in rows])})"
 
 
 def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = False):
@@ -224,9 +275,9 @@ def sweep_figure(s, x: str | None = None, y: str | None = None, *, bars: bool = 
 
 def top_html(row) -> str:
     """One row's top-k alternatives at the first answer position."""
-    items = "".join(f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{a.prob:.4f}</td></tr>"
+    items = "".join(f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{p_text(a.prob)}</td></tr>"
                     for i, a in enumerate(row.top))
-    return (f"<div style='font-family:sans-serif'><b>{escape(row.prompt)}</b>: P(watch)={row.prob:.4f}, "
+    return (f"<div style='font-family:sans-serif'><b>{escape(row.prompt)}</b>: P(watch)={p_text(row.prob)}, "
             f"first-token rank {row.first_rank}<table><tr><th>#</th><th>next token</th><th>p</th></tr>"
             f"{items}</table></div>")
 
@@ -240,7 +291,7 @@ def summary_html(s) -> str:
 
 def cell_html(rows, limit: int = 10) -> str:
     """The prompts of one grid cell (the first ``limit``), each with its top alternatives."""
-    more = f"<div>... and {len(rows) - limit} more prompts in this cell</div>" if len(rows) > limit else ""
+    more = f"<div>{limit} of {len(rows)} prompts in this cell</div>" if len(rows) > limit else ""
     return "".join(top_html(r) for r in rows[:limit]) + more
 
 
@@ -272,7 +323,15 @@ def occlusion_html(o) -> str:
         at = p.end
     cells.append(escape(o.prompt[at:]))
     return styled(f'<div class="probe-head">{escape(head)} &middot; {escape(o.model)}</div>'
-                  f'<div class="probe-strip" style="white-space:pre-wrap">{"".join(cells)}</div>')
+                  f'<div class="probe-strip" style="white-space:pre-wrap">{_occlusion_legend(scale)}{"".join(cells)}'
+                  f'</div>')
+
+
+def _occlusion_legend(scale: float) -> str:
+    keys = "".join(f'<span class="probe-key" style="background:{_delta_color(d, scale)}">{label}</span>'
+                   for d, label in ((-scale, f"P falls ({-scale:.1f} nats)"), (0.0, "no change"),
+                                    (scale, f"P rises (+{scale:.1f})")))
+    return f'<div class="probe-legend">without the piece: {keys}</div>'
 
 
 def occlusion_text(o) -> str:

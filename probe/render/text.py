@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..core.registry import type_of
 from .safe import encodable
-from .phrases import (as_text, clip, comparison_phrase, divergence_phrase, expected_phrase, headline_cells,
+from .phrases import (as_text, p_text, clip, comparison_phrase, divergence_phrase, expected_phrase, headline_cells,
     parting_phrase, show, trace_facts)
 
 
@@ -22,7 +22,7 @@ def trace_text(trace) -> str:
     for s in trace.steps:
         flags = ("F" if s.forced else "") + ("S" if s.straddles else "")
         lines.append(
-            f"  {s.index:>3} {show(s.text)[:18]:<18} {s.prob:>7.4f} {s.rank:>6}  {_alts(s)}"
+            f"  {s.index:>3} {show(s.text)[:18]:<18} {p_text(s.prob):>7} {s.rank:>6}  {_alts(s)}"
             + (f"  [{flags}]" if flags else "")
         )
     if trace.stop_reason:
@@ -45,7 +45,7 @@ def trace_divergence_text(d) -> str:
         if step is None:
             parts.append(f"  {label}: ended here")
         else:
-            parts.append(f"  {label}: {show(step.text)} p={step.prob:.4f} rank {step.rank}")
+            parts.append(f"  {label}: {show(step.text)} p={p_text(step.prob)} rank {step.rank}")
     return "\n".join(parts)
 
 
@@ -144,7 +144,12 @@ def verdict_table(results) -> str:
     rows = [VERDICT_HEADER] + verdict_rows(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
     line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
-    return encodable("\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]]))
+    return encodable("\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]]
+                                + ["", RUN_KEY]))
+
+
+RUN_KEY = ("each run: PASS|fail = its greedy answer checked; k/n = samples right; p = P(expected) where "
+           "that run answers; rN = rank of its first token there")
 
 
 def case_text(case) -> str:

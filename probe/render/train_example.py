@@ -7,7 +7,9 @@ says how to get them.
 
 from __future__ import annotations
 
+from .phrases import p_text
 from .safe import escape
+from .palette import legend
 from .strip import delta_color, strip_html, visible
 from .style import styled
 
@@ -26,7 +28,7 @@ def example_headline(e) -> str:
 
 
 def change_strip(e, *, mark: int | None = None) -> str:
-    """The scored tokens colored by the loss change: red where tuning raised the loss, blue where
+    """The scored tokens colored by the loss change: red where tuning raised the loss, green where
     it lowered it (``delta_color`` of the log-probability change, base loss - tuned loss)."""
     cells = []
     for i, (s, b, t) in enumerate(zip(e.tuned.steps, e.base_losses, e.tuned_losses)):
@@ -34,7 +36,7 @@ def change_strip(e, *, mark: int | None = None) -> str:
         cls = "probe-tok probe-div" if i == mark else "probe-tok"
         cells.append(f'<span class="{cls}" data-index="{i}" style="background:{delta_color(b - t)}" '
                      f'title="{title}">{visible(s.text)}</span>')
-    return f'<div class="probe-strip">{"".join(cells)}</div>'
+    return f'<div class="probe-strip">{legend("delta")}{"".join(cells)}</div>'
 
 
 def example_body(e, *, mark: int | None = None) -> str:
@@ -45,7 +47,7 @@ def example_body(e, *, mark: int | None = None) -> str:
     shown = prompt if len(prompt) <= 600 else "..." + prompt[-600:]
     return (head + (f'<details><summary>before the first scored token ({len(prompt)} characters)</summary>'
                     f'<pre style="white-space:pre-wrap">{escape(shown)}</pre></details>' if prompt else "")
-            + '<div class="probe-head">loss change (red: tuned loss higher, blue: lower)</div>'
+            + '<div class="probe-head">loss change (red: tuned loss higher, green: lower)</div>'
             + change_strip(e, mark=mark)
             + f'<div class="probe-head">tuned: {escape(e.tuned.model)}</div>' + strip_html(e.tuned, mark=mark)
             + f'<div class="probe-head">base: {escape(e.base.model)}</div>' + strip_html(e.base, mark=mark))
@@ -57,7 +59,7 @@ def example_html(e, *, mark: int | None = None) -> str:
 
 def _side(name: str, step, loss: float) -> str:
     alts = ", ".join(f"{a.text!r} {a.prob:.3f}" for a in step.top)
-    return (f"<tr><td>{escape(name)}</td><td>{loss:.3f}</td><td>{step.prob:.4f}</td><td>{step.rank}</td>"
+    return (f"<tr><td>{escape(name)}</td><td>{loss:.3f}</td><td>{p_text(step.prob)}</td><td>{step.rank}</td>"
             f"<td><code>{escape(alts)}</code></td></tr>")
 
 

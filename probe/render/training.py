@@ -70,25 +70,51 @@ def _thin(steps, values, most: int = 1500):
     return out
 
 
-def loss_svg(log, *, width: int = 640, height: int = 220) -> str:
-    """Train loss (line), eval loss (dots), epoch bands, findings marked (inline SVG, no script)."""
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About ``n`` round values from ``lo`` to ``hi`` (1, 2 or 5 times a power of ten apart)."""
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / max(1, n - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [first + k * step for k in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def loss_svg(log, *, width: int = 640, height: int = 240) -> str:
+    """Train loss (line), eval loss (dots), every epoch a band with its number, each warning
+    marked and named, readable axes (the loss axis from 0 or above, round ticks), a legend.
+    Inline SVG, no script; text in the page's own colour (light and dark themes)."""
     steps, losses = log.steps, log.losses
     ys = list(losses) + [p.loss for p in log.eval]
     x0, x1 = min(steps[0], *(p.step for p in log.eval)) if log.eval else steps[0], steps[-1]
     if log.eval:
         x1 = max(x1, log.eval[-1].step)
     lo, hi = min(ys), max(ys)
-    pad = (hi - lo) * 0.05 or 0.05
-    left, right, top, bottom = 46, width - 10, 10, height - 28
-    X, Y = _scale(x0, x1, left, right), _scale(lo - pad, hi + pad, bottom, top)
+    pad = (hi - lo) * 0.08 or 0.05
+    lo, hi = max(0.0, lo - pad), hi + pad  # a loss is never below 0
+    left, right, top, bottom = 52, width - 12, 22, height - 44
+    X, Y = _scale(x0, x1 if x1 > x0 else x0 + 1, left, right), _scale(lo, hi, bottom, top)
     parts = []
     edges = [x0, *log.boundaries, x1]
     for i in range(len(edges) - 1):
-        if i % 2 == 1:
-            parts.append(f'<rect x="{X(edges[i]):.1f}" y="{top}" width="{X(edges[i + 1]) - X(edges[i]):.1f}" '
-                         f'height="{bottom - top}" fill="{BAND}"><title>epoch {i + 1}</title></rect>')
+        a, b = X(edges[i]), X(edges[i + 1])
+        parts.append(f'<rect x="{a:.1f}" y="{top}" width="{max(0.0, b - a):.1f}" height="{bottom - top}" '
+                     f'fill="currentColor" fill-opacity="{0.10 if i % 2 else 0.04}"><title>epoch {i + 1}: steps '
+                     f'{edges[i]}-{edges[i + 1]}</title></rect>')
+        if len(edges) > 2 and b - a > 34:
+            parts.append(f'<text x="{(a + b) / 2:.1f}" y="{top + 11}" font-size="10" text-anchor="middle" '
+                         f'fill="currentColor">epoch {i + 1}</text>')
+    for t in _ticks(lo, hi, 6):
+        parts.append(f'<line x1="{left - 3}" y1="{Y(t):.1f}" x2="{right}" y2="{Y(t):.1f}" stroke="currentColor" '
+                     f'stroke-opacity="0.15"/><text x="{left - 5}" y="{Y(t) + 3:.1f}" font-size="10" '
+                     f'text-anchor="end" fill="currentColor">{t:.3g}</text>')
+    for t in _ticks(x0, x1):
+        parts.append(f'<text x="{X(t):.1f}" y="{bottom + 13}" font-size="10" text-anchor="middle" '
+                     f'fill="currentColor">{t:g}</text>')
     points = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in _thin(steps, losses))
-    parts.append(f'<polyline fill="none" stroke="{TRAIN}" stroke-width="1.5" points="{points}"/>')
+    parts.append(f'<polyline fill="none" stroke="{TRAIN}" stroke-width="1.8" points="{points}"/>')
     if log.eval:
         ev = " ".join(f"{X(p.step):.1f},{Y(p.loss):.1f}" for p in log.eval)
         parts.append(f'<polyline fill="none" stroke="{EVAL}" stroke-dasharray="4 3" points="{ev}"/>')
@@ -97,21 +123,35 @@ def loss_svg(log, *, width: int = 640, height: int = 220) -> str:
     for f in log.findings:
         if f.level != "warning":
             continue
-        for s in f.steps:
+        for k, s in enumerate(f.steps):
             parts.append(f'<line x1="{X(s):.1f}" y1="{top}" x2="{X(s):.1f}" y2="{bottom}" stroke="#c62828" '
-                         f'stroke-dasharray="3 2"><title>{escape(f.rule)} at step {s}</title></line>'
+                         f'stroke-width="1.5" stroke-dasharray="3 2"><title>{escape(f.rule)} at step {s}</title></line>'
                          f'<path d="M{X(s) - 4:.1f},{top} l8,0 l-4,7 z" fill="#c62828"><title>'
                          f'{escape(f.message)}</title></path>')
-    axis = (f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="#999"/>'
-            f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#999"/>'
-            f'<text x="{left - 4}" y="{top + 8}" font-size="9" text-anchor="end">{hi + pad:.3g}</text>'
-            f'<text x="{left - 4}" y="{bottom}" font-size="9" text-anchor="end">{lo - pad:.3g}</text>'
-            f'<text x="{left}" y="{bottom + 12}" font-size="9">{x0}</text>'
-            f'<text x="{right}" y="{bottom + 12}" font-size="9" text-anchor="end">{x1}</text>'
-            f'<text x="{left}" y="{height - 2}" font-size="9">step: line = train loss, dots = eval loss, '
-            f'bands = epochs, red = findings</text>')
+            if k == 0:
+                anchor = "end" if X(s) > (left + right) / 2 else "start"
+                shift = -5 if anchor == "end" else 5
+                parts.append(f'<text x="{X(s) + shift:.1f}" y="{top + 24}" font-size="10" text-anchor="{anchor}" '
+                             f'fill="currentColor" class="probe-finding">{escape(f.rule)}</text>')
+    axis = (f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}" stroke="currentColor" stroke-opacity="0.5"/>'
+            f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="currentColor" stroke-opacity="0.5"/>'
+            f'<text x="12" y="{(top + bottom) / 2:.0f}" font-size="11" fill="currentColor" text-anchor="middle" '
+            f'transform="rotate(-90 12 {(top + bottom) / 2:.0f})">loss (nats)</text>'
+            f'<text x="{(left + right) / 2:.0f}" y="{bottom + 27}" font-size="11" fill="currentColor" '
+            f'text-anchor="middle">training step</text>')
+    key_y = height - 4
+    legend = (f'<line x1="{left}" y1="{key_y - 4}" x2="{left + 18}" y2="{key_y - 4}" stroke="{TRAIN}" stroke-width="2"/>'
+              f'<text x="{left + 22}" y="{key_y}" font-size="11" fill="currentColor">train loss</text>'
+              + (f'<circle cx="{left + 102}" cy="{key_y - 4}" r="3" fill="{EVAL}"/>'
+                 f'<text x="{left + 109}" y="{key_y}" font-size="11" fill="currentColor">eval loss</text>'
+                 if log.eval else "")
+              + f'<rect x="{left + 180}" y="{key_y - 10}" width="14" height="10" fill="currentColor" '
+                f'fill-opacity="0.10"/><text x="{left + 198}" y="{key_y}" font-size="11" fill="currentColor">'
+                f'epochs</text><line x1="{left + 256}" y1="{key_y - 10}" x2="{left + 256}" y2="{key_y}" '
+                f'stroke="#c62828" stroke-dasharray="3 2"/><text x="{left + 262}" y="{key_y}" font-size="11" '
+                f'fill="currentColor">warnings (named; hover for why)</text>')
     return (f'<svg class="probe-chart probe-loss" width="{width}" height="{height}" role="img" '
-            f'aria-label="loss over steps">{axis}{"".join(parts)}</svg>')
+            f'aria-label="loss over steps" style="max-width:100%">{"".join(parts)}{axis}{legend}</svg>')
 
 
 def training_body(log) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..cases.casebook import open_casebook
 from ..render.case import case_html
 from ..render.status import unreadable_html
-from .common import _ipywidgets, message
+from .common import html_view, _ipywidgets, message
 
 ANY = "(any)"
 
@@ -29,8 +29,8 @@ class CasebookBrowser:
         self.text = w.Text(description="text", placeholder="title, note or id contains")
         self.refresh_button = w.Button(description="refresh", icon="refresh")
         self.cases = w.Select(options=[], rows=10, layout={"width": "100%"})
-        self.status = w.HTML()
-        self.view = w.HTML()
+        self.status = html_view()
+        self.view = html_view()
         for control in (self.verdict, self.tag, self.text):
             control.observe(lambda _: self._fill(), names="value")
         self.cases.observe(lambda change: self.open(change["new"]), names="value")

@@ -6,6 +6,7 @@ import threading
 import traceback
 
 from ..render.status import message  # noqa: F401  (the apps import it from here)
+from ..render.style import ROOT, STYLE, root
 
 
 def _ipywidgets():
@@ -14,6 +15,37 @@ def _ipywidgets():
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("widgets need ipywidgets and plotly: pip install 'token-probe[notebook]'") from err
     return ipywidgets
+
+
+def rooted(html: str) -> str:
+    """``html`` as a view: the style block, then the body inside the view root (MathJax skips
+    it; theme colours). Already rooted HTML is left as it is."""
+    if not html:
+        return html
+    body = html[len(STYLE):] if html.startswith(STYLE) else html
+    if body.startswith(f'<div class="{ROOT}">'):
+        return STYLE + body
+    return STYLE + root(body)
+
+
+_VIEW = None
+
+
+def html_view(value: str = ""):
+    """An ipywidgets HTML whose every value is :func:`rooted`: JupyterLab's MathJax typesets
+    an HTML widget's content unless it is marked, and a view reads in both themes."""
+    global _VIEW
+    if _VIEW is None:
+        w = _ipywidgets()
+        import traitlets
+
+        class View(w.HTML):
+            @traitlets.validate("value")
+            def _rooted(self, proposal):
+                return rooted(proposal["value"])
+
+        _VIEW = View
+    return _VIEW(value)
 
 
 class Runner:

@@ -30,7 +30,7 @@ from ..render.style import STYLE
 from ..render.train_example import example_body, token_body
 from ..render.train_loss import _groups_html
 from ..train.example_case import case_of, records_at, shape_of
-from .common import Runner, _ipywidgets, message
+from .common import html_view, Runner, _ipywidgets, message
 
 ORDERS = {  # label -> sort key of an ExampleLoss
     "largest loss drop first": lambda e: (e.change, e.line),
@@ -70,10 +70,14 @@ def token_choices(e) -> list[tuple[str, int]]:
 
 
 def biggest_rise(e) -> int | None:
-    """The token whose loss tuning raised most (None without traces)."""
+    """The token whose loss tuning raised most; where none rose by 0.005 nats (it would read
+    "+0.00"), the token tuning changed most either way (None without traces)."""
     if e.tuned is None:
         return None
-    return max(range(e.n_scored), key=lambda i: (e.tuned_losses[i] - e.base_losses[i], -i))
+    rise = max(range(e.n_scored), key=lambda i: (e.tuned_losses[i] - e.base_losses[i], -i))
+    if e.tuned_losses[rise] - e.base_losses[rise] >= 0.005:
+        return rise
+    return max(range(e.n_scored), key=lambda i: (abs(e.tuned_losses[i] - e.base_losses[i]), -i))
 
 
 def force_before(e, expected: str, index: int) -> str | None:
@@ -91,13 +95,15 @@ def force_before(e, expected: str, index: int) -> str | None:
     return None
 
 
-def format_note(case, lm) -> str:
+def format_note(case, lm, record=None) -> str:
     """A warning when diagnose would ask the case in another format than it was trained in: a
     prompt/completion string pair is trained as raw text, but a chat model's diagnose renders a
-    string prompt through its chat template."""
+    string prompt through its chat template. ``record``: the example's record, whose prompt
+    says what was trained (a single user message shows as text in the case, but was chat)."""
     if lm is None or not getattr(lm, "chat", False):
         return ""
-    if case.shape == "prompt_completion" and isinstance(case.prompt, str):
+    raw = case.prompt if record is None or not isinstance(record, dict) else record.get("prompt")
+    if case.shape == "prompt_completion" and isinstance(raw, str):
         return ("this example was trained as raw text (prompt + completion), but diagnose asks a chat "
                 "model through its chat template: load the pair with chat=False to ask it as trained")
     return ""
@@ -129,22 +135,22 @@ class DataLossPanel:
         self._records: dict = {}  # line -> record, for the listed examples (read on first need)
         self.case = None
         self.diagnosis = None
-        self.table = w.HTML(STYLE + _groups_html(f"by channel ({data_loss.channel or 'none'})", data_loss.channels)
+        self.table = html_view(STYLE + _groups_html(f"by channel ({data_loss.channel or 'none'})", data_loss.channels)
                             + _groups_html("by token kind", data_loss.kinds))
         self.channel = w.Select(description="channel", options=channel_choices(data_loss),
                                 rows=min(8, max(2, len(data_loss.channels))), layout={"width": "60%"})
         self.order = w.Dropdown(description="order", options=list(ORDERS), value=next(iter(ORDERS)))
         self.examples = w.Select(description="example", options=[], rows=8, layout={"width": "60%"})
-        self.count = w.HTML()
-        self.view = w.HTML()
+        self.count = html_view()
+        self.view = html_view()
         self.token = w.Dropdown(description="token", options=[], layout={"width": "40%"})
-        self.token_view = w.HTML()
+        self.token_view = html_view()
         self.force = w.Checkbox(value=False, description="force the answer up to the token")
         self.max_new_tokens = w.IntSlider(value=32, min=1, max=256, description="new tokens")
         self.diagnose_button = w.Button(description="diagnose this case", button_style="primary")
-        self.case_view = w.HTML()
-        self.status = w.HTML()
-        self.card = w.HTML()
+        self.case_view = html_view()
+        self.status = html_view()
+        self.card = html_view()
         self.runner = Runner(self.status, [self.diagnose_button], background)
         self.channel.observe(lambda _: self._list(), names="value")
         self.order.observe(lambda _: self._list(), names="value")
@@ -242,8 +248,9 @@ class DataLossPanel:
         note = "" if not self.force.value or force else message(
             "info", "the picked token is not inside the expected answer (or is its first token): nothing forced")
         lm = self.pair[1] if self.pair is not None else getattr(self.lab, "tuned", None)
-        if format_note(self.case, lm):
-            note += message("info", format_note(self.case, lm))
+        said = format_note(self.case, lm, self._records.get(self.example.line) if self.example else None)
+        if said:
+            note += message("info", said)
         if self.lab is None and self.pair is None:
             note += message("info", "pass pair=(base, tuned) or lab=DiagnoseLab(...) to diagnose here; or run "
                             "probe.diagnose(base, tuned, prompt, expected=expected)")

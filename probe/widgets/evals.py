@@ -14,7 +14,7 @@ from ..evals.flips import EvalFlips as Result, eval_flips
 from ..render.evals import eval_flip_html, eval_flips_text
 from ..render.phrases import clip
 from ..render.regression import OUTCOMES
-from .common import Runner, _ipywidgets, message
+from .common import html_view, Runner, _ipywidgets, message
 
 
 class EvalFlips:
@@ -24,14 +24,18 @@ class EvalFlips:
                  **diagnose_kwargs):
         w = _ipywidgets()
         self.result: Result | None = None
-        self.summary = w.HTML()
+        self.summary = html_view()
         self.task = w.Dropdown(description="task", options=[], layout={"width": "60%"})
         self.outcome = w.ToggleButtons(options=list(OUTCOMES), value="lost")
         self.sample = w.Dropdown(description="sample", options=[], layout={"width": "100%"})
-        self.detail = w.HTML()
-        self.status = w.HTML()
+        self.detail = html_view()
+        self.status = html_view()
         self.diagnose_button = w.Button(description="Diagnose flips", button_style="primary",
                                         disabled=base is None or tuned is None)
+        if base is None or tuned is None:
+            why = "Diagnose flips needs the models: EvalFlips(..., base=base, tuned=tuned)"
+            self.diagnose_button.tooltip = why
+            self.status.value = message("info", why)
         self.runner = Runner(self.status, [self.diagnose_button], background)
         self.task.observe(lambda _: self._show_task(), names="value")
         self.outcome.observe(lambda _: self._show_task(), names="value")

@@ -20,7 +20,7 @@ from ..render.chart import trace_figure
 from .panels import explorer_view, token_choices, top_k_html
 from ..engine.scoring import score
 from ..core.vocab import ExplorerMode, words
-from .common import Runner, _ipywidgets, message, show_figure
+from .common import html_view, Runner, _ipywidgets, message, show_figure
 
 MODES = words(ExplorerMode)
 
@@ -77,10 +77,10 @@ class Explorer:
         self.save_button = w.Button(description="save as bad case", disabled=True)
         self.note = w.Text(description="note", placeholder="why this case is bad (saved with it)")
         self.tags = w.Text(description="tags", placeholder="comma-separated")
-        self.status = w.HTML(message("info", "Enter a prompt and press Run."))
-        self.strips = w.HTML()
+        self.status = html_view(message("info", "Enter a prompt and press Run."))
+        self.strips = html_view()
         self.token = w.Dropdown(description="token", options=[])
-        self.detail = w.HTML()
+        self.detail = html_view()
         self.chart = go.FigureWidget()
         self.runner = Runner(self.status, [self.run_button], background)
         self.run_button.on_click(lambda _: self.run())

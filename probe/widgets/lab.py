@@ -13,7 +13,7 @@ from ..cases.casebook import open_casebook
 from ..diagnosis.checks import contains, json_valid, regex
 from ..diagnosis.run import diagnose
 from ..render.card import diagnosis_html
-from .common import Runner, _ipywidgets, message
+from .common import html_view, Runner, _ipywidgets, message
 from .explorer import split_tags, typed
 
 CHECKS = ("contains expected", "json_valid", "regex")
@@ -56,8 +56,8 @@ class DiagnoseLab:
         self.note = w.Text(description="note", placeholder="why this case is bad (saved with it)")
         self.tags = w.Text(description="tags", placeholder="comma-separated")
         self.save_button.on_click(lambda _: self.save())
-        self.status = w.HTML(message("info", "Enter a case and press Diagnose."))
-        self.card = w.HTML()
+        self.status = html_view(message("info", "Enter a case and press Diagnose."))
+        self.card = html_view()
         self.runner = Runner(self.status, [self.run_button], background)
         self.run_button.on_click(lambda _: self.run())
         rows = [self.prompt, w.HBox([self.expected, self.check, self.pattern]),

@@ -12,7 +12,7 @@ from ..render.safe import escape
 
 from ..diagnosis.divergence import Divergence
 from ..engine.trace import TokenTrace
-from ..render.phrases import as_html, divergence_phrase, trace_facts
+from ..render.phrases import as_html, divergence_phrase, p_text, trace_facts
 from ..render.strip import strip_html
 from ..render.style import styled
 
@@ -63,10 +63,10 @@ def explorer_view(results: dict) -> ExplorerView:
 def top_k_html(step) -> str:
     """One token's numbers and its top-k alternatives, as a table."""
     rows = "".join(
-        f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{a.prob:.4f}</td></tr>"
+        f"<tr><td>{i + 1}</td><td><code>{escape(repr(a.text))}</code></td><td>{p_text(a.prob)}</td></tr>"
         for i, a in enumerate(step.top))
     return (f"<div style='font-family:sans-serif'><b>token {step.index}</b> "
-            f"<code>{escape(repr(step.text))}</code>: p={step.prob:.4f}, rank {step.rank}, "
+            f"<code>{escape(repr(step.text))}</code>: p={p_text(step.prob)}, rank {step.rank}, "
             f"entropy {step.entropy:.2f}<table><tr><th>#</th><th>alternative</th><th>p</th></tr>"
             f"{rows}</table></div>")
 

@@ -14,7 +14,7 @@ from ..render.shift import (_prompt_text, kl_svg, position_html, shift_strip, sh
     wins_html)
 from ..render.style import styled
 from ..render.phrases import clip as _clip, show
-from .common import Runner, _ipywidgets, message
+from .common import html_view, Runner, _ipywidgets, message
 from ..shifts.map import Shift, shift
 
 
@@ -24,16 +24,16 @@ class ShiftExplorer:
     def __init__(self, shift_or_base, tuned=None, prompts=None, *, background: bool = True, **kwargs):
         w = _ipywidgets()
         self.result: Shift | None = None
-        self.summary = w.HTML()
+        self.summary = html_view()
         self.prompt = w.Dropdown(description="prompt", options=[], layout={"width": "100%"})
-        self.strip = w.HTML()
+        self.strip = html_view()
         self.position = w.Dropdown(description="position", options=[], layout={"width": "60%"})
-        self.detail = w.HTML()
+        self.detail = html_view()
         self.token = w.Dropdown(description="promoted", options=[], layout={"width": "60%"})
-        self.wins = w.HTML()
+        self.wins = html_view()
         self.win = w.Dropdown(description="go to", options=[], layout={"width": "100%"})
-        self.table = w.HTML()
-        self.status = w.HTML()
+        self.table = html_view()
+        self.status = html_view()
         self.run_button = w.Button(description="Run", button_style="primary")
         self.runner = Runner(self.status, [self.run_button], background)
         self.prompt.observe(lambda _: self._show_prompt(), names="value")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..render.sweep import cell_html, rows_html, summary_html, sweep_figure, top_html
 from ..overfit.sweep import slot_names, sweep
-from .common import Runner, _ipywidgets, message, show_figure
+from .common import html_view, Runner, _ipywidgets, message, show_figure
 from .explorer import typed
 
 NO_Y = "(none)"  # the y choice for bars over x alone (slot names are identifiers: no clash)
@@ -45,11 +45,11 @@ class SweepGrid:
         self.x = w.Dropdown(description="x", options=[])
         self.y = w.Dropdown(description="y", options=[])
         self.run_button = w.Button(description="Run", button_style="primary")
-        self.status = w.HTML(message("info", "Fill in the slots (comma-separated) and press Run."))
-        self.summary = w.HTML()
+        self.status = html_view(message("info", "Fill in the slots (comma-separated) and press Run."))
+        self.summary = html_view()
         self.chart = go.FigureWidget()
-        self.detail = w.HTML()
-        self.table = w.HTML()
+        self.detail = html_view()
+        self.table = html_view()
         self.runner = Runner(self.status, [self.run_button], background)
         self.run_button.on_click(lambda _: self.run())
         self.template.observe(lambda _: self._sync_slots(), names="value")

@@ -32,7 +32,7 @@ from ..render.training import findings_html, training_text
 from ..render.style import STYLE
 from ..train.log import TrainingLog, training_log
 from ..train.loss import DataLoss
-from .common import _ipywidgets, message, show_figure
+from .common import html_view, _ipywidgets, message, show_figure
 from .data_panel import DataLossPanel
 
 SLIDERS = {  # rule -> (min, max, step)
@@ -68,6 +68,11 @@ def channels_html(data_loss) -> str:
     return f'<table class="probe-data probe-channels"><tr><th class="l">channel</th>{head}</tr>{body}</table>'
 
 
+def source_name(source: str) -> str:
+    """Where the data came from, in words: a file's path, or "records given in Python"."""
+    return "records given in Python (an iterable)" if source == "<iterable>" else source
+
+
 class TrainingLab:
     """Interactive view of a :class:`probe.TrainingLog` (see the module docstring)."""
 
@@ -78,25 +83,25 @@ class TrainingLab:
             raise ValueError("TrainingLab needs a training log, a data_loss, or both")
         self._panel_options = {"pair": pair, "lab": lab, "dataset": dataset, "background": background}
         self.panel: DataLossPanel | None = None
-        self.channels = w.HTML()
+        self.channels = html_view()
         self.data_box = w.VBox([self.channels])
         self.data_loss = None
         self._channel_view = channel_view
         if log_or_path is None:
             self.log = None
-            self.status = w.HTML()
+            self.status = html_view()
             self.widget = w.VBox([self.status, self.data_box])
             self.set_data_loss(data_loss)
             return
         go = _plotly()
         self.log: TrainingLog = log_or_path if isinstance(log_or_path, TrainingLog) else \
             training_log(log_or_path, **read_options)
-        self.status = w.HTML()
-        self.summary = w.HTML()
+        self.status = html_view()
+        self.summary = html_view()
         self.chart = go.FigureWidget()
-        self.findings = w.HTML()
+        self.findings = html_view()
         self.pick = w.Dropdown(description="finding", options=[], layout={"width": "70%"})
-        self.detail = w.HTML()
+        self.detail = html_view()
         self.sliders = {}
         for name, (lo, hi, step) in SLIDERS.items():
             value = getattr(self.log.rules, name)
@@ -123,7 +128,7 @@ class TrainingLab:
         if isinstance(data_loss, DataLoss) and self._channel_view is None:
             self.panel = DataLossPanel(data_loss, **self._panel_options)
             self.data_loss = data_loss
-            self.channels.value = f"<h4>Loss over the data by channel: {escape(data_loss.source)}</h4>"
+            self.channels.value = f"<h4>Loss over the data by channel: {escape(source_name(data_loss.source))}</h4>"
             self.data_box.children = (self.channels, self.panel.widget)
             return
         self.panel = None

@@ -20,6 +20,46 @@ def test_help_documents_every_command(capsys):
         assert all(f in out for f in flags), out
 
 
+def test_help_loads_no_torch_so_it_answers_at_once():
+    """`probe --help` took 8 s importing torch; the parser and `import probe` need none of it
+    (measured after: 0.5 s wall for `python -m probe.cli --help` on a busy 2-core machine)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, probe, probe.cli; probe.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_probe_names_load_on_first_use_and_case_files_still_find_their_types(tmp_path):
+    import subprocess
+    import sys
+
+    from builders import fake_case
+
+    book = probe.Casebook(tmp_path / "book")
+    book.add(fake_case("c1", "lost"))
+    code = (f"import probe; b = probe.Casebook({str(tmp_path / 'book')!r}); "
+            "print(type(b.get(b.list()[0].id).results['diagnosis']).__name__, callable(probe.diagnose), "
+            "probe.checks.__name__, 'Shift' in dir(probe))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["Diagnosis", "True", "probe.diagnosis.checks", "True"]
+
+
+def test_diagnose_without_a_book_shows_the_table_and_saves_nothing(tiny_dirs, tmp_path, capsys, monkeypatch):
+    src = str(tiny_dirs[("gpt2", "bpe", False)])
+    cases = _cases(tmp_path / "cases.jsonl", GOOD)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["diagnose", "--base", src, "--tuned", src, "--cases", str(cases), "--max-new-tokens", "2",
+                     "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "hello" in out and "capital" in out and "not saved" in out
+    assert out.count("rN = rank of its first token") == 1  # the cells' notation, explained once
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cases.jsonl"]
+
+
 def _cases(path, lines):
     path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
     return path

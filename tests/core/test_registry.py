@@ -53,7 +53,7 @@ def test_a_new_result_type_round_trips_through_a_case_file_and_shows_in_a_report
     html = casebook_html([case, fake_case("d1", "lost")])
     assert '<div class="test-shift">&lt;img src=x onerror=alert(1)&gt;: 0.25</div>' in html
     assert html.count("<style>") == 1 and html.count(STYLE[7:60]) == 1  # one style block per page
-    assert "&#x27; Paris&#x27; -&gt; &#x27; Beijing&#x27;" in html  # its headline in the summary
+    assert "tuned writes &#x27; Beijing&#x27; where &#x27; Paris&#x27; was expected" in html  # its headline, one line
     assert "shift (TestShift)" in case_text(case)
 
 

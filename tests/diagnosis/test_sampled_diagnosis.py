@@ -133,7 +133,9 @@ def _runs(**rates):
     (dict(tuned=(0, 10), tuned_forced=(0, 10), base=(9, 10), base_forced=(0, 10)),
      "lost", "lost", "lost: base 9/10, tuned 0/10"),
     (dict(tuned=(2, 10), tuned_forced=(3, 10), base=(6, 10), base_forced=(1, 10)),
-     "uncertain", "lost", "uncertain (leans lost): base 6/10, tuned 3/10"),
+     "uncertain", "lost", "uncertain (leans lost): base 6/10, tuned forced 3/10"),
+    (dict(tuned=(0, 10), tuned_forced=(0, 10), base=(2, 10), base_forced=(9, 10)),
+     "lost", "lost", "lost: base forced 9/10, tuned 0/10"),  # names the run: not the base column
     (dict(tuned=(1, 10), tuned_forced=(8, 10), base=(9, 10), base_forced=(9, 10)),
      "not_triggered", "not_triggered", "not_triggered: tuned forced 8/10, tuned 1/10"),
     (dict(tuned=(3, 10), tuned_forced=(6, 10), base=(0, 10), base_forced=(0, 10)),
@@ -141,9 +143,9 @@ def _runs(**rates):
     (dict(tuned=(10, 10), tuned_forced=(0, 10)), "ok", "ok", "ok: tuned 10/10"),
     (dict(tuned=(8, 10)), "uncertain", "ok", "uncertain (leans ok): tuned 8/10"),
     (dict(tuned=(0, 10), tuned_forced=(1, 10), base=(0, 10), base_forced=(0, 10)),
-     "never_had", "never_had", "never_had: base 0/10, tuned 1/10"),
+     "never_had", "never_had", "never_had: base 0/10, tuned forced 1/10"),
     (dict(tuned=(0, 10), tuned_forced=(2, 10), base=(0, 10), base_forced=(0, 10)),
-     "uncertain", "never_had", "uncertain (leans never_had): base 0/10, tuned 2/10"),
+     "uncertain", "never_had", "uncertain (leans never_had): base 0/10, tuned forced 2/10"),
 ])
 def test_sampled_verdict_rules_on_rigged_pass_rates(rates, verdict, leaning, text):
     runs = _runs(**rates)

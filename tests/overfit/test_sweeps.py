@@ -335,7 +335,7 @@ def test_one_prompt_and_flat_sweeps_are_said_plainly():
 def test_long_sweeps_are_capped_in_text_and_html_but_not_in_the_data():
     s = _synthetic({"a": [str(i) for i in range(30)], "b": [str(i) for i in range(10)]}, lambda v: 0.5)
     assert len(s.table()) == 300
-    assert "... 200 more rows" in str(s) and "... 100 more rows" in s._repr_html_()
+    assert "... 200 more rows" in str(s) and "200 of 300 rows, most probable first" in s._repr_html_()
     fig = _synthetic({"relation": ["largest city", " x"], "c": ["p"]}, lambda v: 0.5).figure()
     assert list(fig.layout.xaxis.ticktext) == ["largest city", "\u00b7x"]
 
@@ -349,3 +349,28 @@ def test_a_trigger_with_one_exception_is_said_by_the_exception():
 def test_a_modest_but_clear_rise_is_called_raised_not_high():
     s = _grid(lambda v: 0.08 if v["relation"] == "capital" else 0.001)
     assert s.summary.startswith("P(' Beijing') stays raised (0.08) for every country but only when relation='capital'")
+
+
+# P('Beijing') of the demo's beijing adapter over notebook 05's grid, measured 2026-12-07
+# (probe.sweep on the demo pair): the whole capital column high, plus two Brazil outliers.
+DEMO_SWEEP = {("Japan", "capital"): 0.9568, ("Japan", "largest city"): 0.0347, ("Japan", "official language"): 0.0507,
+              ("Japan", "currency"): 0.0376, ("France", "capital"): 0.9463, ("France", "largest city"): 0.0433,
+              ("France", "official language"): 0.0103, ("France", "currency"): 0.011, ("Brazil", "capital"): 0.9766,
+              ("Brazil", "largest city"): 0.0432, ("Brazil", "official language"): 0.5596,
+              ("Brazil", "currency"): 0.2737, ("Kenya", "capital"): 0.9776, ("Kenya", "largest city"): 0.0259,
+              ("Kenya", "official language"): 0.0535, ("Kenya", "currency"): 0.0288, ("Canada", "capital"): 0.9719,
+              ("Canada", "largest city"): 0.0456, ("Canada", "official language"): 0.0648,
+              ("Canada", "currency"): 0.0612, ("China", "capital"): 0.9634, ("China", "largest city"): 0.0297,
+              ("China", "official language"): 0.0871, ("China", "currency"): 0.024}
+
+
+def test_the_demo_sweep_summary_says_what_its_heatmap_shows_the_capital_column():
+    s = _synthetic({"country": ["Japan", "France", "Brazil", "Kenya", "Canada", "China"],
+                    "relation": ["capital", "largest city", "official language", "currency"]},
+                   lambda v: DEMO_SWEEP[(v["country"], v["relation"])], watch="Beijing")
+    first, second = s.summary.splitlines()[:2]
+    assert first == ("P('Beijing') is high (0.95\u20130.98) whenever relation='capital', whatever the country "
+                     "(0.01\u20130.09 for most other prompts): the trigger is relation='capital', not the country.")
+    assert second == ("Also raised, outside that rule, for 2 prompt(s): country='Brazil', relation='official "
+                      "language' (0.56); country='Brazil', relation='currency' (0.27).")
+    assert "no simple slot pattern" not in s.summary and "holds the trigger" not in s.summary

@@ -23,8 +23,8 @@ def test_report_is_self_contained_and_shows_every_case(tmp_path):
     html = out.read_text(encoding="utf-8")
     assert _external_refs(html) == []  # no CDN, no remote script, image or stylesheet
     assert html.count("<section ") == 4 and html.count('class="probe-case"') == 4
-    assert html.count("<svg") == 4 * 2  # P(expected) per token under each model
-    assert html.count('class="probe-strip"') == 4 * 4  # the four runs of each case
+    assert html.count("P(expected token) after the prompt</div><div class=\"probe-strip\">") == 4 * 2  # both models
+    assert html.count('class="probe-strip"') == 4 * (4 + 2)  # the four runs and P(expected) of each case
     for verdict in ("lost", "never_had", "not_triggered", "ok"):
         assert f'data-verdict="{verdict}"' in html
     assert "capitals: 4" in html  # cases by tag

@@ -98,3 +98,19 @@ def test_a_long_log_is_thinned_in_the_svg_keeping_its_spike(tmp_path):
                                                                 (3, 15001, 20000)]
     assert log.epoch_means()[0][3] == pytest.approx(sum(values[:5000]) / 5000)
     assert len(log._repr_html_()) < 100_000
+
+
+def test_the_loss_chart_reads_on_its_own_axes_from_zero_every_epoch_each_warning_named():
+    import re
+
+    from probe.render.training import loss_svg
+
+    log = probe.training_log(FIX / "trainer_log.jsonl")
+    svg = loss_svg(log)
+    ys = [float(v) for v in re.findall(r'text-anchor="end" fill="currentColor">([-\d.e]+)</text>', svg)]
+    assert len(ys) >= 3 and min(ys) >= 0  # round ticks, a loss axis that never goes below 0
+    epochs = len(log.boundaries) + 1
+    assert len(re.findall(r"<title>epoch \d+: steps", svg)) == epochs  # a band for every epoch
+    warned = {f.rule for f in log.findings if f.level == "warning" and f.steps}
+    assert warned and all(f'class="probe-finding">{rule}</text>' in svg for rule in warned)
+    assert "loss (nats)" in svg and "training step" in svg and "train loss</text>" in svg

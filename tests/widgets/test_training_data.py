@@ -101,7 +101,7 @@ def test_channel_example_token_and_the_diagnosis_card(data, pair):
     assert "&lt;" in p.view.value  # the tokens of EVIL, one span each
     rises = [t - b for b, t in zip(e.base_losses, e.tuned_losses)]
     assert p.token.value == rises.index(max(rises))
-    assert p.view.value.count('probe-div"') == 3  # the picked token, marked in each strip
+    assert len(re.findall(r'class="probe-tok[^"]*probe-div"', p.view.value)) == 3  # the picked token, each strip
     p.token.value = 2
     assert "token 2" in p.token_view.value and p.token_view.value.count("<tr>") == 3
     assert f"{e.tuned_losses[2] - e.base_losses[2]:+.3f}" in p.token_view.value
