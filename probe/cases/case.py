@@ -37,7 +37,6 @@ from ..core.files import write_atomically
 from .schema import schema_problem
 from ..core.vocab import ModelRole, Verdict
 from ..diagnosis.labels import labels_of
-from ..diagnosis.result import Diagnosis
 from ..render.case import case_html
 from ..render.text import case_text
 
@@ -343,6 +342,8 @@ def _from_schema_1(case: Case) -> Case:
     """A schema-1 case as schema 2: each diagnosis gets the labels its saved evidence
     supports (greedy runs, no sweep: never pattern_overfit), and the case their union."""
     from dataclasses import replace
+
+    from ..diagnosis.result import Diagnosis  # lazy: torch loads here, not for `probe --help`
 
     results, labels = {}, []
     for name, r in case.results.items():
