@@ -41,6 +41,9 @@ from .shifts.map import Shift, shift
 from .shifts.follow import follow_token
 from .overfit.sweep import Sweep, sweep
 from .train.loss import DataLoss, data_loss
+from .attribution.attribute import attribute
+from .attribution.result import Attribution
+from .attribution.verify import Verification
 from .train.example_case import ExampleCase, example_case
 from .train.epochs import Epochs, by_checkpoint
 from .train.formats import TrainingLogError
@@ -113,6 +116,9 @@ __all__ = [
     "regression",
     "DataLoss",
     "data_loss",
+    "attribute",
+    "Attribution",
+    "Verification",
     "ExampleCase",
     "example_case",
     "Epochs",
