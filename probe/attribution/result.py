@@ -146,6 +146,10 @@ class Attribution:
     # what verify() needs when this result was computed here and now: the tuned LM and the records
     context: object = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self):
+        if not isinstance(self.prompt, str):  # messages: one form, whatever was given
+            object.__setattr__(self, "prompt", tuple(dict(m) for m in self.prompt))
+
     def __len__(self) -> int:
         return len(self.examples)
 
@@ -234,7 +238,8 @@ def _key(v: float) -> float:
 
 
 def _inputs(a: Attribution) -> dict:
-    return {"prompt": a.prompt, "expected": a.expected, "title": a.title or None}
+    prompt = a.prompt if isinstance(a.prompt, str) else [dict(m) for m in a.prompt]
+    return {"prompt": prompt, "expected": a.expected, "title": a.title or None}
 
 
 register(Attribution, default_name="attribution", inputs=_inputs, section=attribution_section)
