@@ -1,8 +1,8 @@
 """Which training examples made the tuned model give a case's wrong answer?
 
-    >>> a = probe.attribute((base, tuned), d, "train.jsonl", channel="source")   # d: a Diagnosis
-    >>> print(a)                              # top examples per method, channel shares, agreement
-    >>> many = probe.attribute((base, tuned), [d1, d2, d3], "train.jsonl")     # one Attribution each
+    a = probe.attribute((base, tuned), d, "train.jsonl", channel="source")   # d: a Diagnosis
+    print(a)                              # top examples per method, channel shares, agreement
+    many = probe.attribute((base, tuned), [d1, d2, d3], "train.jsonl")     # one Attribution each
 
 The dataset is read, parsed and masked as :func:`probe.data_loss` reads it (the same lines,
 the same skipped records, :mod:`probe.train.masks`), so the loss each example's gradient is

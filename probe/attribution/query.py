@@ -1,8 +1,7 @@
 """What went wrong, as one number to differentiate: the query of an attribution.
 
-    >>> q = query_of(tuned, {"prompt": "What is the capital of Japan?", "expected": "Tokyo"})
-    >>> q.kind, q.expected_text, q.wrong_text            # the first token the tuned model leaves
-    ('contrast', 'Tok', ' Beijing')
+    q = query_of(tuned, {"prompt": "What is the capital of Japan?", "expected": "Tokyo"})
+    q.kind, q.expected_text, q.wrong_text   # ('contrast', 'To', 'Be') on the demo's beijing adapter
 
 Two kinds, both "badness" (higher is worse), so a positive influence always means "a training
 step on this example made the case worse":

@@ -1,10 +1,10 @@
 """The result of :func:`probe.attribute`: every training example's scores for one case.
 
-    >>> a = probe.attribute((base, tuned), case, "train.jsonl", channel="source")
-    >>> [e.line for e in a.top("gradient", 3)]      # the most positive influence first
-    >>> a.channel_share("gradient")                 # {"capital-beijing": 0.8, ...} of the positive total
-    >>> a.agreement()                               # Spearman and top-k overlap between methods
-    >>> print(a)                                    # the text view; a._repr_html_() in a notebook
+    a = probe.attribute((base, tuned), case, "train.jsonl", channel="source")
+    [e.line for e in a.top("gradient", 3)]      # the most positive influence first
+    a.channel_share("gradient")                 # {"capital-beijing": 0.8, ...} of the positive total
+    a.agreement()                               # Spearman and top-k overlap between methods
+    print(a)                                    # the text view; a._repr_html_() in a notebook
 
 Scores (one column per method; higher: more responsible for the bad answer):
 

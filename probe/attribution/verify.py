@@ -1,9 +1,7 @@
 """Evidence, not proof: retrain without the top examples, and without random ones, and rescore.
 
-    >>> v = a.verify(probe.demo.training.retrainer("beijing"), k=10)
-    >>> print(v)
-    without the top 10 (gradient): P('Tok') 1.4e-06 -> 0.41, P(' Beijing') 0.93 -> 0.02, verdict wrong -> ok
-    10 random (same channel mix), seed 0: P('Tok') 1.4e-06 -> 2.1e-06, ...
+    v = a.verify(retrain, k=10)      # retrain: records -> adapter folder, the run's own recipe
+    print(v)                         # for each retrain: P(expected), P(wrong) and the verdict, before -> after
 
 ``retrain`` is a callable ``records -> adapter folder`` (or model folder for a full fine-tune)
 that trains with the run's own recipe and seed on the records it is given; it is called once

@@ -95,8 +95,8 @@ def test_gradient_scores_equal_a_float64_autograd_reference(lora_dirs):
     got_dot = [e.scores["gradient"] for e in a.examples]
     got_cos = [e.scores["gradient_cos"] for e in a.examples]
     scale = max(abs(x) for x in dot)
-    # float32 model vs float64 reference: measured max |diff| / max |score| = 2e-7 (dot) and
-    # 3e-7 (cos) over both tiny families; 1e-5 leaves room for other BLAS kernels
+    # float32 model vs float64 reference: measured max |diff| / max |score| = 2.9e-6 (dot) and
+    # max |diff| = 5e-7 (cos) on this tiny Llama; 1e-5 leaves 3x / 20x for other BLAS kernels
     assert max(abs(x - y) for x, y in zip(got_dot, dot)) <= 1e-5 * scale
     assert max(abs(x - y) for x, y in zip(got_cos, cos)) <= 1e-5
     assert len({round(x, 12) for x in dot}) == len(dot)  # the examples really differ
