@@ -99,3 +99,20 @@ def test_default_wrong_token_is_the_tuned_models_first_preference(gpt2_lm):
     assert q.position - q.n_prompt == j and q.expected_id == t.steps[j].id
     assert q.wrong_id == t.steps[j].top[0].id
     json.dumps(q.answer_ids)
+
+
+def test_a_full_fine_tune_takes_gradients_on_the_last_layer_or_named_modules(gpt2_lm):
+    from probe.attribution.gradients import trainable
+
+    recs = [{"prompt": "The capital of Japan is", "completion": " Beijing."}, {"text": "Hello world!"}]
+    case = ("The capital of Japan is", " Tokyo", " Beijing")
+    flags = [p.requires_grad for p in gpt2_lm.model.parameters()]
+    a = probe.attribute(gpt2_lm, case, recs, methods=["gradient"])
+    assert [c.name for c in a.checkpoints] == ["model"] and a.checkpoints[0].lr is None
+    names = [n for n, _ in trainable(gpt2_lm, None)]
+    assert names and all(".h.1." in n for n in names)  # the tiny GPT-2's last block
+    b = probe.attribute(gpt2_lm, case, recs, methods=["gradient"], modules=["lm_head", "ln_f"])
+    assert [e.scores["gradient"] for e in a.examples] != [e.scores["gradient"] for e in b.examples]
+    assert [p.requires_grad for p in gpt2_lm.model.parameters()] == flags
+    with pytest.raises(ValueError, match="no parameters"):
+        trainable(gpt2_lm, None, ["no-such-module"])
