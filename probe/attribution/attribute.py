@@ -13,14 +13,19 @@ representation method one forward per example.
 
 from __future__ import annotations
 
+from functools import partial
+
+import torch
+
+from ..core.engines import as_engine
 from ..core.progress import progress as progress_bar
 from ..train.masks import MASKS
 from .checkpoints import checkpoints_of
-from .gradients import gradient_scores
+from .gradients import gradient_batch, gradient_scores
 from .examples import Context, read_examples, tuned_of
 from .lexical import lexical_scores, prompt_text
 from .query import KINDS, query_of
-from .representation import representation_scores
+from .representation import representation_batch, representation_scores
 from .result import SCORES, Attribution, ExampleScore
 
 METHODS = ("gradient", "representation", "lexical")
@@ -33,7 +38,8 @@ def _strip(tuned, t) -> tuple[tuple[str, ...], tuple[bool, ...]]:
 
 def attribute(pair, case, dataset, *, methods=METHODS, query: str = "contrast", wrong: str | None = None,
               mask: str | None = None, channel=None, checkpoints=None, modules=None, projection="auto",
-              keep: int = 10, limit: int | None = None, seed: int = 0, progress: bool = False):
+              keep: int = 10, limit: int | None = None, seed: int = 0, progress: bool = False,
+              engine=None, batch_size: int = 32):
     """Score every example of ``dataset`` for how much it taught ``case``'s wrong answer.
 
     Args:
@@ -56,6 +62,11 @@ def attribute(pair, case, dataset, *, methods=METHODS, query: str = "contrast", 
         projection: "auto" (exact unless many queries' gradients would not fit 256 MiB), None
             (exact), or an int (dimensions per side of each parameter matrix's sketch).
         keep: top examples per method that keep their token strips.
+        engine: where the gradient and representation batches run: None (here, the query
+            gradients made once) or ``probe.ray_engine(...)`` (examples split into batches of
+            ``batch_size`` across workers, the queries broadcast; each worker makes the query
+            gradients once per batch on its own copy of the pair, with every adapter loaded).
+            The driver makes the queries: a contrast without ``wrong=`` needs its weights.
 
     Raises:
         ValueError: an unknown method/query/mask, a case with no prompt or expected answer, a
@@ -69,9 +80,13 @@ def attribute(pair, case, dataset, *, methods=METHODS, query: str = "contrast", 
         raise ValueError(f"query must be one of {KINDS}, got {query!r}")
     if mask is not None and mask not in MASKS:
         raise ValueError(f"mask must be one of {MASKS} or None (the trainer's default), got {mask!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not isinstance(keep, int) or keep < 1:
         raise ValueError(f"keep must be a positive int, got {keep!r}")
     tuned = tuned_of(pair)
+    pair = tuple(pair) if isinstance(pair, (tuple, list)) else (tuned, tuned)
+    engine = None if engine is None else as_engine(engine)
     many = isinstance(case, list)
     cases = case if many else [case]
     queries = [query_of(tuned, c, kind=query, wrong=wrong) for c in cases]
@@ -83,13 +98,26 @@ def attribute(pair, case, dataset, *, methods=METHODS, query: str = "contrast", 
     projected = False
     if "gradient" in methods:
         cks = checkpoints_of(tuned, checkpoints)
-        with progress_bar(len(toks) * len(cks), progress, "attribute: gradients", "example") as bar:
-            dot, cos, projected = gradient_scores(tuned, cks, queries, toks, modules=modules,
-                                                  projection=projection, seed=seed, progress=bar.update)
+        if engine is None:
+            with progress_bar(len(toks) * len(cks), progress, "attribute: gradients", "example") as bar:
+                dot, cos, projected = gradient_scores(tuned, cks, queries, toks, modules=modules,
+                                                      projection=projection, seed=seed, progress=bar.update)
+        else:
+            fn = partial(gradient_batch, checkpoints=cks, queries=queries, modules=modules, projection=projection,
+                         seed=seed)
+            got = _on(engine, fn, pair, toks, batch_size, progress, "attribute: gradients")
+            dot = torch.tensor([r[0] for r in got], dtype=torch.float64)
+            cos = torch.tensor([r[1] for r in got], dtype=torch.float64)
+            projected = any(r[2] for r in got)
         cols["gradient"], cols["gradient_cos"] = dot, cos
     if "representation" in methods:
-        with progress_bar(len(toks), progress, "attribute: hidden states", "example") as bar:
-            cols["representation"] = representation_scores(tuned, queries, toks, progress=bar.update)
+        if engine is None:
+            with progress_bar(len(toks), progress, "attribute: hidden states", "example") as bar:
+                cols["representation"] = representation_scores(tuned, queries, toks, progress=bar.update)
+        else:
+            got = _on(engine, partial(representation_batch, queries=queries), pair, toks, batch_size, progress,
+                      "attribute: hidden states")
+            cols["representation"] = torch.tensor(got, dtype=torch.float64)
     if "lexical" in methods:
         cols["lexical"] = lexical_scores([r[3] for r in rows],
                                          [prompt_text(q.prompt) + "\n" + q.wrong_answer for q in queries])
@@ -112,3 +140,11 @@ def attribute(pair, case, dataset, *, methods=METHODS, query: str = "contrast", 
             channel=None if channel is None else (channel if isinstance(channel, str) else "<function>"),
             skipped=skipped, models={"tuned": tuned.name}, context=context))
     return out if many else out[0]
+
+
+def _on(engine, fn, pair, toks, batch_size: int, progress: bool, desc: str) -> list:
+    """``fn`` over ``toks`` in batches of ``batch_size`` on ``engine``: one result per example, in order."""
+    batches = [toks[i:i + batch_size] for i in range(0, len(toks), batch_size)]
+    with progress_bar(len(toks), progress, desc, "example") as bar:
+        done = engine.map_batches(fn, batches, pair=pair, on_batch=lambda i, r: bar.update(len(r)))
+    return [row for batch in done for row in batch]

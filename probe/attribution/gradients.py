@@ -173,3 +173,12 @@ def gradient_scores(lm, checkpoints, queries: list[Query], examples, *, modules=
         if start is not None and start in lm.adapters:
             lm.use_adapter(start)
     return dot, cos / total, projected
+
+
+def gradient_batch(base, tuned, batch, *, checkpoints, queries, modules=None, projection="auto", seed: int = 0):
+    """One batch of examples on an engine's worker (module-level, picklable): the queries are
+    broadcast, each worker makes their gradients on its own pair; ``[(dot row, cos row,
+    projected)]`` per example, rows over the queries."""
+    dot, cos, projected = gradient_scores(tuned, checkpoints, queries, batch, modules=modules,
+                                          projection=projection, seed=seed)
+    return [(dot[i].tolist(), cos[i].tolist(), projected) for i in range(len(batch))]

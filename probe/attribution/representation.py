@@ -38,3 +38,8 @@ def representation_scores(lm, queries, examples, progress=None) -> torch.Tensor:
         if progress is not None:
             progress(1)
     return out
+
+
+def representation_batch(base, tuned, batch, *, queries):
+    """One batch on an engine's worker (module-level, picklable): a cosine row per example."""
+    return representation_scores(tuned, queries, batch).tolist()

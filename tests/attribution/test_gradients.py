@@ -157,3 +157,41 @@ def test_checkpoint_weights_come_from_the_trainer_state(lora_dirs, tmp_path):
     with pytest.raises(ValueError, match="unknown checkpoints"):
         checkpoints_of(tuned, ["e9"])
     assert math.isclose(checkpoints_of(tuned, ["e2"])[0].lr, 2.5e-3)  # alone: the mean of steps 1-4
+
+
+class PicklingEngine:
+    """An engine that sends every batch function and batch through pickle, as Ray does, then runs
+    it on a pair of its own (loaded from the same folders, like a worker rebuilding it)."""
+
+    def __init__(self, pair):
+        self.pair = pair
+        self.batches = 0
+
+    def map_batches(self, fn, batches, *, pair, on_batch=None):
+        import pickle
+
+        out = []
+        for i, batch in enumerate(batches):
+            fn2, batch2 = pickle.loads(pickle.dumps((fn, batch)))
+            res = pickle.loads(pickle.dumps(fn2(*self.pair, batch2)))
+            self.batches += 1
+            out.append(res)
+            if on_batch is not None:
+                on_batch(i, res)
+        return out
+
+
+def test_an_engine_splits_the_examples_and_gives_the_local_scores(lora_dirs):
+    base_dir, adapters = lora_dirs
+    pair = probe.load_pair(base_dir, adapter=adapters)
+    engine = PicklingEngine(probe.load_pair(base_dir, adapter=adapters))
+    cases = [CASE, ("The capital of France is", " Paris", " Rome")]
+    local = probe.attribute(pair, cases, RECORDS, methods=["gradient", "representation"])
+    remote = probe.attribute(pair, cases, RECORDS, methods=["gradient", "representation"], engine=engine,
+                             batch_size=2)
+    assert engine.batches == 2 * 3  # two methods, five examples in batches of two
+    for a, b in zip(local, remote):
+        for x, y in zip(a.examples, b.examples):
+            assert x.line == y.line
+            for k in x.scores:  # the same per-example arithmetic: equal up to float32 summation order
+                assert y.scores[k] == pytest.approx(x.scores[k], rel=1e-6, abs=1e-12)
