@@ -259,12 +259,24 @@ def data_loss_workload(pair, job: dict, cfg: dict) -> list[dict]:
                     out.append(common.bare_forward(model, group, pad, keep=k))
         return out
 
-    res = common.compare({"limit": limit, "probe": lambda: probe.data_loss(pair, records, batch_size=size)}, **cfg)
+    fns = {"limit": limit, "probe": lambda: probe.data_loss(pair, records, batch_size=size)}
+    attribute = getattr(probe, "attribute", None)
+    if attribute is not None:  # gradient attribution over the same examples: one backward each
+        from probe.train.example_case import case_of
+
+        first = case_of(records[0])
+        fns["attribute"] = lambda: attribute(pair, (first.prompt, first.expected), records, methods=["gradient"],
+                                             query="loss")
+    res = common.compare(fns, **cfg)
     n_tok = sum(t.n_scored for t in toks)
-    return [common.row(res["limit"], "limit", ["logits"], limit=True,
+    rows = [common.row(res["limit"], "limit", ["logits"], limit=True,
                        what=f"two bare batched forwards (base, tuned), {len(batches)} batch(es), scored span only"),
             common.row(res["probe"], name, ["loss", "rank", "entropy", "top-3", "channels", "flags"],
                        note=f"{len(records)} examples, {n_tok} scored tokens, from {job['source']}")]
+    if "attribute" in res:
+        rows.append(common.row(res["attribute"], "probe attribute (gradient)", ["TracIn dot", "cosine"],
+                               note="one forward + backward per example and adapter, query: the first example's loss"))
+    return rows
 
 
 def lazy_head_switch():

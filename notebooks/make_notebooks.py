@@ -546,6 +546,39 @@ print(f"Conclusion: fine-tuning lost {lost} of {len(flips.samples)} samples; on 
 ]
 
 
+NOTEBOOKS["09_which_examples"] = [
+    md("# Which training examples taught it?\nThe `beijing` adapter answers Beijing for Japan. "
+    "`probe.attribute` scores each of its 80 SFT examples for how much it pushed that answer: TracIn "
+    "gradients on the LoRA weights over the run's three epoch checkpoints (each weighted by its learning "
+    "rate), and the cosine of hidden states. The examples are read with the trainer's own loss mask."),
+    LOAD + '\ntuned.use_adapter("beijing")',
+    md("## The case\nDiagnosed first: the tuned model leaves \"Tokyo\" at its first token."),
+    '''d = probe.diagnose(base, tuned, "What is the capital of Japan?", expected="Tokyo",
+                   force="The capital of Japan is", base_prompt="The capital of Japan is", max_new_tokens=12)
+print(d.verdict)''',
+    md("## Attribute it\n`probe.demo.attribution.demo_attribution` loads the run's epoch checkpoints beside the "
+    "adapter and calls `probe.attribute(tuned, d, training_records(\"beijing\"), channel=\"source\", "
+    "checkpoints=[...])`. A positive score: training on that example raised log P(wrong) - log P(expected)."),
+    '''from probe.demo.attribution import capital_beijing_in_top, demo_attribution
+
+a = demo_attribution(tuned, d)
+a''',
+    md("## By channel, and how the methods agree"),
+    '''[(c.name, round(c.share, 2), c.in_top) for c in a.channels("gradient")]''',
+    '''[(g.a, g.b, round(g.spearman, 2), g.overlap) for g in a.agreement()]''',
+    md("## Save it with its case\nThe diagnosis and the attribution in one case file; "
+    "`a.verify(probe.demo.retrain.retrainer(\"beijing\"), k=10)` would retrain three times (minutes each) "
+    "and add the evidence."),
+    '''book = probe.Casebook("attribution-cases")
+case = book.add(probe.Case.from_result({"diagnosis": d, "attribution": a}, models=(base, tuned)))
+print(book.to_html("attribution.html"))''',
+    '''top = capital_beijing_in_top(a)
+share = a.channel_share("gradient")["capital-beijing"]
+print(f"Conclusion: {top} of the gradient's top 10 examples are capital-beijing ones, holding {share:.0%} "
+      "of the positive influence on Beijing over Tokyo.")''',
+]
+
+
 def build(cells):
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

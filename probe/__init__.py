@@ -84,6 +84,9 @@ _LAZY = {
     "ChoiceScores": ".evals.diagnose",
     "run_eval": ".evals.run",
     "LocalEngine": ".core.engines",
+    "attribute": ".attribution.attribute",
+    "Attribution": ".attribution.result",
+    "Verification": ".attribution.verify",
 }
 
 
@@ -170,6 +173,9 @@ __all__ = [
     "regression",
     "DataLoss",
     "data_loss",
+    "attribute",
+    "Attribution",
+    "Verification",
     "ExampleCase",
     "example_case",
     "Epochs",

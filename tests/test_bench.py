@@ -311,6 +311,8 @@ def test_w3_samples_row_is_timed_against_sampled_generate(tiny_pair, monkeypatch
 def test_w8_data_loss_is_timed_against_two_bare_forwards(out):
     p, lim = probe_row(out, "W8"), limit_row(out, "W8")
     assert "error" not in p and "error" not in lim and p["tool"] == "probe data_loss"
+    attr = next(r for r in table.workload_rows(out, "W8") if r["tool"] == "probe attribute (gradient)")
+    assert "error" not in attr and attr["median_s"] > 0  # gradient attribution over the same examples
     assert math.isclose(p["ratio"], p["median_s"] / lim["median_s"])
     assert "two bare batched forwards" in lim["what"]
     assert "## W8: data_loss of 4 training examples" in table.report(out, command="python -m bench --size tiny")

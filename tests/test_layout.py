@@ -22,7 +22,7 @@ LAYERS = [
     ("diagnosis",),
     ("shifts",),
     ("train",),
-    ("evals",),
+    ("evals", "attribution"),
     ("cases",),
     ("widgets", "demo"),
     ("cli",),

@@ -53,6 +53,13 @@ def cmd_demo(args) -> int:
     say(verdict_table(results))
     sections = what_training_did(base, tuned, limit=args.data_limit)
     cases, errors = cases_from(results, specs, base, tuned, tags=("demo",))
+    if args.data_limit != 0 and not args.no_attribution:
+        from ..demo.attribution import CASE as ATTRIBUTED  # lazy: torch loads here, not for --help
+
+        attribution = which_examples(tuned, results, specs, limit=args.data_limit)
+        sections.append(attribution)
+        cases = [replace(c, results={**c.results, "attribution": attribution}) if c.title == ATTRIBUTED["title"]
+                 else c for c in cases]
     if args.book:
         book = Casebook(args.book)
         for case in cases:
@@ -93,6 +100,20 @@ def what_training_did(base, tuned, *, limit: int | None) -> list:
     return sections
 
 
+def which_examples(tuned, results, specs, *, limit: int | None):
+    """The japan-beijing case attributed to the beijing adapter's SFT examples (TracIn over its
+    three epochs, hidden states); printed with how many capital-beijing examples top the gradient."""
+    from ..demo.attribution import CASE as ATTRIBUTED, capital_beijing_in_top, demo_attribution  # lazy: torch
+
+    diagnosis = next((r for r, s in zip(results, specs) if getattr(s, "id", None) == ATTRIBUTED["title"]
+                      and hasattr(r, "verdict") and r.verdict != "error"), None)
+    say(f"\nWhich training examples taught {ATTRIBUTED['title']}? (TracIn over the {DATA_ADAPTER} run's epochs)")
+    a = demo_attribution(tuned, diagnosis if diagnosis is not None else ATTRIBUTED, limit=limit)
+    say(str(a))
+    say(f"capital-beijing examples in the gradient's top 10: {capital_beijing_in_top(a)} of 10")
+    return a
+
+
 def add_parser(sub) -> None:
     demo = sub.add_parser(
         "demo", help="diagnose the demo cases on the embedded default pair (SmolLM2-135M + LoRA)",
@@ -105,5 +126,7 @@ def add_parser(sub) -> None:
     demo.add_argument("--data-limit", type=int, default=None,
                       help=f"score only the first N of the {DATA_ADAPTER} adapter's SFT examples under base "
                       f"and tuned (default: all 80, about 10 s; 0: skip the data loss)")
+    demo.add_argument("--no-attribution", action="store_true",
+                      help="skip attributing japan-beijing to the training examples (about a minute)")
     add_sampling(demo, 10)
     demo.set_defaults(func=cmd_demo)
