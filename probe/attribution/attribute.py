@@ -19,6 +19,7 @@ import torch
 
 from ..core.engines import as_engine
 from ..core.progress import progress as progress_bar
+from ..core.vocab import AttributionMethod, words
 from ..train.masks import MASKS
 from .checkpoints import checkpoints_of
 from .gradients import gradient_batch, gradient_scores
@@ -28,7 +29,7 @@ from .query import KINDS, query_of
 from .representation import representation_batch, representation_scores
 from .result import SCORES, Attribution, ExampleScore
 
-METHODS = ("gradient", "representation", "lexical")
+METHODS = words(AttributionMethod)
 
 
 def _strip(tuned, t) -> tuple[tuple[str, ...], tuple[bool, ...]]:

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 import torch
 
 from ..core import registry
+from ..core.vocab import AttributionQuery, words
 from ..engine.forward import accepts_logits_to_keep
 from ..engine.prompts import encode, render
 
-KINDS = ("contrast", "loss")
+KINDS = words(AttributionQuery)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ class Attribution:
     """Which training examples a case's bad answer comes from, by method (module docstring)."""
 
     title: str  # the case's title or id ("" when it has none)
-    prompt: object  # str or messages
+    prompt: str | tuple[dict, ...]  # a string, or messages
     expected: str
     query: str  # "contrast" | "loss"
     wrong: str | None  # the wrong answer given, or None (the tuned model's preferred token)

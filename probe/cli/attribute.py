@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..attribution.attribute import METHODS, attribute
-from ..attribution.query import KINDS
-from ..cases.case import Case, check_id
-from ..cases.casebook import Casebook
-from ..diagnosis.failure import FailedCase
-from ..diagnosis.run import read_cases
+from ..core.vocab import AttributionMethod, AttributionQuery, words
 from ..train.masks import MASKS
 from .common import InputError, add_model_args, load_models, quiet_third_parties, say, write_report
 
 
 def cmd_attribute(args) -> int:
+    # lazy: torch loads here, not for `probe --help`
+    from ..attribution.attribute import attribute
+    from ..cases.case import Case, check_id
+    from ..cases.casebook import Casebook
+    from ..diagnosis.failure import FailedCase
+    from ..diagnosis.run import read_cases
+
     quiet_third_parties()
     if not args.base or not (args.tuned or args.adapter):
         raise InputError("give --base and --tuned or --adapter")
@@ -39,7 +41,7 @@ def cmd_attribute(args) -> int:
     if missing:
         raise InputError(f"cases {missing[:5]} have no expected answer: nothing to attribute")
     base, tuned = load_models(args)
-    methods = args.method or list(METHODS)
+    methods = args.method or list(words(AttributionMethod))
     say(f"Attributing {len(specs)} case(s) to the {args.data} examples: tuned {tuned.name}")
     try:
         results = attribute((base, tuned), list(specs), args.data, methods=methods, query=args.query,
@@ -68,9 +70,9 @@ def add_parser(sub) -> None:
     p.add_argument("cases", help="the cases: JSON Lines with prompt and expected (as probe diagnose reads)")
     p.add_argument("--data", required=True, help="the training set: JSON Lines (.jsonl, .gz too)")
     add_model_args(p)
-    p.add_argument("--method", action="append", choices=METHODS,
+    p.add_argument("--method", action="append", choices=words(AttributionMethod),
                    help="a method to run (repeatable; default: all three)")
-    p.add_argument("--query", choices=KINDS, default="contrast",
+    p.add_argument("--query", choices=words(AttributionQuery), default="contrast",
                    help="contrast: log P(wrong) - log P(expected) at the first divergent token (default); "
                    "loss: the expected answer's loss")
     p.add_argument("--channel", metavar="FIELD", help="the record field that names the channel (e.g. source)")

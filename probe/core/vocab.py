@@ -23,6 +23,8 @@ OcclusionMode = Literal["remove", "replace"]
 PatternKind = Literal["split", "high", "low", "gradual"]  # the shape of a sweep (sweeps.Pattern)
 LensFigure = Literal["lines", "heatmap"]
 ExplorerMode = Literal["score", "generate", "first divergence"]
+AttributionMethod = Literal["gradient", "representation", "lexical"]  # probe.attribute's methods
+AttributionQuery = Literal["contrast", "loss"]  # what probe.attribute asks of a case
 
 # The per-row adapter name that runs a row of a mixed PEFT batch with no adapter (the base).
 BaseAdapter = Literal["__base__"]
