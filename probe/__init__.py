@@ -32,6 +32,7 @@ from .engine.identical import IdenticalModelsWarning
 from .overfit.occlusion import Occlusion, occlusion
 from .diagnosis.passrate import PassRate
 from .shifts.regression import Regression, regression
+from .shifts.strength import Strength, Strengths, strength, strength_many
 from .engine.trace import Alternative, TokenStep, TokenTrace
 from .diagnosis.divergence import Divergence, TraceDivergence
 from .diagnosis.failure import FailedCase
@@ -111,6 +112,10 @@ __all__ = [
     "follow_token",
     "Regression",
     "regression",
+    "Strength",
+    "Strengths",
+    "strength",
+    "strength_many",
     "DataLoss",
     "data_loss",
     "ExampleCase",
