@@ -1,4 +1,10 @@
-"""``probe diagnose``: a JSONL case file on a base/tuned pair, into a casebook (and a report)."""
+"""``probe diagnose``: a JSONL case file on a base/tuned pair, into a casebook (and a report).
+
+As a CI gate: ``--fail-on lost,never_had`` exits with status 3 when any case gets one of those
+verdicts (or labels), and ``--junit probe.xml`` writes one JUnit testcase per case, failed where
+the gate fails it (the verdict and its evidence as the message; a case that could not run fails
+with its error).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import sys
 from pathlib import Path
 
 from ..cases.casebook import Casebook
+from ..core.junit import write_junit
+from ..core.vocab import Label, Verdict, words
+from ..diagnosis.failure import FailedCase
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
 from .common import (InputError, add_engine, add_model_args, add_sampling, cases_from, engine_from,
@@ -16,6 +25,7 @@ def cmd_diagnose(args) -> int:
     quiet_third_parties()
     if not Path(args.cases).is_file():
         raise InputError(f"case file {args.cases!r} does not exist")
+    fail_on = parse_fail_on(args.fail_on)
     if args.batch_tokens is not None and args.batch_tokens < 1:
         raise InputError(f"--batch-tokens must be >= 1, got {args.batch_tokens}")
     try:
@@ -24,13 +34,51 @@ def cmd_diagnose(args) -> int:
         raise InputError(f"--book: {err}") from None
     engine = engine_from(args)  # an unreachable cluster fails here, before any model loads
     try:
-        return _diagnose(args, book, engine)
+        return _diagnose(args, book, engine, fail_on)
     finally:
         if engine is not None:
             engine.close()
 
 
-def _diagnose(args, book, engine) -> int:
+GATE_WORDS = tuple(dict.fromkeys([*words(Verdict), *words(Label)]))
+GATE_FAILED = 3  # the exit status when a case has a --fail-on verdict or label
+
+
+def parse_fail_on(text: str | None) -> frozenset[str]:
+    """``"lost,never_had"`` -> its words, each a verdict or a label (InputError naming a bad one)."""
+    if not text:
+        return frozenset()
+    chosen = [w.strip() for w in text.split(",") if w.strip()]
+    unknown = [w for w in chosen if w not in GATE_WORDS]
+    if unknown or not chosen:
+        raise InputError(f"--fail-on: unknown verdict or label {', '.join(map(repr, unknown)) or repr(text)}; "
+                         f"choose from {', '.join(GATE_WORDS)}")
+    return frozenset(chosen)
+
+
+def gate_message(d, fail_on: frozenset[str]) -> str | None:
+    """Why the gate fails diagnosis ``d`` (its verdict and evidence line), None if it passes."""
+    hit = [w for w in (d.verdict, *d.labels) if w in fail_on]
+    if not hit:
+        return None
+    tuned = d.run("tuned")
+    evidence = f"{d.summary}; tuned: {tuned.reason}" if tuned is not None else d.summary
+    labels = f" [labels: {', '.join(d.labels)}]" if d.labels else ""
+    return f"{evidence}{labels} (check {d.check}; --fail-on {','.join(sorted(fail_on))})"
+
+
+def junit_rows(results, fail_on: frozenset[str], classname: str) -> list[tuple[str, str, str | None]]:
+    """One JUnit testcase per case: failed by the gate, or by an error that kept it from running."""
+    rows = []
+    for r in results:
+        if isinstance(r, FailedCase):
+            rows.append((r.id, classname, f"error: {r}"))
+        else:
+            rows.append((r.case_id or "case", classname, gate_message(r, fail_on)))
+    return rows
+
+
+def _diagnose(args, book, engine, fail_on: frozenset[str] = frozenset()) -> int:
     base, tuned = load_models(args, weights=engine is None)  # with --ray the workers hold them
     say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
     specs = read_cases(args.cases)
@@ -45,11 +93,21 @@ def _diagnose(args, book, engine) -> int:
     say(f"\nadded {len(cases)} case(s) to {book.folder.resolve()} (now {len(book)})")
     if args.report:
         write_report(args.report, cases, errors, f"probe diagnose: {Path(args.cases).name}")
+    if args.junit:
+        rows = junit_rows(results, fail_on, f"probe.diagnose.{Path(args.cases).stem}")
+        say(f"junit: {write_junit(args.junit, f'probe diagnose: {Path(args.cases).name}', rows).resolve()}")
     if errors:
         print(f"probe diagnose: {len(errors)} case(s) could not be diagnosed:", file=sys.stderr)
         for e in errors:
             print(f"  {e}", file=sys.stderr)
         return 1
+    messages = [(r.case_id, gate_message(r, fail_on)) for r in results if not isinstance(r, FailedCase)]
+    failed = [(case_id, message) for case_id, message in messages if message is not None]
+    if failed:
+        print(f"probe diagnose: {len(failed)} case(s) failed --fail-on {args.fail_on}:", file=sys.stderr)
+        for case_id, message in failed:
+            print(f"  {case_id}: {message}", file=sys.stderr)
+        return GATE_FAILED
     return 0
 
 
@@ -74,6 +132,12 @@ def add_parser(sub) -> None:
     diag.add_argument("--tag", action="append", default=[], help="add this tag to every case (repeatable)")
     diag.add_argument("--note", default="", help="a note saved with every case")
     diag.add_argument("--quiet", action="store_true", help="no progress bar")
+    diag.add_argument("--fail-on", metavar="WORDS", default=None,
+                      help="a CI gate: exit with status 3 when any case's verdict or label is one of "
+                           f"these (comma-separated: {', '.join(GATE_WORDS)}), e.g. lost,never_had")
+    diag.add_argument("--junit", metavar="FILE", default=None,
+                      help="write JUnit XML: one testcase per case, failed where --fail-on fails it "
+                           "or the case could not run")
     add_sampling(diag, 0)
     add_engine(diag)
     diag.set_defaults(func=cmd_diagnose)
