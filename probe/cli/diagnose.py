@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ..cases.casebook import Casebook
 from ..core.junit import write_junit
-from ..core.vocab import Label, Verdict, words
 from ..diagnosis.failure import FailedCase
 from ..diagnosis.run import diagnose_many, read_cases
 from ..render.text import verdict_table
+from .gates import GATE_FAILED, GATE_WORDS, diagnosis_rows, gate_message, parse_fail_on
 from .common import (InputError, add_engine, add_model_args, add_sampling, cases_from, engine_from,
                      load_models, quiet_third_parties, sampling, say, write_report)
 
@@ -40,44 +40,6 @@ def cmd_diagnose(args) -> int:
             engine.close()
 
 
-GATE_WORDS = tuple(dict.fromkeys([*words(Verdict), *words(Label)]))
-GATE_FAILED = 3  # the exit status when a case has a --fail-on verdict or label
-
-
-def parse_fail_on(text: str | None) -> frozenset[str]:
-    """``"lost,never_had"`` -> its words, each a verdict or a label (InputError naming a bad one)."""
-    if not text:
-        return frozenset()
-    chosen = [w.strip() for w in text.split(",") if w.strip()]
-    unknown = [w for w in chosen if w not in GATE_WORDS]
-    if unknown or not chosen:
-        raise InputError(f"--fail-on: unknown verdict or label {', '.join(map(repr, unknown)) or repr(text)}; "
-                         f"choose from {', '.join(GATE_WORDS)}")
-    return frozenset(chosen)
-
-
-def gate_message(d, fail_on: frozenset[str]) -> str | None:
-    """Why the gate fails diagnosis ``d`` (its verdict and evidence line), None if it passes."""
-    hit = [w for w in (d.verdict, *d.labels) if w in fail_on]
-    if not hit:
-        return None
-    tuned = d.run("tuned")
-    evidence = f"{d.summary}; tuned: {tuned.reason}" if tuned is not None else d.summary
-    labels = f" [labels: {', '.join(d.labels)}]" if d.labels else ""
-    return f"{evidence}{labels} (check {d.check}; --fail-on {','.join(sorted(fail_on))})"
-
-
-def junit_rows(results, fail_on: frozenset[str], classname: str) -> list[tuple[str, str, str | None]]:
-    """One JUnit testcase per case: failed by the gate, or by an error that kept it from running."""
-    rows = []
-    for r in results:
-        if isinstance(r, FailedCase):
-            rows.append((r.id, classname, f"error: {r}"))
-        else:
-            rows.append((r.case_id or "case", classname, gate_message(r, fail_on)))
-    return rows
-
-
 def _diagnose(args, book, engine, fail_on: frozenset[str] = frozenset()) -> int:
     base, tuned = load_models(args, weights=engine is None)  # with --ray the workers hold them
     say(f"Diagnosing {args.cases}: base {base.name} vs tuned {tuned.name}")
@@ -94,7 +56,7 @@ def _diagnose(args, book, engine, fail_on: frozenset[str] = frozenset()) -> int:
     if args.report:
         write_report(args.report, cases, errors, f"probe diagnose: {Path(args.cases).name}")
     if args.junit:
-        rows = junit_rows(results, fail_on, f"probe.diagnose.{Path(args.cases).stem}")
+        rows = diagnosis_rows(results, fail_on, f"probe.diagnose.{Path(args.cases).stem}")
         say(f"junit: {write_junit(args.junit, f'probe diagnose: {Path(args.cases).name}', rows).resolve()}")
     if errors:
         print(f"probe diagnose: {len(errors)} case(s) could not be diagnosed:", file=sys.stderr)

@@ -108,3 +108,33 @@ def _xml_safe_first_line(text):
     from probe.core.junit import xml_safe
 
     return xml_safe(text).split("\n", 1)[0]
+
+
+def test_shift_fail_on_lost_gates_each_tag_of_the_regression_table(tiny_dirs, tmp_path, capsys):
+    import probe
+    from builders import make_adapter
+
+    base_dir = tiny_dirs[("llama", "unigram", True)]
+    adapter = make_adapter(base_dir, tmp_path / "adapter")
+    base, tuned = probe.load_pair(base_dir, adapter=adapter)
+    answers = {p: [probe.generate(lm, p, max_new_tokens=3).text for lm in (base, tuned)]
+               for p in ("The capital of France is", "Once upon a time", "x y z", "def add(a, b):")}
+    prompt, (base_text, _) = next((p, a) for p, a in answers.items() if a[0] != a[1])  # the models differ
+    cases = _cases(tmp_path / "c.jsonl", [
+        {"id": "lost-one", "prompt": prompt, "check": {"equals": base_text}, "tags": ["geo"]},  # base only
+        {"id": "kept-one", "prompt": "x", "check": {"regex": "^"}, "tags": ["misc"]}])
+    argv = ["shift", "--base", str(base_dir), "--adapter", str(adapter), "--prompts", str(cases),
+            "--out", str(tmp_path / "s.json"), "--max-new-tokens", "3", "--junit", str(tmp_path / "j.xml")]
+    assert cli.main(argv + ["--fail-on-lost", "0"]) == 3
+    err = capsys.readouterr().err
+    assert "2 tag(s) lost more than 0 case(s)" in err and "tag geo: 1 of 1 cases lost" in err and "lost-one" in err
+    by_tag = {tc.get("name"): tc for tc in ET.parse(tmp_path / "j.xml").getroot().iter("testcase")}
+    assert set(by_tag) == {"geo", "misc", "all"}
+    assert by_tag["misc"].find("failure") is None and by_tag["all"].find("failure") is not None
+    assert cli.main(argv + ["--fail-on-lost", "1"]) == 0
+    assert ET.parse(tmp_path / "j.xml").getroot().get("failures") == "0"
+    plain = tmp_path / "p.txt"
+    plain.write_text("Hello\n", encoding="utf-8")
+    code = cli.main(["shift", "--base", str(base_dir), "--adapter", str(adapter), "--prompts", str(plain),
+                     "--fail-on-lost", "0"])
+    assert code == 1 and "gate the regression table" in capsys.readouterr().err
