@@ -10,9 +10,11 @@ At each lambda every LoRA layer of the adapter adds ``lambda * scaling * B(A(x))
 ``scaling * B(A(x))`` (peft's ``scaling``, ``lora_alpha / r``, multiplied in place on the one
 set of weights and restored on exit, even on error). lambda = 0 adds an exact zero: the base
 model; lambda = 1 multiplies by 1.0: the tuned model, both to the bit. Each lambda records
-P(expected) and P(wrong answer) right after the prompt (``probe.score``), and the full
-``probe.diagnose`` of (base, tuned at lambda): the tuned model's greedy answer, whether it
-passes the case's check, and the verdict. ``flip`` is where the greedy answer changes from right
+P(expected) and P(wrong answer) right after the prompt (``probe.score``), the tuned model's
+greedy answer, whether it passes the case's check, and the verdict ``probe.diagnose`` gives
+(base, tuned at lambda): the base's runs do not change with lambda, so they run once (one
+diagnose at lambda 1, which also names the wrong answer), and each lambda runs the tuned
+model free (and forced, when the free answer fails and the case forces a prefix). ``flip`` is where the greedy answer changes from right
 to wrong (or back) between two neighbouring lambdas; ``crossing`` is where log P(expected) and
 log P(wrong) cross, linearly interpolated between them: whether a weaker merge (lambda < 1)
 saves the case, and with how much margin.
@@ -32,6 +34,8 @@ from typing import Any
 from ..core.registry import register
 from ..diagnosis.result import check_pair_once, resolve_check, spec_of
 from ..diagnosis.run import CaseSpec, diagnose, spec_from_dict
+from ..diagnosis.labels import verdict_of
+from ..engine.generation import generate
 from ..engine.scoring import score
 from ..engine.trace import null_neg_inf
 from ..render.strength import strength_html, strength_text, strengths_html, strengths_text
@@ -229,8 +233,23 @@ def _first_line(text: str) -> str | None:
     return line or None
 
 
-def strength(pair, case, scales=SCALES, *, wrong: str | None = None, max_new_tokens: int = 24,
-             top_k: int = 5) -> Strength:
+def _point(tuned, adapter, scale, spec, check, follow, base_passed, max_new_tokens) -> StrengthPoint:
+    """The tuned model at ``scale``: its greedy answer (and, when that fails, the forced one,
+    for the verdict), log P(expected) and log P(wrong) right after the prompt."""
+    with scaled_adapter(tuned, scale, adapter):
+        free = generate(tuned, spec.prompt, max_new_tokens=max_new_tokens, top_k=1)
+        result = check(free.text)
+        passed = {"tuned": result.passed, **base_passed}
+        if not result.passed and spec.force:
+            forced = generate(tuned, spec.prompt, force=spec.force, max_new_tokens=max_new_tokens, top_k=1)
+            passed["tuned_forced"] = check(forced.text).passed
+        logp = score(tuned, spec.prompt, spec.expected, top_k=1).total_logprob
+        logp_wrong = None if follow is None else score(tuned, spec.prompt, follow, top_k=1).total_logprob
+    return StrengthPoint(scale=scale, logp_expected=logp, logp_wrong=logp_wrong, answer=free.text,
+                         passed=result.passed, reason=result.reason, verdict=verdict_of(passed))
+
+
+def strength(pair, case, scales=SCALES, *, wrong: str | None = None, max_new_tokens: int = 24) -> Strength:
     """The case's answer over the LoRA adapter's strength lambda (see the module doc).
 
     Args:
@@ -264,29 +283,16 @@ def strength(pair, case, scales=SCALES, *, wrong: str | None = None, max_new_tok
         _lora_layers(tuned, adapter)  # refuse before anything runs
         check_pair_once(base, tuned)  # at lambda 1: an adapter that never applied is named once
 
-        def run(scale):  # diagnose (greedy answer, check, verdict) and log P(expected) at lambda
-            with scaled_adapter(tuned, scale, adapter):
-                d = diagnose(base, tuned, spec.prompt, check=check, expected=spec.expected, force=spec.force,
-                             base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens, top_k=top_k,
-                             case_id=spec.id)
-                return d, score(tuned, spec.prompt, spec.expected, top_k=1).total_logprob
-
-        done = {}
+        # The base's runs do not depend on lambda: one diagnose at lambda 1 gives them (and the
+        # tuned model's wrong answer); each lambda then runs the tuned side alone.
+        d1 = diagnose(base, tuned, spec.prompt, check=check, expected=spec.expected, force=spec.force,
+                      base_prompt=spec.base_prompt, max_new_tokens=max_new_tokens, top_k=1, case_id=spec.id)
+        base_passed = {r.name: r.passed for r in d1.runs if r.model == "base"}
         follow = wrong
         if follow is None:
-            done[1.0] = run(1.0)
-            tuned_run = done[1.0][0].run("tuned")
-            follow = None if tuned_run.passed else _first_line(tuned_run.text)
-        points = []
-        for scale in grid:
-            d, logp = done[scale] if scale in done else run(scale)
-            logp_wrong = None
-            if follow is not None:
-                with scaled_adapter(tuned, scale, adapter):
-                    logp_wrong = score(tuned, spec.prompt, follow, top_k=1).total_logprob
-            r = d.run("tuned")
-            points.append(StrengthPoint(scale=scale, logp_expected=logp, logp_wrong=logp_wrong,
-                                        answer=r.text, passed=r.passed, reason=r.reason, verdict=d.verdict))
+            follow = None if d1.run("tuned").passed else _first_line(d1.run("tuned").text)
+        points = [_point(tuned, adapter, scale, spec, check, follow, base_passed, max_new_tokens)
+                  for scale in grid]
     finally:
         if saved is not None and getattr(tuned.model, "active_adapter", None) != saved:
             tuned.model.set_adapter(saved)

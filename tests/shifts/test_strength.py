@@ -47,6 +47,8 @@ def test_lambda_0_is_the_base_and_lambda_1_the_tuned_model_to_the_bit(lora_pair)
     assert at1.logp_expected == probe.score(tuned, PROMPT, base_text).total_logprob
     assert at0.answer == base_text and at0.passed and at0.verdict == "ok"
     assert at1.answer == tuned_text and not at1.passed
+    d = probe.diagnose(base, tuned, PROMPT, check={"equals": base_text}, expected=base_text, max_new_tokens=6)
+    assert at1.verdict == d.verdict == "lost" and at1.answer == d.run("tuned").text
     assert s.wrong == tuned_text.split("\n")[0].rstrip()  # the tuned answer's first line, by default
     assert at1.logp_wrong == probe.score(tuned, PROMPT, s.wrong).total_logprob
     a, b = s.flip
@@ -93,7 +95,7 @@ def test_the_adapter_is_restored_even_when_a_run_fails(lora_pair, monkeypatch):
         seen.append(_scalings(tuned))
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(strength_module, "diagnose", failing)
+    monkeypatch.setattr(strength_module, "generate", failing)
     with pytest.raises(RuntimeError, match="boom"):
         probe.strength(lora_pair, {"prompt": PROMPT, "expected": " Paris"}, scales=(0.5,), wrong=" Rome")
     assert seen and seen[0] != before  # it was scaled while running...
@@ -172,3 +174,15 @@ def test_strength_many_runs_a_cell_of_saved_cases_and_names_the_bad_ones(lora_pa
     assert [s.case_id for s in many.items] == ["fr"] and len(many.errors) == 1 and "bad" in many.errors[0]
     assert json_roundtrip(many) == many and "fr" in str(many) and "error: case bad" in str(many)
     assert many.items[0].check == "answer(' Paris')"
+
+
+def test_the_verdict_per_lambda_is_diagnoses_at_0_and_1_forced_runs_included(lora_pair):
+    """A check only a forced answer passes: not_triggered, decided by the forced run."""
+    base, tuned = lora_pair
+    case = {"id": "f", "prompt": PROMPT, "expected": "Paris", "force": "Paris", "check": {"regex": "^Paris"}}
+    s = probe.strength(lora_pair, case, scales=(0, 1), max_new_tokens=4)
+    for scale, model in ((0, base), (1, tuned)):
+        d = probe.diagnose(base, model, PROMPT, expected="Paris", force="Paris", check={"regex": "^Paris"},
+                           max_new_tokens=4)
+        assert s.point(scale).verdict == d.verdict and s.point(scale).answer == d.run("tuned").text
+    assert {p.verdict for p in s.points} == {"not_triggered"}
