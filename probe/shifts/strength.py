@@ -4,6 +4,7 @@
     ...                                    "expected": "Tokyo", "force": "The capital of Japan is"})
     >>> s.flip                      # (0.5, 0.75): right at lambda 0.5, wrong from 0.75
     >>> [(p.scale, p.answer, p.verdict) for p in s.points]
+    >>> book = probe.Casebook("bad-cases/")
     >>> many = probe.strength_many((base, tuned), book.filter(verdict="lost", tag="capitals"))
 
 At each lambda every LoRA layer of the adapter adds ``lambda * scaling * B(A(x))`` instead of
@@ -38,7 +39,8 @@ from ..diagnosis.labels import verdict_of
 from ..engine.generation import generate
 from ..engine.scoring import score
 from ..engine.trace import null_neg_inf
-from ..render.strength import strength_html, strength_text, strengths_html, strengths_text
+from ..render.strength import (strength_body, strength_html, strength_text, strengths_body, strengths_html,
+                               strengths_text)
 
 SCALES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25)
 
@@ -320,5 +322,5 @@ def _inputs(s: Strength) -> dict:
             "title": s.case_id, "model_names": s.models}
 
 
-register(Strength, default_name="strength", inputs=_inputs)
-register(Strengths, default_name="strengths")
+register(Strength, default_name="strength", inputs=_inputs, section=strength_body)
+register(Strengths, default_name="strengths", section=strengths_body)

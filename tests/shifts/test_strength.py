@@ -186,3 +186,13 @@ def test_the_verdict_per_lambda_is_diagnoses_at_0_and_1_forced_runs_included(lor
                            max_new_tokens=4)
         assert s.point(scale).verdict == d.verdict and s.point(scale).answer == d.run("tuned").text
     assert {p.verdict for p in s.points} == {"not_triggered"}
+
+
+def test_a_strength_is_a_report_section(lora_pair, tmp_path):
+    from probe.render.report import casebook_html
+
+    s = probe.strength(lora_pair, {"id": "sec", "prompt": PROMPT, "expected": EVIL}, scales=(0, 1),
+                       wrong="x", max_new_tokens=2)
+    page = casebook_html([], title="t", sections=[s, probe.Strengths((s,), ("case y: " + EVIL,))])
+    assert 'id="probe-strength"' in page and 'id="probe-strengths"' in page
+    assert "<script>alert" not in page and page.count("<svg") >= 2
