@@ -196,3 +196,17 @@ def test_a_strength_is_a_report_section(lora_pair, tmp_path):
     page = casebook_html([], title="t", sections=[s, probe.Strengths((s,), ("case y: " + EVIL,))])
     assert 'id="probe-strength"' in page and 'id="probe-strengths"' in page
     assert "<script>alert" not in page and page.count("<svg") >= 2
+
+
+def test_the_demos_strength_section_prints_the_named_case_and_refuses_an_unknown_one(lora_pair, capsys):
+    from probe.cli.common import InputError
+    from probe.cli.demo import strength_section
+    from probe.diagnosis.run import CaseSpec
+
+    specs = [CaseSpec(id="japan-beijing", prompt=PROMPT, expected=" Paris"), CaseSpec(id="j", prompt=PROMPT,
+                                                                                      check="json_valid")]
+    (curve,) = strength_section(*lora_pair, specs, "japan-beijing", 3)
+    assert curve.case_id == "japan-beijing" and str(curve) in capsys.readouterr().out
+    assert strength_section(*lora_pair, specs, "", 3) == []
+    with pytest.raises(InputError, match="no case 'j' with an expected answer"):
+        strength_section(*lora_pair, specs, "j", 3)
