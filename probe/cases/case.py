@@ -8,10 +8,14 @@
 
 A case file is JSON (never pickle) with a schema version::
 
-    {"format": "probe.case", "schema": 2, "case": {...}}
+    {"format": "probe.case", "schema": 3, "case": {...}}
 
-Schema 2 (sampled pass rates, per-run evidence and bad-case labels in diagnoses, ``labels`` on
-the case) reads schema-1 files too: their diagnoses get the labels their evidence supports.
+Schema 3 records the check as a spec next to its name (``check_spec``: ``{"answer": "Paris"}``,
+the default of an expected answer since then, or ``{"contains": "Paris"}``, the old default).
+Schema-2 files read as they are: no ``check_spec`` (None: not recorded), the check's name
+(``contains('Paris')`` there) still says which check gave the verdict. Schema 2 (sampled pass
+rates, per-run evidence and bad-case labels in diagnoses, ``labels`` on the case) reads schema-1
+files too: their diagnoses get the labels their evidence supports.
 
 Results are stored as ``{"type": "Diagnosis", "data": result.to_dict()}`` (the type's name
 in :mod:`probe.core.registry`) and come back as the same frozen dataclasses, so a case opens whole without the model, on any machine. Floats that
@@ -41,7 +45,7 @@ from ..render.case import case_html
 from ..render.text import case_text
 
 FORMAT = "probe.case"
-SCHEMA = 2  # bump when a saved file would no longer read back the same (and add a reader)
+SCHEMA = 3  # bump when a saved file would no longer read back the same (and add a reader)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -200,6 +204,7 @@ class Case:
     created: str = ""  # ISO 8601, UTC
     versions: dict[str, str] = field(default_factory=dict)
     labels: tuple[str, ...] = ()  # bad-case labels (probe.labels.RULES) of its diagnosis
+    check_spec: Any = None  # the check as data ({"answer": "Paris"}); None: a callable, or schema < 3
 
     def __post_init__(self):
         check_id(self.id)
@@ -227,7 +232,7 @@ class Case:
         """
         named = _name_results(result)
         found = _inputs_from(named)
-        unknown = set(inputs) - {"prompt", "expected", "check", "force", "base_prompt", "verdict"}
+        unknown = set(inputs) - {"prompt", "expected", "check", "check_spec", "force", "base_prompt", "verdict"}
         if unknown:
             raise TypeError(f"unknown case input(s): {sorted(unknown)}")
         found.update({k: v for k, v in inputs.items() if v is not None})
@@ -254,6 +259,7 @@ class Case:
             "verdict": self.verdict, "tags": list(self.tags), "note": self.note,
             "models": [m.to_dict() for m in self.models], "created": self.created,
             "versions": dict(self.versions), "labels": list(self.labels),
+            "check_spec": self.check_spec,
             "results": {name: _encode_result(r) for name, r in self.results.items()},
         }
 
@@ -268,6 +274,7 @@ class Case:
             created=str(d.get("created", "")), versions=dict(d.get("versions", {})),
             results={str(k): _decode_result(k, v) for k, v in d.get("results", {}).items()},
             labels=tuple(str(x) for x in d.get("labels", ())),
+            check_spec=d.get("check_spec"),
         )
 
     def to_json(self) -> str:
@@ -354,7 +361,14 @@ def _from_schema_1(case: Case) -> Case:
     return replace(case, results=results, labels=case.labels or tuple(dict.fromkeys(labels)))
 
 
-_READERS = {1: _from_schema_1}  # schema -> upgrade of a case read from it
+def _from_schema_2(case: Case) -> Case:
+    """A schema-2 case as schema 3: no field changed meaning; ``check_spec`` (new) stays None,
+    "not recorded", and the check's name says which check gave each verdict (before schema 3 an
+    expected answer's default check was ``contains``: case-sensitive, anywhere)."""
+    return case
+
+
+_READERS = {1: _from_schema_1, 2: _from_schema_2}  # schema -> upgrade of a case read from it
 
 
 def _name_results(result) -> dict[str, Any]:

@@ -23,8 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="probe",
         description="Why does a fine-tuned LM get this case wrong? Per-token probabilities, "
         "forced prefixes, base-vs-tuned diagnosis, and saved bad-case reports.",
-        epilog="Exit status: 0 when every case was diagnosed (whatever the verdicts), 1 on an "
-        "input error (a missing file, a model that cannot load, a bad case line), 2 on a usage error.")
+        epilog="Exit status: 0 when every case was diagnosed (whatever the verdicts, unless a gate "
+        "says otherwise), 1 on an input error (a missing file, a model that cannot load, a bad case "
+        "line), 2 on a usage error, 3 when a gate fails (probe diagnose --fail-on).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for command in COMMANDS:

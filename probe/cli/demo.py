@@ -16,6 +16,7 @@ from .common import InputError, add_sampling, cases_from, quiet_third_parties, s
 
 
 DATA_ADAPTER = "beijing"  # the adapter whose own SFT data the demo scores (probe.data_loss)
+STRENGTH_CASE = "japan-beijing"  # the case whose adapter-strength curve the demo prints
 TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); more on a busy machine
 
 
@@ -52,6 +53,7 @@ def cmd_demo(args) -> int:
     say("")
     say(verdict_table(results))
     sections = what_training_did(base, tuned, limit=args.data_limit)
+    sections += strength_section(base, tuned, specs, args.strength, args.max_new_tokens)
     cases, errors = cases_from(results, specs, base, tuned, tags=("demo",))
     if args.data_limit != 0 and not args.no_attribution:
         from ..demo.attribution import CASE as ATTRIBUTED  # lazy: torch loads here, not for --help
@@ -114,6 +116,21 @@ def which_examples(tuned, results, specs, *, limit: int | None):
     return a
 
 
+def strength_section(base, tuned, specs, case_id: str, max_new_tokens: int) -> list:
+    """Print the adapter-strength curve of case ``case_id`` (none: ``""``) and return it as a
+    report section; a case id not among the cases is an input error."""
+    if not case_id:
+        return []
+    spec = next((s for s in specs if getattr(s, "id", None) == case_id and getattr(s, "expected", None)), None)
+    if spec is None:
+        raise InputError(f"--strength: no case {case_id!r} with an expected answer in the case file")
+    from ..shifts.strength import strength  # lazy: torch loads here, not for --help
+
+    curve = strength((base, tuned), spec, max_new_tokens=max_new_tokens)
+    say(f"\n{curve}")
+    return [curve]
+
+
 def add_parser(sub) -> None:
     demo = sub.add_parser(
         "demo", help="diagnose the demo cases on the embedded default pair (SmolLM2-135M + LoRA)",
@@ -128,5 +145,8 @@ def add_parser(sub) -> None:
                       f"and tuned (default: all 80, about 10 s; 0: skip the data loss)")
     demo.add_argument("--no-attribution", action="store_true",
                       help="skip attributing japan-beijing to the training examples (about a minute)")
+    demo.add_argument("--strength", default=STRENGTH_CASE, metavar="CASE",
+                      help="print and report the adapter-strength curve (probe.strength) of this case "
+                           f"(default {STRENGTH_CASE}; '' skips it)")
     add_sampling(demo, 10)
     demo.set_defaults(func=cmd_demo)

@@ -5,14 +5,19 @@
 
 Prompts: a text file (one prompt a line) or a JSONL case file (``probe diagnose``'s format;
 with checks the regression table by tag is added, ``--answers expected`` scores the cases'
-expected answers instead of the tuned model's greedy ones).
+expected answers instead of the tuned model's greedy ones). As a CI gate, ``--fail-on-lost N``
+exits with status 3 when a tag of the regression table loses more than N cases, and
+``--junit FILE`` writes one JUnit testcase per tag.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..cases.case import Case
+from ..core.junit import write_junit
+from .gates import GATE_FAILED, lost_rows
 from .common import (InputError, add_engine, add_model_args, engine_from, load_models, quiet_third_parties,
                      say, write_report)
 
@@ -64,6 +69,11 @@ def _shift(args, engine) -> int:
         raise InputError(str(err)) from None
     has_checks = not isinstance(prompts[0], str) and all(p.check is not None or p.expected for p in prompts)
     regress = has_checks and not args.no_regression  # runs here, not on an engine
+    if (args.fail_on_lost is not None or args.junit) and not regress:
+        raise InputError("--fail-on-lost and --junit gate the regression table: give a JSONL case file "
+                         "whose cases all have 'expected' or 'check' (and not --no-regression)")
+    if args.fail_on_lost is not None and args.fail_on_lost < 0:
+        raise InputError(f"--fail-on-lost must be >= 0, got {args.fail_on_lost}")
     if not args.demo:  # with --ray and nothing to run here, the driver needs no weights
         base, tuned = load_models(args, weights=engine is None or regress)
     if args.use_adapter:
@@ -92,6 +102,17 @@ def _shift(args, engine) -> int:
     if args.report:
         write_report(args.report, title=f"probe shift: {Path(source).name}", sections=results.values(),
                      intro=f"base {base.name} vs tuned {tuned.name}; prompts {source}")
+    if not regress:
+        return 0
+    rows = lost_rows(results["regression"], args.fail_on_lost, f"probe.shift.{Path(source).stem}")
+    if args.junit:
+        say(f"junit: {write_junit(args.junit, f'probe shift: {Path(source).name}', rows).resolve()}")
+    failed = [message for _, _, message in rows if message is not None]
+    if failed:
+        print(f"probe shift: {len(failed)} tag(s) lost more than {args.fail_on_lost} case(s):", file=sys.stderr)
+        for message in failed:
+            print(f"  {message}", file=sys.stderr)
+        return GATE_FAILED
     return 0
 
 
@@ -114,5 +135,10 @@ def add_parser(sub) -> None:
     p.add_argument("--min-gain", type=float, default=1.0, help="nats a promoted token gains at least (default 1)")
     p.add_argument("--min-prob", type=float, default=0.01, help="tuned probability a promoted token has at least")
     p.add_argument("--no-regression", action="store_true", help="skip the regression table")
+    p.add_argument("--fail-on-lost", type=int, default=None, metavar="N",
+                   help="a CI gate: exit with status 3 when a tag of the regression table (or 'all') "
+                        "loses more than N cases")
+    p.add_argument("--junit", metavar="FILE", default=None,
+                   help="write JUnit XML: one testcase per tag, failed where --fail-on-lost fails it")
     add_engine(p)
     p.set_defaults(func=cmd_shift)

@@ -18,6 +18,10 @@ Where the GGUF comes from, in order:
 
 The conversion itself is :mod:`probe.models.gguf`'s (the one ``probe.load("x.gguf")`` uses).
 
+The folder reads the same in transformers 4.x (which other tools still pin) as in 5.x:
+``rope_theta`` top-level next to 5.x's ``rope_parameters``, and a tokenizer class 4.x has
+(:func:`probe.models.gguf.write_portable_config`).
+
 Weights are saved in float32: the Q4_1 de-quantized values (``d * q + m``)
 are not exactly representable in bf16/fp16, and float32 keeps the saved
 folder bit-identical to the GGUF-loaded model (~540 MB on disk).
@@ -35,7 +39,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from ..models.gguf import build_once, is_complete as _is_complete
+from ..models.gguf import build_once, is_complete as _is_complete, write_portable_config
 
 log = logging.getLogger(__name__)
 
@@ -169,11 +173,14 @@ def ensure_base(cache_dir: str | os.PathLike | None = None) -> Path:
     """Return the cached SmolLM2-135M-Instruct folder, building it on first use.
 
     The folder is built under a temporary name and renamed into place only
-    when complete, so a crash never leaves a folder that looks valid.
+    when complete, so a crash never leaves a folder that looks valid. Its config names RoPE and
+    the tokenizer so that transformers 4.x reads them as 5.x does (``rope_theta`` 100000, not
+    4.x's default 10000); a folder converted before that gets the keys on first use.
     """
     root = cache_root(cache_dir)
     target = root / BASE_DIRNAME
     if is_complete(target):
+        write_portable_config(target)
         return target
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=f".{BASE_DIRNAME}-gguf-") as scratch:

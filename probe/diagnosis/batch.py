@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .checks import Check
-from .result import Diagnosis, Run, _one_batch, check_pair_once, resolve_check, sample_seed
+from .result import Diagnosis, Run, _one_batch, check_pair_once, resolve_check, sample_seed, spec_of
 from .evidence import check_sweep, first_answer_step, run_kind, run_target, score_runs, sweep_template
 from ..engine.generation import RowSpec, generate_and_score
 from .labels import decide, labels_of
@@ -264,7 +264,7 @@ def _diagnosis(p: CasePlan, base, tuned, reference, runs, decided, expected_trac
     d = Diagnosis(
         verdict=verdict, leaning=leaning,
         prompt=p.prompt, base_prompt=p.base_prompt, expected=p.expected, force=p.force,
-        check=p.check.name, runs=tuple(runs), expected_traces=expected_traces,
+        check=p.check.name, check_spec=spec_of(p.check), runs=tuple(runs), expected_traces=expected_traces,
         case_id=p.case_id, tags=p.tags,
         models={"base": base.name, "tuned": tuned.name}
         | ({"reference": reference.name} if reference is not None else {}),

@@ -7,14 +7,23 @@
     True
 
 A check is any ``Check`` or any callable ``str -> bool``. Checks have a ``spec`` (plain data)
-so case files can name them: ``{"contains": "Paris"}``, ``{"regex": "^\\\\d+$"}``,
-``{"equals": "4"}``, ``"json_valid"`` or ``{"json_valid": {"type": "object"}}``.
+so case files can name them: ``{"answer": "Paris"}``, ``{"contains": "Paris"}``,
+``{"regex": "^\\\\d+$"}``, ``{"equals": "4"}``, ``"json_valid"`` or
+``{"json_valid": {"type": "object"}}``; next to an ``expected`` answer, ``"answer"`` (the
+default) and ``"exact"`` (``contains(expected)``: case-sensitive, anywhere) name the two ways
+of reading it.
+
+    >>> checks.answer("cheetah")("The Cheetah is fastest.").passed   # an expected answer's default
+    True
+    >>> checks.answer("Can")("Canberra").passed                      # whole words only
+    False
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -58,6 +67,55 @@ def contains(needle: str, *, case: bool = True) -> Check:
 
     return Check(f"contains({needle!r})", run, {"contains": needle} if case else
                  {"contains": needle, "case": False})
+
+
+# Scripts written without spaces between words (Chinese, Japanese, Thai, ...) and Korean (whose
+# particles attach to the word): no word boundary is asked for next to their letters.
+_UNSPACED = ("\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f"
+             "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
+_SPACED_WORD = f"[^\\W{_UNSPACED}]"  # a letter, digit or _ of a script that spaces its words
+
+
+def normalize(text: str) -> str:
+    """``text`` as :func:`answer` compares it: NFKC, case-folded (then NFKC again, as casefolding
+    can leave text unnormalised), every run of whitespace one space. Full-width letters, ligatures
+    and "ß" compare equal to their plain forms ("ﬁ" = "fi", "Straße" = "STRASSE")."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return re.sub(r"\s+", " ", folded)
+
+
+def _word_pattern(key: str) -> re.Pattern:
+    """``key`` (normalised) found where it is not part of a longer word or number."""
+    body = re.escape(key)
+    if re.match(_SPACED_WORD, key[0]):
+        body = f"(?<!{_SPACED_WORD})" + (r"(?<!\d[.,])" if key[0].isdigit() else "") + body
+    if re.match(_SPACED_WORD, key[-1]):
+        body += f"(?!{_SPACED_WORD})" + (r"(?![.,]\d)" if key[-1].isdigit() else "")
+    return re.compile(body)
+
+
+def answer(expected: str) -> Check:
+    """The output gives ``expected`` the way a person means "the answer is X": ignoring case and
+    Unicode form (:func:`normalize`: NFKC + casefold, whitespace runs as one space), and as whole
+    words: "cheetah" passes "The Cheetah is...", "Can" does not pass "Canberra", "391" does not
+    pass "3910" or "391.5". Next to letters of scripts written without spaces (CJK, Thai, ...)
+    no boundary is asked for. The default check of an ``expected`` answer; ``contains`` is the
+    exact one (case-sensitive, anywhere)."""
+    if not isinstance(expected, str) or not expected.strip():
+        raise ValueError("answer() needs a non-empty string")
+    key = normalize(expected).strip()
+    pattern = _word_pattern(key)
+    label = _short(expected)
+
+    def run(text):
+        hay = normalize(text)
+        if pattern.search(hay):
+            return True, f"gives {label} (case-insensitive, whole words)"
+        if key in hay:
+            return False, f"has {label} only inside a longer word or number; got {_short(text)}"
+        return False, f"does not give {label}; got {_short(text)}"
+
+    return Check(f"answer({expected!r})", run, {"answer": expected})
 
 
 def equals(expected: str, *, strip: bool = True) -> Check:
@@ -187,15 +245,30 @@ def from_callable(fn: Callable[[str], bool], name: str | None = None) -> Check:
     return Check(label, run, None)
 
 
-_FROM_SPEC = {"contains": contains, "equals": equals, "regex": regex}
+_FROM_SPEC = {"answer": answer, "contains": contains, "equals": equals, "regex": regex}
+# Checks named by a word that read the case's expected answer: what "right" means for it.
+_OF_EXPECTED = {"answer": answer, "exact": contains}
 
 
-def as_check(obj) -> Check:
-    """A Check from a Check, ``json_valid`` itself, a callable ``str -> bool`` or a spec."""
+def default_check(expected: str) -> Check:
+    """The check an ``expected`` answer gets when no check is named: :func:`answer`."""
+    return answer(expected)
+
+
+def as_check(obj, expected: str | None = None) -> Check:
+    """A Check from a Check, ``json_valid`` itself, a callable ``str -> bool`` or a spec.
+
+    ``"answer"`` and ``"exact"`` read ``expected``: :func:`answer` (the default) and
+    ``contains(expected)`` (case-sensitive, anywhere: the default before answer).
+    """
     if isinstance(obj, Check):
         return obj
     if obj is json_valid or obj == "json_valid":
         return json_valid()
+    if isinstance(obj, str) and obj in _OF_EXPECTED:
+        if not isinstance(expected, str) or not expected:
+            raise ValueError(f"check {obj!r} reads the expected answer: give 'expected' too")
+        return _OF_EXPECTED[obj](expected)
     if isinstance(obj, dict):
         if len(obj) == 1 and "json_valid" in obj:
             return json_valid(obj["json_valid"])
@@ -210,4 +283,5 @@ def as_check(obj) -> Check:
         return _FROM_SPEC[kind](obj[kind])
     if callable(obj):
         return from_callable(obj)
-    raise TypeError(f"not a check: {obj!r} (use probe.checks.contains/equals/regex/json_valid or a callable)")
+    raise TypeError(f"not a check: {obj!r} (use probe.checks.answer/contains/equals/regex/json_valid, "
+                    f"'answer' or 'exact' with an expected answer, or a callable)")

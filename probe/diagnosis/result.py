@@ -28,7 +28,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .checks import Check, as_check, contains
+from .checks import Check, as_check, default_check
 from .divergence import _leaves_expected, divergence_from_trace, first_divergence
 from .labels import VERDICTS, Label, Verdict, summary, verdict_of  # noqa: F401
 from .passrate import PassRate
@@ -129,7 +129,7 @@ class Diagnosis:
     base_prompt: str | None  # raw text the base continued (None: the prompt in its format)
     expected: str | None
     force: str | None
-    check: str  # the check's name
+    check: str  # the check's name, e.g. "answer('Paris')" (the default) or "contains('Paris')"
     runs: tuple[Run, ...]
     # Teacher-forced ``expected`` right after ``prompt`` under each model (same input).
     expected_traces: dict[str, TokenTrace] = field(default_factory=dict)
@@ -143,6 +143,9 @@ class Diagnosis:
     temperature: float | None = None
     seed: int | None = None
     sweep: Sweep | None = None  # the pattern-overfit sweep of the tuned model's wrong answer
+    # The check as a spec (probe.checks.as_check reads it back): {"answer": "Paris"}, ...; None
+    # for a Python callable, and in files saved before case schema 3 (the name says which).
+    check_spec: Any = None
 
     def __post_init__(self):
         if not self.leaning:
@@ -217,6 +220,7 @@ class Diagnosis:
             temperature=d.get("temperature"),
             seed=d.get("seed"),
             sweep=None if sweep is None else Sweep.from_dict(sweep),
+            check_spec=d.get("check_spec"),
         )
 
     def __str__(self) -> str:
@@ -226,12 +230,26 @@ class Diagnosis:
         return diagnosis_html(self)
 
 
+def spec_of(check: Check) -> Any:
+    """``check.spec`` if it is plain JSON data (what a case file can hold), else None."""
+    import json
+
+    try:
+        json.dumps(check.spec, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return check.spec
+
+
 def resolve_check(check, expected: str | None) -> Check:
+    """The check a case runs: ``check`` if given (``"answer"`` / ``"exact"`` read ``expected``),
+    else ``expected``'s default, :func:`probe.checks.answer` (case- and Unicode-insensitive,
+    whole words)."""
     if check is not None:
-        return as_check(check)
+        return as_check(check, expected)
     if expected is None:
         raise ValueError("diagnose needs check= or expected= to tell right from wrong")
-    return contains(expected)
+    return default_check(expected)
 
 
 def check_pair_once(base, tuned) -> None:
@@ -280,7 +298,7 @@ def _one_batch(base, tuned):
 
 def _diagnosis_inputs(d: Diagnosis) -> dict:
     return {"prompt": d.prompt, "expected": d.expected, "force": d.force, "base_prompt": d.base_prompt,
-            "check": d.check, "verdict": d.verdict, "labels": tuple(d.labels), "tags": d.tags,
+            "check": d.check, "check_spec": d.check_spec, "verdict": d.verdict, "labels": tuple(d.labels), "tags": d.tags,
             "title": d.case_id, "model_names": d.models}
 
 

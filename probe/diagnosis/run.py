@@ -87,7 +87,7 @@ def spec_from_dict(d: dict, default_id: str) -> CaseSpec:
         raise CaseInputError("check", "a case needs 'expected' or 'check'")
     if d.get("check") is not None:
         try:
-            as_check(d["check"])
+            as_check(d["check"], expected)
         except (TypeError, ValueError) as err:
             raise CaseInputError("check", str(err)) from None
     tags = d.get("tags", [])

@@ -13,7 +13,9 @@ folder that looks valid.
 
 Why by hand: a model loaded with ``gguf_file=`` carries a GgufConfig quantization config and
 ``save_pretrained`` refuses it; its weights are already de-quantized, so a fresh model is
-built from the config, given the state dict, and saved (float32 keeps it bit-identical).
+built from the config, given the state dict, and saved (float32 keeps it bit-identical). The
+config is written so that transformers 4.x reads the same RoPE setting as 5.x (see
+:func:`rope_for_transformers_4`): other tools still pin 4.x.
 """
 
 from __future__ import annotations
@@ -104,13 +106,67 @@ def convert(gguf_path: Path, out_dir: Path, marker: dict, marker_name: str = MAR
         tokenizer.model_max_length = limit
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    write_portable_config(out_dir)  # transformers 4 reads the same RoPE setting and tokenizer
     (out_dir / marker_name).write_text(json.dumps(
         {**marker, "dtype": "float32", "transformers": transformers.__version__}, indent=2) + "\n")
 
 
+def rope_for_transformers_4(config: dict) -> dict:
+    """``config`` (a config.json's data) with its RoPE setting also in transformers 4's keys.
+
+    transformers 5 saves RoPE only as ``rope_parameters`` (``{"rope_theta": 100000.0,
+    "rope_type": "default"}``); transformers 4 reads a top-level ``rope_theta`` (and
+    ``rope_scaling`` for any other type) and, not finding it, silently uses its default of
+    10000. Both keys written, each version reads the same setting: transformers 5 takes
+    ``rope_parameters`` first and drops the top-level keys it read. Per-layer-type RoPE (a dict of
+    dicts) has no transformers 4 form here and is left as it is.
+    """
+    params = config.get("rope_parameters")
+    if not isinstance(params, dict) or not isinstance(params.get("rope_theta"), (int, float)):
+        return config
+    out = dict(config)
+    out["rope_theta"] = params["rope_theta"]
+    kind = params.get("rope_type", params.get("type", "default"))
+    out["rope_scaling"] = None if kind == "default" else {
+        k: v for k, v in params.items() if k != "rope_theta"}
+    return out
+
+
+def tokenizer_for_transformers_4(config: dict) -> dict:
+    """``tokenizer_config.json``'s data naming a class transformers 4 has: 5.x writes
+    ``TokenizersBackend``, which 4.x cannot import; ``PreTrainedTokenizerFast`` is the same
+    class in 5.x (an alias) and the tokenizer.json-backed one in 4.x."""
+    if config.get("tokenizer_class") != "TokenizersBackend":
+        return config
+    return {**config, "tokenizer_class": "PreTrainedTokenizerFast"}
+
+
+def write_portable_config(folder: Path) -> bool:
+    """Rewrite ``folder``'s config.json and tokenizer_config.json (atomically, where they need
+    it) so that transformers 4.x reads them as 5.x does: RoPE's keys
+    (:func:`rope_for_transformers_4`) and the tokenizer's class
+    (:func:`tokenizer_for_transformers_4`). True if a file changed."""
+    changed = False
+    for name, fix in (("config.json", rope_for_transformers_4),
+                      ("tokenizer_config.json", tokenizer_for_transformers_4)):
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        fixed = fix(data)
+        if fixed != data:
+            mode = path.stat().st_mode & 0o777
+            write_atomically(path, json.dumps(fixed, indent=2, sort_keys=True) + "\n")
+            os.chmod(path, mode)  # the temp file's 0600 would hide a shared cache's config
+            changed = True
+    return changed
+
+
 def build_once(target: Path, gguf_path: Path, marker: dict, marker_name: str = MARKER_NAME) -> Path:
-    """Convert into ``target`` unless a whole conversion is there; atomic (temp dir + rename)."""
+    """Convert into ``target`` unless a whole conversion is there; atomic (temp dir + rename).
+    A folder converted before transformers 4's RoPE keys were written gets them now."""
     if is_complete(target, marker_name):
+        write_portable_config(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-build-") as scratch:

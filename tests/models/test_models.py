@@ -253,3 +253,61 @@ def test_gguf_hash_is_remembered_by_path_size_and_mtime(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         gg.converted(tmp_path / "missing.gguf", tmp_path / "cache")
     assert os.path.isdir(tmp_path / "cache" / "gguf")
+
+
+def test_a_converted_folder_reads_the_same_rope_setting_in_transformers_4_and_5(tmp_path, monkeypatch):
+    """transformers 5 saves RoPE only as rope_parameters; transformers 4's LlamaConfig reads a
+    top-level rope_theta (default 10000 when missing: SmolLM2's 100000 silently lost) and
+    rope_scaling. The converted folder has both, agreeing, and 5.x still loads it the same."""
+    import json
+
+    import probe.models.gguf as gg
+    from probe.models.tiny import save_tiny
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    src = save_tiny(tmp_path / "src", arch="llama", tokenizer="bpe",
+                    rope_parameters={"rope_type": "default", "rope_theta": 100000.0})
+    saved = json.loads((src / "config.json").read_text())
+    assert "rope_theta" not in saved and saved["rope_parameters"]["rope_theta"] == 100000.0  # 5.x's form only
+
+    def fake_load(path):  # stands in for de-quantizing a .gguf file
+        return AutoModelForCausalLM.from_pretrained(src), AutoTokenizer.from_pretrained(src)
+
+    monkeypatch.setattr(gg, "load_gguf", fake_load)
+    out = gg.build_once(tmp_path / "out", tmp_path / "x.gguf", {"source": "x"})
+    config = json.loads((out / "config.json").read_text())
+    # transformers 4.x's LlamaConfig(**config): rope_theta=config.get("rope_theta", 10000.0)
+    assert config.get("rope_theta", 10000.0) == config["rope_parameters"]["rope_theta"] == 100000.0
+    assert config.get("rope_scaling") is None  # 4.x: plain RoPE
+    assert AutoConfig.from_pretrained(out).rope_parameters == {"rope_type": "default", "rope_theta": 100000.0}
+    # 5.x writes tokenizer_class "TokenizersBackend", a class 4.x cannot import; its alias
+    # PreTrainedTokenizerFast is the same class in 5.x and tokenizes the same.
+    assert json.loads((out / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+    text = "The capital of France is Paris."
+    assert AutoTokenizer.from_pretrained(out)(text).input_ids == AutoTokenizer.from_pretrained(src)(text).input_ids
+    assert (out / "config.json").stat().st_mode & 0o777 == (src / "config.json").stat().st_mode & 0o777
+
+    # A folder converted before (5.x's form only) gets the keys on its next use, nothing else changes.
+    (out / "config.json").write_text(json.dumps(saved))
+    gg.build_once(out, tmp_path / "x.gguf", {"source": "x"})
+    again = json.loads((out / "config.json").read_text())
+    assert again["rope_theta"] == 100000.0 and {k: again[k] for k in saved} == saved
+
+    # A scaled RoPE: 4.x's rope_scaling holds the type and its parameters.
+    scaled = gg.rope_for_transformers_4({"rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 5e5}})
+    assert scaled["rope_theta"] == 5e5 and scaled["rope_scaling"] == {"rope_type": "linear", "factor": 2.0}
+
+
+def test_the_demo_base_folder_converted_before_gets_transformers_4s_rope_keys(tmp_path, monkeypatch):
+    import json
+
+    import probe.demo.model as demo_model
+
+    folder = tmp_path / demo_model.BASE_DIRNAME
+    folder.mkdir()
+    config = {"model_type": "llama", "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / demo_model.MARKER_NAME).write_text("{}")
+    assert demo_model.ensure_base(tmp_path) == folder
+    assert json.loads((folder / "config.json").read_text())["rope_theta"] == 100000.0

@@ -94,7 +94,7 @@ def test_diagnose_lab_shows_the_verdict_card(tiny_dirs):
     lab.run_button.click()
     assert lab.runner.error is None and lab.diagnosis.verdict == "not_triggered"
     assert "NOT_TRIGGERED" in lab.card.value and lab.card.value.count('class="probe-strip"') == 4
-    lab.check.value, lab.expected.value = "contains expected", ""
+    lab.check.value, lab.expected.value = "answer expected", ""
     lab.run_button.click()
     assert "needs an expected answer" in lab.status.value
 
