@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..cases.casebook import Casebook
 from ..core.junit import write_junit
+from ..diagnosis.failure import FailedCase
 from ..render.text import verdict_table
 from .gates import GATE_FAILED, GATE_WORDS, diagnosis_rows, gate_message, parse_fail_on
 from .common import (InputError, add_engine, add_model_args, add_sampling, cases_from, engine_from,
