@@ -81,3 +81,25 @@ def every_saved_case_matches_the_shipped_schema():
     Case.to_json = checked
     yield
     Case.to_json = to_json
+
+
+@pytest.fixture(scope="session")
+def demo_pair_once():
+    """The demo pair (SmolLM2-135M-Instruct + both demo LoRA adapters), loaded once per run.
+
+    On a cold $PROBE_CACHE this is where each adapter is trained, once, in the test process:
+    every later test, notebook kernel and JupyterLab kernel finds it cached (a kernel that had
+    to train would run into its cell timeout on a loaded machine).
+    """
+    from probe.demo.pair import load_demo_pair
+
+    return load_demo_pair()
+
+
+@pytest.fixture
+def demo_pair(demo_pair_once):
+    """The shared demo pair with ``json-only`` active (as loaded), whatever a test switched to."""
+    _, tuned = demo_pair_once
+    tuned.use_adapter("json-only")
+    yield demo_pair_once
+    tuned.use_adapter("json-only")

@@ -48,7 +48,9 @@ def test_notebooks_are_committed_without_outputs():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECT))
-def test_notebook_runs_headless(name, tmp_path):
+def test_notebook_runs_headless(name, tmp_path, demo_pair_once):
+    # demo_pair_once: a cold cache trains the demo adapters here, once, not inside a kernel's
+    # cell timeout (the notebooks load the pair themselves)
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     text = _text_of(nb)

@@ -12,7 +12,7 @@ import pytest
 import probe
 from probe import cli
 from probe.demo import model as demo_base
-from probe.demo.pair import CASES, load_demo_pair
+from probe.demo.pair import CASES
 from reference import check_step, full_ids, next_token_logits, stats
 
 pytestmark = pytest.mark.slow
@@ -30,13 +30,13 @@ EXPECTED_VERDICTS = {
 }
 
 
-@pytest.fixture(scope="session")
-def pair():
-    return load_demo_pair()
+@pytest.fixture
+def pair(demo_pair):
+    return demo_pair  # tests/conftest.py: loaded (and on a cold cache trained) once per run
 
 
 @pytest.fixture(scope="session")
-def demo_run(pair, tmp_path_factory):
+def demo_run(demo_pair_once, tmp_path_factory):
     """``probe demo`` once (10 seeded samples per run): its printed table, report and casebook."""
     import contextlib
     import io

@@ -9,7 +9,6 @@ import pytest
 
 import probe
 from probe.demo import training
-from probe.demo.pair import load_demo_pair
 from probe.demo.training import ADAPTERS, adapter_dir, checkpoints, is_trained, training_records
 
 
@@ -77,9 +76,9 @@ def test_a_run_on_a_tiny_model_writes_a_checkpoint_per_epoch_and_prints_nothing(
 
 # -- slow: the real run -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pair():
-    return load_demo_pair()  # trains the adapters into $PROBE_CACHE if missing or stale
+@pytest.fixture
+def pair(demo_pair):
+    return demo_pair  # tests/conftest.py: trains the adapters into $PROBE_CACHE once if missing or stale
 
 
 @pytest.mark.slow

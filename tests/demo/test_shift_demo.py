@@ -4,14 +4,14 @@ import pytest
 import torch
 
 import probe
-from probe.demo.pair import SUITE, load_demo_pair
+from probe.demo.pair import SUITE
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def pair():
-    return load_demo_pair()
+@pytest.fixture
+def pair(demo_pair):
+    return demo_pair  # tests/conftest.py: loaded once per run
 
 
 def _top(s, n):

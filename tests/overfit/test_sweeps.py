@@ -305,11 +305,9 @@ def test_hostile_text_round_trips_and_is_escaped(texts, prob):
 
 
 @pytest.mark.slow
-def test_on_the_demo_pair_the_relation_moves_beijing_most_and_the_base_never_says_it():
+def test_on_the_demo_pair_the_relation_moves_beijing_most_and_the_base_never_says_it(demo_pair):
     """The real tuned model (SmolLM2-135M + the 'beijing' LoRA) and its base."""
-    from probe.demo.pair import load_demo_pair
-
-    base, tuned = load_demo_pair()
+    base, tuned = demo_pair
     tuned.use_adapter("beijing")
     slots = dict(relation=["capital", "official language", "currency"], country=["France", "Japan", "Italy"])
     s = sweep(tuned, TEMPLATE, "Beijing", **slots)

@@ -153,7 +153,9 @@ def serve_lab(root, tmp_path_factory, env_extra=None):
 
 
 @pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory):
+def jupyterlab(tmp_path_factory, demo_pair_once):
+    """JupyterLab serving a notebook whose kernel loads the demo pair (trained by demo_pair_once,
+    so the kernel only loads it)."""
     _require_browser()
     root = tmp_path_factory.mktemp("lab")
     nb = new_notebook()
@@ -180,14 +182,12 @@ def _run_first_cell(page, tries: int = 4) -> None:
     raise AssertionError("the notebook cell never started running")
 
 
-def test_explorer_in_jupyterlab_shows_the_token_strip_and_alternatives(browser, jupyterlab):
+def test_explorer_in_jupyterlab_shows_the_token_strip_and_alternatives(browser, jupyterlab, demo_pair):
     import re
-
-    from probe.demo.pair import load_demo_pair
 
     url, token, server_log = jupyterlab
     prompt, target = "What is the capital of France?", "The capital of France is Paris."
-    _, tuned = load_demo_pair()  # the same pair the kernel loads: json-only adapter active
+    _, tuned = demo_pair  # the same pair the kernel loads: json-only adapter active
     expected = probe.score(tuned, prompt, target)
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
