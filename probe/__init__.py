@@ -49,6 +49,7 @@ from .evals.flips import EvalFlip, EvalFlips, eval_flips
 from .evals.logs import EvalLogError
 from .evals.diagnose import ChoiceScores
 from .evals.run import run_eval
+from .packs.basics import Basics, basics
 from .core.engines import LocalEngine
 
 
@@ -126,4 +127,6 @@ __all__ = [
     "ChoiceScores",
     "eval_flips",
     "run_eval",
+    "Basics",
+    "basics",
 ]

@@ -22,7 +22,7 @@ LAYERS = [
     ("diagnosis",),
     ("shifts",),
     ("train",),
-    ("evals",),
+    ("evals", "packs"),
     ("cases",),
     ("widgets", "demo"),
     ("cli",),
