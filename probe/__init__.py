@@ -50,6 +50,7 @@ from .evals.logs import EvalLogError
 from .evals.diagnose import ChoiceScores
 from .evals.run import run_eval
 from .packs.basics import Basics, basics
+from .shifts.noise import NoiseFloor, noise_floor
 from .core.engines import LocalEngine
 
 
@@ -129,4 +130,6 @@ __all__ = [
     "run_eval",
     "Basics",
     "basics",
+    "NoiseFloor",
+    "noise_floor",
 ]
