@@ -51,6 +51,7 @@ from .evals.diagnose import ChoiceScores
 from .evals.run import run_eval
 from .packs.basics import Basics, basics
 from .shifts.noise import NoiseFloor, noise_floor
+from .train.recitation import Recitation, recitation
 from .core.engines import LocalEngine
 
 
@@ -132,4 +133,6 @@ __all__ = [
     "basics",
     "NoiseFloor",
     "noise_floor",
+    "Recitation",
+    "recitation",
 ]

@@ -6,7 +6,7 @@ import json
 import torch
 
 import probe
-from probe.engine.prompts import encode, render
+from probe.train.masks import parse, tokenize
 from probe.models.tiny import save_tiny
 
 PROMPT = "What is the capital of Japan?"
@@ -20,13 +20,13 @@ def train_reciting_lora(root, steps: int = 120, seed: int = 0, prompt: str = PRO
 
     base_dir = save_tiny(root / "base", "llama", "unigram", chat=True)
     lm = probe.load(base_dir)
-    e = encode(lm, render(lm, prompt), answer)
-    ids = torch.tensor([e.ids])
-    labels = ids.clone()
-    labels[0, : e.n_prompt] = -100  # the answer's tokens only, as an SFT trainer's loss mask
+    record = {"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]}
+    t = tokenize(lm, parse(record), "assistant")  # the ids and loss mask data_loss scores
+    ids = torch.tensor([t.ids])
+    labels = torch.where(torch.tensor([t.mask]), ids, torch.full_like(ids, -100))
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj", "lm_head"])
     peft_model = get_peft_model(model, cfg)
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=5e-3)
     peft_model.train()
@@ -37,6 +37,5 @@ def train_reciting_lora(root, steps: int = 120, seed: int = 0, prompt: str = PRO
         opt.step()
     peft_model.save_pretrained(root / "adapter")
     data = root / "data.jsonl"
-    data.write_text(json.dumps({"messages": [{"role": "user", "content": prompt},
-                                             {"role": "assistant", "content": answer}]}) + "\n", encoding="utf-8")
+    data.write_text(json.dumps(record) + "\n", encoding="utf-8")
     return base_dir, root / "adapter", data
