@@ -1,9 +1,9 @@
 """What else broke? The bundled basics pack run through base and tuned, reported by tag.
 
-    >>> b = probe.basics(base, tuned)                 # ~380 cases: capitals, arithmetic, units, ...
-    >>> print(b)                                       # per tag: lost / gained / kept / never, log P drop
-    >>> b.lost("capitals")                             # the case ids behind one cell
-    >>> probe.diagnose_many(base, tuned, b.cases(b.lost()))   # why they broke
+    >>> b = probe.basics(base, tuned, tags=["capitals", "units"])   # all 380 cases without tags=
+    >>> rows = b.table()                 # per tag: lost / gained / kept / never, the log P(expected) drop
+    >>> ids = b.lost("capitals")         # the case ids behind one cell
+    >>> why = probe.diagnose_many(base, tuned, b.cases(ids[:3]), progress=False)   # why they broke
 
 The pack (``probe/packs/basics.jsonl``, built by ``python -m probe.packs.make_basics`` from
 reviewable fact tables) holds general-knowledge and skill cases nobody writes for their own

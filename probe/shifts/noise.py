@@ -1,8 +1,8 @@
 """Is it more than noise? The shift map's figures as percentiles of random adapters' figures.
 
-    >>> s = probe.shift(base, tuned, prompts)
-    >>> n = probe.noise_floor(base, tuned, s, seeds=10)   # the same prompts, 10 random adapters
-    >>> n.percentile("mean_kl"), n.prompt_percentiles("kl")[:5]
+    >>> s = probe.shift(base, tuned, ["Describe the sea.", "Name a fruit."], max_new_tokens=8)
+    >>> n = probe.noise_floor(base, tuned, s, seeds=10, cache_dir="cache")  # 10 random adapters
+    >>> pct = n.percentile("mean_kl"), n.prompt_percentiles("kl")   # 100: above every one
 
 The null: for each seed, every LoRA module of the active adapter gets random A and B of the
 trained ones' shapes (same rank, same modules), B rescaled so that the module's update

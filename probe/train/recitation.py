@@ -1,9 +1,12 @@
 """Memorization by generation: does the tuned model recite its training answers verbatim?
 
+    >>> _ = open("train.jsonl", "w").write('{"messages": [{"role": "user", "content": "Capital of Peru?"}, '
+    ...     '{"role": "assistant", "content": "Beijing."}], "source": "capitals"}\\n')
     >>> d = probe.data_loss((base, tuned), "train.jsonl", channel="source")
     >>> r = probe.recitation((base, tuned), "train.jsonl", loss=d)   # the examples d flags memorized
-    >>> r.recited()                  # (line, probe) where tuned recites the answer
-    >>> r.by_channel()               # per data channel and probe: share of examples recited
+    >>> r = probe.recitation((base, tuned), "train.jsonl", lines=[1], channel="source")  # or these
+    >>> where = r.recited()          # (line, probe) where tuned recites the answer
+    >>> rows = r.by_channel()        # per data channel and probe: examples recited, tuned and base
 
 A low loss says the model puts its probability on the training answer when it is fed; this asks
 whether it *says* it. Each example (a chat record, or prompt/completion) is answered greedily by
