@@ -129,6 +129,10 @@ def lora_modules(tuned) -> list[tuple[str, torch.nn.Module, str]]:
            if hasattr(m, "lora_A") and name in getattr(m, "lora_A", {})]
     if not out:
         raise ValueError(f"adapter {name!r} has no LoRA A/B layers (a noise floor supports LoRA adapters)")
+    for n, m in tuned.model.named_modules():  # an update that is not scaling * B @ A: no matched null
+        if name in (getattr(m, "lora_embedding_A", None) or {}) or name in (getattr(m, "lora_magnitude_vector", None) or {}):
+            raise ValueError(f"adapter {name!r} has an embedding LoRA or DoRA layer ({n}): the noise floor "
+                             "matches plain LoRA updates scaling * B @ A only")
     return out
 
 
