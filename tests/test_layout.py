@@ -22,7 +22,7 @@ LAYERS = [
     ("diagnosis",),
     ("shifts",),
     ("train",),
-    ("evals", "attribution"),
+    ("evals", "attribution", "packs"),
     ("cases",),
     ("widgets", "demo"),
     ("cli",),

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import attribute, data_loss, demo, diagnose, evals, report, shift, training_log
+from . import attribute, basics, data_loss, demo, diagnose, evals, report, shift, training_log
 from .common import InputError
 
-COMMANDS = (demo, diagnose, report, shift, data_loss, attribute, training_log, evals)
+COMMANDS = (demo, diagnose, report, shift, basics, data_loss, attribute, training_log, evals)
 
 
 def build_parser() -> argparse.ArgumentParser:
