@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -13,11 +14,17 @@ from probe.diagnosis.result import Diagnosis, Run
 from probe.engine.trace import Alternative, TokenStep, TokenTrace
 from probe.diagnosis.divergence import Divergence, TraceDivergence
 
-# Any text at all: unicode, control characters, lone surrogates, very long strings.
+# Any text at all: unicode, control characters, lone surrogates, very long strings. One thing
+# JSON cannot keep apart: a high surrogate directly followed by a low one is written "\ud800\udc00",
+# exactly what the astral character they spell (U+10000) is written as, so it reads back as that
+# character (the same UTF-16; README, "Save bad cases"). Such a pair is split by a space here, and
+# a text never ends in a high surrogate (texts are joined into a trace's text); a lone surrogate,
+# beside any other character, still has to come back exactly.
+_PAIR = re.compile("([\ud800-\udbff])(?=[\udc00-\udfff]|$)")
 any_text = st.one_of(
     st.text(st.characters(codec=None, exclude_categories=()), max_size=40),
     st.text(st.characters(codec=None, exclude_categories=()), min_size=1000, max_size=3000),
-)
+).map(lambda s: _PAIR.sub("\\1 ", s))
 probs = st.floats(0, 1)
 logprobs = st.one_of(st.floats(-50, 0), st.just(-math.inf))
 

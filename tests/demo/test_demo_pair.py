@@ -254,7 +254,9 @@ def test_probe_demo_prints_and_reports_the_training_reading_and_the_channel_tabl
     assert {"capital-beijing", "capital-china", "general", "math"} <= channels
     assert "memorized (" in after  # the beijing adapter recites some of its examples
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert page.count('id="probe-training_log"') == len(ADAPTERS)
+    # one section per adapter, each with its own anchor (the second one's id gets "-2")
+    assert page.count('id="probe-training_log"') == 1
+    assert page.count('id="probe-training_log-') == len(ADAPTERS) - 1
     assert page.count('id="probe-data_loss"') == 1 and "capital-beijing" in page
 
 
