@@ -111,9 +111,15 @@ def test_several_cases_share_one_pass_and_match_each_alone(lora_dirs):
     both = probe.attribute(pair, cases, RECORDS, methods=["gradient", "representation"])
     for c, a in zip(cases, both):
         alone = probe.attribute(pair, c, RECORDS, methods=["gradient", "representation"])
-        for x, y in zip(a.examples, alone.examples):
-            for k in x.scores:
-                assert x.scores[k] == pytest.approx(y.scores[k], rel=1e-6, abs=1e-12)
+        for k in a.examples[0].scores:
+            shared, single = [e.scores[k] for e in a.examples], [e.scores[k] for e in alone.examples]
+            scale = max(abs(v) for v in single)
+            # float32 both ways, reduced in another order, so a small score can move by more than
+            # 1e-6 of itself (seen: 1.7e-6, which failed a rel=1e-6 check). Measured over 6 runs
+            # of this test: max |diff| / max |score| of a column 1.9e-7; 1e-5 (the float64
+            # reference test's bound) leaves 50x
+            worst = max(abs(x - y) for x, y in zip(shared, single))
+            assert worst <= 1e-5 * scale, (k, worst, scale)
 
 
 def test_projection_keeps_inner_products_in_expectation():
