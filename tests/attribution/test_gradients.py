@@ -18,7 +18,6 @@ from builders import make_adapter
 from probe.attribution.checkpoints import checkpoints_of
 from probe.attribution.gradients import Projection
 from probe.attribution.query import query_of
-from probe.attribution.result import spearman
 from probe.train.masks import parse, tokenize
 
 RECORDS = [
@@ -139,17 +138,30 @@ def test_projection_keeps_inner_products_in_expectation():
 
 
 def test_projected_scores_follow_the_exact_ones(lora_dirs):
+    """A 16-dimension sketch is one draw of an unbiased estimate: one seed differs from the exact
+    scores, and the mean over 40 seeds lands on them, example by example.
+
+    Not a ranking check on one seed: the tiny unigram tokenizer trains differently on every run
+    (tokenizers' Unigram trainer is not deterministic), so the five exact scores change between
+    runs and two of them can sit close enough for one draw to swap (CI saw Spearman 0.8 once).
+    Measured on two tokenizers: |mean - exact| <= 0.61 standard errors for every example; 5
+    standard errors is a bound a normal estimate misses with probability 6e-7 per example."""
     base_dir, adapters = lora_dirs
     pair = probe.load_pair(base_dir, adapter={"e1": adapters["e1"]})
     exact = probe.attribute(pair, CASE, RECORDS, methods=["gradient"])
-    sketch = probe.attribute(pair, CASE, RECORDS, methods=["gradient"], projection=16)
-    assert sketch.projected and not exact.projected
-    ex = [e.scores["gradient"] for e in exact.examples]
-    sk = [e.scores["gradient"] for e in sketch.examples]
-    assert ex != sk
-    # 16 of the hidden size's 32 dimensions per side (the rank-4 side is kept whole): the ranking
-    # survives (measured: Spearman 1.0 for seeds 0-4; 0.8 allows one swapped pair of the 5)
-    assert spearman(ex, sk) > 0.8
+    ex = {e.line: e.scores["gradient"] for e in exact.examples}
+    draws = []
+    for seed in range(40):
+        sketch = probe.attribute(pair, CASE, RECORDS, methods=["gradient"], projection=16, seed=seed)
+        assert sketch.projected and not exact.projected
+        draws.append({e.line: e.scores["gradient"] for e in sketch.examples})
+    assert draws[0] != ex and draws[0] != draws[1]  # a projection, and the seed picks it
+    scale = max(abs(v) for v in ex.values())
+    for line, want in ex.items():
+        col = [d[line] for d in draws]
+        mean = sum(col) / len(col)
+        se = (sum((c - mean) ** 2 for c in col) / (len(col) - 1) / len(col)) ** 0.5
+        assert abs(mean - want) <= 5 * se + 1e-6 * scale, (line, mean, want, se)
 
 
 def test_checkpoint_weights_come_from_the_trainer_state(lora_dirs, tmp_path):
