@@ -370,3 +370,25 @@ def test_an_engine_runs_again_on_its_own_cluster_after_an_error_or_a_ctrl_c(lora
     pids = engine.map_batches(_pid_of_worker, [[1, 2], [3]], pair=(base, tuned))
     assert [len(p) for p in pids] == [2, 1] and set(sum(pids, [])) <= set(engine.pids())
     assert ray.get_runtime_context().gcs_address == gcs
+
+
+@pytest.mark.slow
+def test_attribution_on_ray_splits_the_examples_and_equals_the_local_scores(lora_pair, engine):
+    """probe.attribute with engine=: examples in batches across the two workers, the query made
+    once on the driver and broadcast; each worker rebuilds the pair (every adapter loaded)."""
+    base, tuned = lora_pair
+    records = [{"messages": [{"role": "user", "content": c["prompt"]},
+                             {"role": "assistant", "content": c.get("expected", "three")}],
+                "source": c["id"][0]} for c in CASES] * 2
+    case = ("What is the capital of France?", " Paris", " Rome")
+    kw = dict(methods=["gradient", "representation"], channel="source")
+    local = probe.attribute((base, tuned), case, records, **kw)
+    remote = probe.attribute((base, tuned), case, records, engine=engine, batch_size=3, **kw)
+    assert len(remote.examples) == len(records) == 12
+    assert [e.line for e in remote.examples] == [e.line for e in local.examples]
+    for g, w in zip(remote.examples, local.examples):
+        assert g.channel == w.channel and g.tokens == w.tokens and g.scored == w.scored
+        # one torch thread on both sides, the same per-example computation: the same bits
+        # (measured: every score of the 12 examples equal, gradient, cosine and hidden states)
+        assert g.scores == w.scores, g.line
+    assert len({round(e.scores["gradient"], 9) for e in local.examples[:6]}) == 6  # scores differ
