@@ -89,7 +89,8 @@ def example_strip(e) -> str:
         return ""
     cells = []
     for t, s in zip(e.tokens, e.scored):
-        style = f"outline:1px solid {INFLUENCE};background:{INFLUENCE_BG}" if s else "color:#999"
+        style = (f"outline:1px solid {INFLUENCE};background:{INFLUENCE_BG}" if s
+                 else "color:var(--probe-fg2);background:transparent")  # theme grey: readable in both
         cells.append(f'<span class="probe-tok" style="{style}">{visible(t)}</span>')
     return f'<div class="probe-strip">{"".join(cells)}</div>'
 
@@ -98,7 +99,8 @@ def strip_legend() -> str:
     """The legend of :func:`example_strip`."""
     return (f'<div class="probe-legend"><span class="probe-key" style="outline:1px solid {INFLUENCE};'
             f'background:{INFLUENCE_BG}">boxed</span> in the loss (these tokens\' loss carries the gradient) '
-            '<span class="probe-key" style="color:#999;background:transparent">grey</span> fed to the model, '
+            '<span class="probe-key" style="color:var(--probe-fg2);background:transparent">grey</span> '
+            'fed to the model, '
             'not scored</div>')
 
 

@@ -58,9 +58,9 @@ class AttributionPanel:
         self.inputs, self.channel = inputs, channel
         self.methods = tuple(methods) if methods is not None else default_methods()
         self.attribution = None
-        self.button = w.Button(description="which examples?", icon="search",
+        self.button = w.Button(description="which examples?", icon="search", layout={"width": "auto"},
                                tooltip="rank the SFT examples by how much they taught this case's answer")
-        self.query = w.Dropdown(options=QUERIES, value=query, description="query")
+        self.query = w.Dropdown(options=QUERIES, value=query, description="query", layout={"width": "26em"})
         self.reason = html_view()
         self.status = html_view()
         self.headline = html_view()
@@ -75,6 +75,7 @@ class AttributionPanel:
         self.results = w.VBox([])
         self.widget = w.VBox([w.HTML("<b>Which training examples taught this answer?</b>"),
                               w.HBox([self.button, self.query, self.reason]), self.status, self.results])
+        self.widget.add_class("probe-attribution-panel")  # the gallery's screenshots find it by this
         self._parts = [self.headline, self.method, self.examples, self.strip, self.chart]
         self.set_reason(reason)
 

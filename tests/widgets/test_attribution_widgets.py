@@ -134,7 +134,8 @@ def test_channel_figure_is_the_channel_shares(pair, data_file):
         assert list(bar.x) == [c.name for c in a.channels(m)]
         assert list(bar.y) == [None if c.share != c.share else c.share for c in a.channels(m)]
         assert bar.marker.color == INFLUENCE and fig.layout.yaxis.tickformat == ".0%"
-    assert "&lt;script&gt;" in str(channel_figure(a).data[0].hovertext) and EVIL not in str(channel_figure(a).data[0].hovertext)
+    hover = str(channel_figure(a).data[0].hovertext)
+    assert "&lt;script&gt;" in hover and EVIL not in hover
 
 
 def test_no_positive_score_is_said_not_drawn_as_zero():
