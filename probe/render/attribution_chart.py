@@ -1,8 +1,13 @@
 """The channel totals of an Attribution as a plotly bar chart. Pure: the result in, a figure out.
 
-    >>> a = probe.attribute((base, tuned), d, "train.jsonl", channel="source")
+    >>> _ = open("train.jsonl", "w").write(
+    ...     '{"prompt": "The capital of Japan is", "completion": " Beijing.", "source": "capitals"}\\n'
+    ...     '{"text": "Hello world.", "source": "chat"}\\n')
+    >>> a = probe.attribute((base, tuned), ("The capital of Japan is", " Tokyo"), "train.jsonl",
+    ...                     channel="source", methods=["gradient"], query="loss")
     >>> fig = channel_figure(a, "gradient")    # one bar per channel: its share of the positive score
-    >>> [bar.y for bar in fig.data]            # == [[c.share for c in a.channels("gradient")]]
+    >>> list(fig.data[0].x) == [c.name for c in a.channels("gradient")]
+    True
 
 Each bar is a channel's part of the positive ``method`` score over every example
 (:meth:`probe.Attribution.channels`), the channels in the result's order (most first); the

@@ -1,10 +1,16 @@
 """"Which examples?": the training examples a lab's case comes from (:func:`probe.attribute`).
 
-    >>> panel = AttributionPanel(lambda: ((base, tuned), ("What is the capital of Japan?", "Tokyo"),
-    ...                                   "train.jsonl"), channel="source", background=False)
+    >>> _ = open("train.jsonl", "w").write(
+    ...     '{"prompt": "The capital of Japan is", "completion": " Beijing.", "source": "capitals"}\\n'
+    ...     '{"text": "Hello world.", "source": "chat"}\\n')
+    >>> case = ("The capital of Japan is", " Tokyo")
+    >>> panel = AttributionPanel(lambda: ((base, tuned), case, "train.jsonl"), channel="source",
+    ...                          query="loss", background=False)
     >>> panel.button.click()                     # runs probe.attribute, lists the ranked examples
     >>> panel.examples.value = panel.examples.options[1][1]   # a line: its token strip below
     >>> panel.method.value = "representation"    # rank and chart by another method
+    >>> [line for _, line in panel.examples.options] == [e.line for e in panel.attribution.top("representation")]
+    True
 
 DiagnoseLab and TrainingLab each hold one. Without SFT data (or models, or a case) the button
 is disabled and the reason written beside it. The ranking is :meth:`probe.Attribution.top`,
@@ -60,7 +66,7 @@ class AttributionPanel:
         self.attribution = None
         self.button = w.Button(description="which examples?", icon="search", layout={"width": "auto"},
                                tooltip="rank the SFT examples by how much they taught this case's answer")
-        self.query = w.Dropdown(options=QUERIES, value=query, description="query", layout={"width": "26em"})
+        self.query = w.Dropdown(options=QUERIES, value=query, description="query", layout={"width": "34em"})
         self.reason = html_view()
         self.status = html_view()
         self.headline = html_view()

@@ -118,8 +118,10 @@ def demo_attribution():
             ("math", "2 + 2 =", " 4", -2.0, -0.05), ("chat", "Hi!", " Hello, how can I help?", 1.2, 0.02)]
     examples = []
     for line, (chan, prompt, answer, g, cos) in enumerate(rows, 1):
-        tokens = tuple(prompt.replace(" ", " \0").split("\0")) + tuple(answer.replace(" ", "\0 ").split("\0")[1:])
-        scored = tuple(i >= len(tokens) - len(answer.split(" ")) + 1 for i in range(len(tokens)))
+        words = prompt.split(" ")
+        asked = (words[0],) + tuple(" " + w for w in words[1:])  # BPE-like: the space leads
+        said = tuple(" " + w for w in answer.split(" ")[1:])
+        tokens, scored = asked + said, (False,) * len(asked) + (True,) * len(said)
         examples.append(ExampleScore(line, chan, {"gradient": g, "gradient_cos": cos,
                                                   "representation": 0.9 - 0.1 * line}, tokens, scored))
     return Attribution("france-beijing", "What is the capital of France?", "Paris", "contrast", None, " Paris",
