@@ -52,7 +52,8 @@ def html_view(value: str = ""):
 class Runner:
     """Runs a job in a thread (so the notebook stays responsive) and reports into ``status``.
 
-    While a background job runs, its status line counts the seconds (``label: running... 12 s``),
+    ``buttons`` are disabled while the job runs (a lab lists the buttons of every job that uses the
+    same models), then set back as they were. While a background job runs, its status line counts the seconds (``label: running... 12 s``),
     so long work never looks frozen. An exception becomes an error message in the widget, never
     a dead widget.
     """
@@ -83,8 +84,8 @@ class Runner:
             with self._lock:
                 finished.set()
                 self.status.value = final
-            for b in self.buttons:
-                b.disabled = False
+            for b, was in zip(buttons, before):  # as they were: a button disabled for a reason stays so
+                b.disabled = was
 
         def tick():
             began = time.monotonic()
@@ -97,7 +98,9 @@ class Runner:
             took = "" if seconds is None else f" {seconds:.0f} s"
             return message("busy", f"{label}: running...{took}" + (f" ({doing})" if doing else ""))
 
-        for b in self.buttons:
+        buttons = list(self.buttons)
+        before = [b.disabled for b in buttons]
+        for b in buttons:
             b.disabled = True
         self.status.value = running(None)
         if self.background:

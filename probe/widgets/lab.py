@@ -75,6 +75,8 @@ class DiagnoseLab:
             rows.append(self.adapter)
         self.attribution = AttributionPanel(self._attribution_inputs, channel=channel, background=background,
                                             reason=None if dataset is not None else NO_DATA)
+        self.runner.buttons.append(self.attribution.button)  # one job at a time on the models
+        self.attribution.runner.buttons.append(self.run_button)
         self.widget = w.VBox(rows + [w.HBox([self.run_button, self.save_button, self.note, self.tags]),
                                      self.status, self.card, self.attribution.widget])
 

@@ -142,6 +142,8 @@ class TrainingLab:
             chan = data_loss.channel
             self.attribution.channel = chan if isinstance(chan, str) and chan != "<function>" else None
             self.panel.examples.observe(lambda _: self._attribution_reason(), names="value")
+            self.panel.runner.buttons.append(self.attribution.button)  # one job at a time on the models
+            self.attribution.runner.buttons[:] = [self.attribution.button, self.panel.diagnose_button]
             self._attribution_reason()
             return
         self.panel = None

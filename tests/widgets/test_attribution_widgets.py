@@ -82,6 +82,7 @@ def test_diagnose_lab_ranks_the_examples_that_probe_attribute_ranks(pair, data_f
     lab.prompt.value, lab.expected.value = CASE
     panel.button.click()
     assert panel.runner.error is None, panel.runner.error
+    assert not panel.button.disabled and not lab.run_button.disabled
     a = panel.attribution
     direct = probe.attribute(pair, CASE, str(data_file), methods=panel.methods, channel="source")
     assert a == direct  # the same scores, examples, strips as the function run directly
@@ -95,6 +96,10 @@ def test_diagnose_lab_without_data_disables_the_control_and_says_why(gpt2_lm):
     assert lab.attribution.button.disabled
     assert "no SFT data" in lab.attribution.reason.value and "dataset=" in lab.attribution.reason.value
     assert lab.attribution.reason in lab.attribution.widget.children[1].children  # beside the button
+    during = []
+    lab.runner.start("job", lambda: during.append((lab.run_button.disabled, lab.attribution.button.disabled)))
+    assert during == [(True, True)]  # one job at a time on the models
+    assert not lab.run_button.disabled and lab.attribution.button.disabled  # each back as it was
 
 
 def test_training_lab_ranks_examples_for_the_picked_example(pair, data_file):
