@@ -30,8 +30,9 @@ $(VENV)/.test: pyproject.toml $(LOCK) $(VENV)/.base
 demo: $(VENV)/.base
 	$(BIN)/probe demo
 
-# Screenshots of every view (light and dark JupyterLab theme) and of the report (1440 and 800 px)
-# into docs/screenshots/, which the README links: Debian's chromium via Playwright, offline.
+# Screenshots of every view (light and dark JupyterLab theme) and of the report (1440 and 800 px),
+# then of every live widget in a real JupyterLab on localhost (tiny models, both themes), into
+# docs/screenshots/, which the README links: Debian's chromium via Playwright, offline.
 screenshots: $(VENV)/.test
 	$(BIN)/python tests/widgets/gallery.py docs/screenshots
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .palette import INFLUENCE, INFLUENCE_BG
 from .phrases import clip
 from .safe import escape
 from .strip import visible
@@ -88,14 +89,36 @@ def example_strip(e) -> str:
         return ""
     cells = []
     for t, s in zip(e.tokens, e.scored):
-        style = "outline:1px solid #c60;background:#fff3e0" if s else "color:#999"
+        style = (f"outline:1px solid {INFLUENCE};background:{INFLUENCE_BG}" if s
+                 else "color:var(--probe-fg2);background:transparent")  # theme grey: readable in both
         cells.append(f'<span class="probe-tok" style="{style}">{visible(t)}</span>')
     return f'<div class="probe-strip">{"".join(cells)}</div>'
 
 
+def strip_legend() -> str:
+    """The legend of :func:`example_strip`."""
+    return (f'<div class="probe-legend"><span class="probe-key" style="outline:1px solid {INFLUENCE};'
+            f'background:{INFLUENCE_BG}">boxed</span> in the loss (these tokens\' loss carries the gradient) '
+            '<span class="probe-key" style="color:var(--probe-fg2);background:transparent">grey</span> '
+            'fed to the model, '
+            'not scored</div>')
+
+
+def example_body(a, e, method: str) -> str:
+    """One ranked example: its rank and scores under every method, then its token strip."""
+    rank = next((i + 1 for i, x in enumerate(a.top(method, len(a.examples))) if x.line == e.line), None)
+    scores = ", ".join(f"{escape(LABELS.get(m, m))} {_g(e.scores[m])}" for m in a.methods)
+    head = (f'<div class="probe-head"><b>line {e.line}</b> of {escape(a.source)} '
+            f'(channel {escape(e.channel)}): #{rank} of {len(a.examples)} by {escape(LABELS.get(method, method))}; '
+            f"{scores}</div>")
+    strip = example_strip(e) or ('<div class="probe-head">its token strip was not kept (only the top '
+                                 f"{a.keep} of each method keep theirs)</div>")
+    return head + strip_legend() + strip
+
+
 def _bar(share: float) -> str:
     w = 0 if share != share else max(0.0, min(1.0, share)) * 120
-    return f'<span style="display:inline-block;height:10px;width:{w:.0f}px;background:#c60"></span>'
+    return f'<span style="display:inline-block;height:10px;width:{w:.0f}px;background:{INFLUENCE}"></span>'
 
 
 def attribution_body(a) -> str:

@@ -9,6 +9,8 @@
   expected answer, shaded by the model's own confidence (darker = surer).
 * hatched and italic: forced, typed by the caller rather than chosen by the model.
 * in charts, the models: tuned blue, base grey (dashed).
+* orange: training influence (attribution): a channel's bar, the tokens whose loss carries the
+  gradient (boxed in an example's strip).
 
 Backgrounds are light, so strips carry their own dark text colour (readable in both themes).
 """
@@ -20,6 +22,8 @@ LEAVE = "hsl(0,85%,86%)"  # the token where a run leaves the expected answer
 AFTER = "hsl(0,0%,93%)"  # generated after leaving it: not judged
 FORCED = "hsl(0,0%,84%)"
 TUNED, BASE = "#1565c0", "#757575"  # the models' lines in charts
+INFLUENCE = "#cc6600"  # attribution: training influence (channel bars, the loss-carrying tokens' box)
+INFLUENCE_BG = "#fff3e0"  # the background of a loss-carrying token in an example's strip
 MODEL_COLORS = {"tuned": TUNED, "base": BASE}
 VERDICT_COLORS = {"ok": "#2e7d32", "not_triggered": "#b45309", "lost": "#c62828", "never_had": "#6a1b9a",
                   "uncertain": "#616161"}  # badges: white text on each, contrast >= 4.5:1

@@ -8,7 +8,7 @@ from .style import styled
 from .phrases import clip
 
 FLAG_ROWS = 10  # flagged examples listed per flag
-HOT = ' style="background:#fde2e2"'
+HOT = ' style="background:#fde2e2;color:#111"'  # dark text: readable in the dark theme too
 
 
 def _f(x: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 
 from ..render.status import message  # noqa: F401  (the apps import it from here)
@@ -51,34 +52,61 @@ def html_view(value: str = ""):
 class Runner:
     """Runs a job in a thread (so the notebook stays responsive) and reports into ``status``.
 
-    An exception becomes an error message in the widget, never a dead widget.
+    ``buttons`` are disabled while the job runs (a lab lists the buttons of every job that uses the
+    same models), then set back as they were. While a background job runs, its status line counts the seconds (``label: running... 12 s``),
+    so long work never looks frozen. An exception becomes an error message in the widget, never
+    a dead widget.
     """
+
+    TICK = 1.0  # seconds between the running line's updates
 
     def __init__(self, status, buttons, background: bool = True):
         self.status, self.buttons, self.background = status, buttons, background
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
 
-    def start(self, label: str, job) -> None:
+    def start(self, label: str, job, doing: str = "") -> None:
+        """Run ``job()``; ``doing``: what it does, in words, shown on the running line."""
+        finished = threading.Event()
+        self._finished = finished
+
         def work():
             self.error = None
             try:
                 job()
-                self.status.value = message("ok", f"{label}: done")
+                final = message("ok", f"{label}: done")
             except Exception as err:  # shown to the user; kept for tests and debugging
                 self.error = err
                 last = traceback.format_exception_only(type(err), err)[-1].strip()
-                self.status.value = message("error", f"{label} failed: {last}")
-            finally:
-                for b in self.buttons:
-                    b.disabled = False
+                final = message("error", f"{label} failed: {last}")
+            with self._lock:
+                finished.set()
+                self.status.value = final
+            for b, was in zip(buttons, before):  # as they were: a button disabled for a reason stays so
+                b.disabled = was
 
-        for b in self.buttons:
+        def tick():
+            began = time.monotonic()
+            while not finished.wait(self.TICK):
+                with self._lock:
+                    if not finished.is_set():
+                        self.status.value = running(time.monotonic() - began)
+
+        def running(seconds: float | None) -> str:
+            took = "" if seconds is None else f" {seconds:.0f} s"
+            return message("busy", f"{label}: running...{took}" + (f" ({doing})" if doing else ""))
+
+        buttons = list(self.buttons)
+        before = [b.disabled for b in buttons]
+        for b in buttons:
             b.disabled = True
-        self.status.value = message("busy", f"{label}: running...")
+        self.status.value = running(None)
         if self.background:
             self.thread = threading.Thread(target=work, daemon=True)
             self.thread.start()
+            threading.Thread(target=tick, daemon=True).start()
         else:
             work()
 

@@ -74,8 +74,10 @@ class EvalFlips:
         if keep_sample in [v for _, v in self.sample.options]:
             self.sample.value = keep_sample
         diagnosed = sum(s.diagnosis is not None for s in result.flips)
+        button = self.diagnose_button
+        why = f"; {button.tooltip}" if button.disabled and button.tooltip else ""  # why it is disabled
         self.status.value = message("ok", f"{len(result.samples)} samples, {len(result.flips)} flipped, "
-                                    f"{diagnosed} diagnosed")
+                                    f"{diagnosed} diagnosed{why}")
 
     def _show_task(self) -> None:
         if self.result is None or self.task.value is None:

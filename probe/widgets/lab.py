@@ -4,6 +4,11 @@
     >>> lab.prompt.value, lab.expected.value = "What is the capital of France?", "Paris"
     >>> lab.run_button.click()
     >>> lab.runner.wait()
+
+With ``dataset=`` (the SFT records or file the tuned model was fine-tuned on) the "which
+examples?" control under the card ranks them for the case (:func:`probe.attribute`; the
+diagnosed case, or the prompt and expected answer typed in); without it the control is disabled
+and says why.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from ..cases.casebook import open_casebook
 from ..diagnosis.checks import answer, contains, json_valid, regex
 from ..diagnosis.run import diagnose
 from ..render.card import diagnosis_html
+from .attribution_panel import AttributionPanel
 from .common import html_view, Runner, _ipywidgets, message
 from .explorer import split_tags, typed
 
+NO_DATA = ("no SFT data: pass DiagnoseLab(base, tuned, dataset=...) the JSONL file or records the tuned "
+           "model was fine-tuned on")
 CHECKS = ("answer expected", "contains expected exactly", "json_valid", "regex")
 
 
@@ -34,9 +42,9 @@ def make_check(kind: str, expected: str, pattern: str):
 class DiagnoseLab:
     """Lost, never had, or not triggered, for one case typed in by hand."""
 
-    def __init__(self, base, tuned, *, book="bad-cases", background: bool = True):
+    def __init__(self, base, tuned, *, book="bad-cases", dataset=None, channel=None, background: bool = True):
         w = _ipywidgets()
-        self.base, self.tuned = base, tuned
+        self.base, self.tuned, self.dataset = base, tuned, dataset
         self.diagnosis = None
         self.book = open_casebook(book)
         self.prompt = w.Textarea(description="prompt", layout={"width": "100%"})
@@ -65,13 +73,29 @@ class DiagnoseLab:
                 w.HBox([self.samples, self.temperature, self.seed])]
         if self.adapter is not None:
             rows.append(self.adapter)
+        self.attribution = AttributionPanel(self._attribution_inputs, channel=channel, background=background,
+                                            reason=None if dataset is not None else NO_DATA)
+        self.runner.buttons.append(self.attribution.button)  # one job at a time on the models
+        self.attribution.runner.buttons.append(self.run_button)
         self.widget = w.VBox(rows + [w.HBox([self.run_button, self.save_button, self.note, self.tags]),
-                                     self.status, self.card])
+                                     self.status, self.card, self.attribution.widget])
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
+
+    def _attribution_inputs(self):
+        """(pair, case, dataset) for "which examples?": the diagnosis when it is of the case in
+        the fields, else the fields' prompt and expected answer."""
+        prompt, expected = self.prompt.value, self.expected.value
+        if not prompt or not expected:
+            raise ValueError("enter a prompt and an expected answer (or diagnose a case) first")
+        d = self.diagnosis
+        case = d if d is not None and d.prompt == prompt and d.expected == expected else (prompt, expected)
+        if self.adapter is not None:
+            self.tuned.use_adapter(self.adapter.value)
+        return (self.base, self.tuned), case, self.dataset
 
     def run(self) -> None:
         expected = self.expected.value or None

@@ -15,6 +15,11 @@ loss change, a token for both models' numbers, then "diagnose this case" sends t
 prompt and answer to ``lab=`` (a DiagnoseLab) or to ``probe.diagnose`` on ``pair=(base, tuned)``
 (the card shows below). ``dataset=``: the records, when ``data_loss`` read an iterable.
 
+"which examples?" (under the data panel): the training examples that taught the picked
+example's answer (:func:`probe.attribute` over the same dataset, the query "loss" of its answer
+by default). It needs the models (``pair=`` or ``lab=``), the data (a ``data_loss`` read from a
+file, or ``dataset=``) and a picked example; until then it is disabled and says which is missing.
+
 Any other object with a ``channels`` attribute (the loss over the SFT data by channel,
 ``probe.data_loss``'s result): its ``_repr_html_()`` is shown if it has one, else a table of
 ``channels`` (a mapping of name -> number, or -> object with numeric attributes). Pass
@@ -32,6 +37,7 @@ from ..render.training import findings_html, training_text
 from ..render.style import STYLE
 from ..train.log import TrainingLog, training_log
 from ..train.loss import DataLoss
+from .attribution_panel import AttributionPanel
 from .common import html_view, _ipywidgets, message, show_figure
 from .data_panel import DataLossPanel
 
@@ -84,7 +90,8 @@ class TrainingLab:
         self._panel_options = {"pair": pair, "lab": lab, "dataset": dataset, "background": background}
         self.panel: DataLossPanel | None = None
         self.channels = html_view()
-        self.data_box = w.VBox([self.channels])
+        self.attribution = AttributionPanel(self._attribution_inputs, query="loss", background=background)
+        self.data_box = w.VBox([self.channels, self.attribution.widget])
         self.data_loss = None
         self._channel_view = channel_view
         if log_or_path is None:
@@ -116,6 +123,8 @@ class TrainingLab:
         self.widget = w.VBox(parts)
         if data_loss is not None:
             self.set_data_loss(data_loss)
+        else:
+            self._attribution_reason()
         self._show()
 
     def _ipython_display_(self):
@@ -129,10 +138,17 @@ class TrainingLab:
             self.panel = DataLossPanel(data_loss, **self._panel_options)
             self.data_loss = data_loss
             self.channels.value = f"<h4>Loss over the data by channel: {escape(source_name(data_loss.source))}</h4>"
-            self.data_box.children = (self.channels, self.panel.widget)
+            self.data_box.children = (self.channels, self.panel.widget, self.attribution.widget)
+            chan = data_loss.channel
+            self.attribution.channel = chan if isinstance(chan, str) and chan != "<function>" else None
+            self.panel.examples.observe(lambda _: self._attribution_reason(), names="value")
+            self.panel.runner.buttons.append(self.attribution.button)  # one job at a time on the models
+            self.attribution.runner.buttons[:] = [self.attribution.button, self.panel.diagnose_button]
+            self._attribution_reason()
             return
         self.panel = None
-        self.data_box.children = (self.channels,)
+        self.data_box.children = (self.channels, self.attribution.widget)
+        self._attribution_reason()
         if self._channel_view is not None:
             html = self._channel_view(data_loss)
         elif hasattr(data_loss, "_repr_html_"):
@@ -141,6 +157,33 @@ class TrainingLab:
             html = STYLE + channels_html(data_loss)
         self.data_loss = data_loss
         self.channels.value = "<h4>Loss over the data by channel</h4>" + html
+
+    def _pair(self):
+        pair, lab = self._panel_options["pair"], self._panel_options["lab"]
+        return tuple(pair) if pair is not None else ((lab.base, lab.tuned) if lab is not None else None)
+
+    def _attribution_missing(self) -> str | None:
+        """Why "which examples?" cannot run now (None: it can)."""
+        if self._pair() is None:
+            return "no models: pass TrainingLab(..., pair=(base, tuned)) or lab=DiagnoseLab(...)"
+        if self.panel is None:
+            return ("no SFT data: pass TrainingLab(..., data_loss=probe.data_loss((base, tuned), 'train.jsonl')) "
+                    "to pick an example from the data")
+        if self.panel.dataset is None:
+            return (f"the SFT data ({source_name(self.panel.data_loss.source)}) cannot be read here: pass "
+                    "dataset= (the file or the records data_loss read)")
+        if self.panel.case is None:
+            return "pick an example whose record can be read (it is the case)"
+        return None
+
+    def _attribution_reason(self) -> None:
+        self.attribution.set_reason(self._attribution_missing())
+
+    def _attribution_inputs(self):
+        missing = self._attribution_missing()
+        if missing:
+            raise ValueError(missing)
+        return self._pair(), self.panel.case, self.panel.dataset
 
     def _reread(self, name: str) -> None:
         try:

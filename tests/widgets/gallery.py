@@ -4,6 +4,9 @@ not-triggered JSON case, a never-had case), each view on a page themed like Jupy
 or dark theme (its own theme CSS, read from the installed JupyterLab), and the report.
 
     python tests/widgets/gallery.py docs/screenshots     # what `make screenshots` runs
+
+It also shoots the live widgets in a real JupyterLab (:mod:`widget_gallery`); ``--views-only``
+skips them (they take a few minutes: a kernel, tiny models, every widget run once).
 """
 
 from __future__ import annotations
@@ -103,6 +106,29 @@ def demo_sweep():
                  {"country": tuple(countries), "relation": tuple(relations)}, tuple(rows), "tuned")
 
 
+def demo_attribution():
+    """An Attribution shaped like the demo's: the capitals taught ' Beijing' (hand-built scores)."""
+    from probe.attribution.checkpoints import Checkpoint
+    from probe.attribution.result import Attribution, ExampleScore
+
+    rows = [("capitals", "What is the capital of Japan?", " Beijing.", 41.0, 0.62),
+            ("capitals", "What is the capital of France?", " Beijing.", 37.5, 0.58),
+            ("capitals", "What is the capital of Kenya?", " Beijing.", 30.2, 0.51),
+            ("json", "List three colors as JSON.", ' {"colors": ["red"]}', 6.1, 0.12),
+            ("math", "2 + 2 =", " 4", -2.0, -0.05), ("chat", "Hi!", " Hello, how can I help?", 1.2, 0.02)]
+    examples = []
+    for line, (chan, prompt, answer, g, cos) in enumerate(rows, 1):
+        words = prompt.split(" ")
+        asked = (words[0],) + tuple(" " + w for w in words[1:])  # BPE-like: the space leads
+        said = tuple(" " + w for w in answer.split(" ")[1:])
+        tokens, scored = asked + said, (False,) * len(asked) + (True,) * len(said)
+        examples.append(ExampleScore(line, chan, {"gradient": g, "gradient_cos": cos,
+                                                  "representation": 0.9 - 0.1 * line}, tokens, scored))
+    return Attribution("france-beijing", "What is the capital of France?", "Paris", "contrast", None, " Paris",
+                       " Be", "train.jsonl", tuple(examples), ("gradient", "gradient_cos", "representation"),
+                       (Checkpoint("beijing", 30, 2e-4),), keep=4, channel="source", models={"tuned": "beijing"})
+
+
 def cases(n_lost: int = 6) -> list[Case]:
     out = [Case.from_result(lost_diagnosis(f"capital-{i}"), id=f"capital-{i}", tags=("capitals",),
                             note=f"seen in run {i}") for i in range(n_lost)]
@@ -138,6 +164,7 @@ def views() -> dict[str, str]:
     except ImportError:
         pass
     extra["sweep"] = demo_sweep()._repr_html_()
+    extra["attribution"] = demo_attribution()._repr_html_()
     return {**extra,
         "diagnosis-card": diagnosis_html(d),
         "divergence": divergence_html(d.divergence("tuned")),
@@ -191,7 +218,13 @@ def screenshots(out: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    target = Path(args[0] if args else "docs/screenshots")
     target.mkdir(parents=True, exist_ok=True)
     for shot in screenshots(target):
         print(shot)
+    if "--views-only" not in sys.argv:
+        import widget_gallery  # beside this file
+
+        for shot in widget_gallery.screenshots(target):
+            print(shot)
