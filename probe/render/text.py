@@ -142,6 +142,7 @@ VERDICT_HEADER = ["case", "adapter", "verdict", "rests on", "labels", "tuned", "
 
 TABLE_WIDTH = 120  # a terminal's columns: the verdict table never draws wider (the HTML report has the rest)
 _GAP = "  "
+MIN_ROOM = 20  # columns the case id and the first divergent token share, at least
 PASS_MARK, FAIL_MARK, RESTS_MARK = "\u2713", "\u2717", "*"  # check mark, ballot x
 
 
@@ -195,18 +196,17 @@ def _where(part, n: int) -> str:
     return _pair("", part.left, " / ", part.right, n, "END")
 
 
-def _terminal_rows(results) -> list[dict]:
-    """Each result as the pieces of its terminal row (uncut, except the error message)."""
-    from ..diagnosis.labels import rests_on
-
+def _terminal_rows(results, detail: bool = True) -> list[dict]:
+    """Each result as the pieces of its terminal row (uncut); ``detail``: the free runs' p and
+    rank too."""
     rows = []
     for r in results:
         if r.verdict == "error":  # a FailedCase: the case could not be read or run
             rows.append({"case": visible(r.id or ""), "adapter": "", "error": visible(str(r))})
             continue
         runs = {run.name: run for run in r.runs}
-        rests = {run.name for run in rests_on(r.leaning, runs)}
-        cells = [_run_terminal(runs.get(name), name in rests, detail=not name.endswith("_forced"))
+        rests = set(r.rests_on)
+        cells = [_run_terminal(runs.get(name), name in rests, detail=detail and not name.endswith("_forced"))
                  for name in RUN_ORDER]
         rows.append({"case": visible(r.case_id or ""), "adapter": visible(getattr(r, "adapter", "") or ""),
                      "verdict": r.verdict if r.verdict == r.leaning else f"{r.leaning}?", "cells": cells,
@@ -228,7 +228,7 @@ def _notation(rows, cut: bool) -> list[str]:
         parts.append("k/n = samples that pass")
     parts.append(f"{RESTS_MARK} = the runs the verdict rests on")
     if "p=" in cells:
-        parts.append("p = P(expected) where the run answers; rN = rank N of its first token there")
+        parts.append("p = P(expected) where the run answers; rN = rank of its first token there")
     parts.append("free = the model's own answer; forced = after the case's forced prefix "
                  "(its p and rank: in the HTML report)")
     leanings = list(dict.fromkeys(row["verdict"] for row in runs if row["verdict"].endswith("?")))
@@ -257,13 +257,16 @@ def verdict_table(results) -> str:
     the expected answer; the rows grouped under their adapter; a notation line under it says
     each mark once. Long case ids and tokens are cut with an ellipsis, numbers never; wide
     (CJK) characters count two columns. The HTML views keep every column whole."""
-    rows = _terminal_rows(results)
-    runs = [row for row in rows if "cells" in row]
-    fixed = [max([width(_HEAD[i])] + [width(row["verdict"] if i == 1 else row["cells"][i - 2]) for row in runs])
-             for i in range(1, 6)]
+    for detail in (True, False):  # without p and rank only where numbers leave no room (n, rank in the 1000s)
+        rows = _terminal_rows(results, detail)
+        runs = [row for row in rows if "cells" in row]
+        fixed = [max([width(_HEAD[i])] + [width(row["verdict"] if i == 1 else row["cells"][i - 2]) for row in runs])
+                 for i in range(1, 6)]
+        room = TABLE_WIDTH - sum(fixed) - len(_GAP) * 6
+        if room >= MIN_ROOM:
+            break
     natural_case = max([width(_HEAD[0])] + [width(row["case"]) for row in rows])
     natural_where = max([width(_HEAD[6])] + [width(_where(row["where"], 10 ** 6)) for row in runs])
-    room = TABLE_WIDTH - sum(fixed) - len(_GAP) * 6
     case_w = min(natural_case, max(room // 2, room - natural_where))
     where_w = min(natural_where, room - case_w)
     widths = [case_w, *fixed, where_w]
@@ -282,7 +285,10 @@ def verdict_table(results) -> str:
             out.append(head + fit(row["error"], TABLE_WIDTH - width(head)))
             continue
         out.append(line([row["case"], row["verdict"], *row["cells"], _where(row["where"], where_w)]))
-    return encodable("\n".join(out + [""] + _notation(rows, ELLIPSIS in "".join(out))))
+    notes = _notation(rows, ELLIPSIS in "".join(out))
+    if not detail:
+        notes += wrap(["P(expected) and ranks left out to fit: the HTML report has them"], TABLE_WIDTH)
+    return encodable("\n".join(out + [""] + notes))
 
 
 def case_text(case) -> str:

@@ -94,6 +94,8 @@ def adversarial_cases():
                    adapter="", expected=None),  # greedy only, no expected answer: where the answers part
         _diagnosis("greedy-" + CJK, [R("tuned", False, None, 1e-12, 88888, "中" * 80, "京" * 80),
                                      R("base", True, None, 0.99)], adapter=None),
+        _diagnosis("huge-numbers", [R("tuned", False, (0, 100000), 1.4e-300, 12345678), R("tuned_forced", False, (0, 100000)),
+                                    R("base", True, (99999, 100000), 0.99), R("base_forced", True, (100000, 100000))]),
         FailedCase("bad-" + CJK * 10, "line 3: " + WEIRD * 20 + CJK * 20, line=3, field="expected"),
     ]
 
@@ -139,8 +141,20 @@ def test_adversarial_rows_fit_120_columns_alone(case):
     _check_fits(verdict_table([adversarial_cases()[case]]))
 
 
+def test_numbers_too_wide_for_p_and_rank_keep_the_rates_whole_and_say_so():
+    huge = next(d for d in adversarial_cases() if getattr(d, "case_id", "") == "huge-numbers")
+    table = verdict_table(demo_cases() + [huge])
+    _check_fits(table)
+    for d in demo_cases() + [huge]:
+        for run in d.runs:
+            assert str(run.rate) in table
+    assert "p=" not in table and "r12345678" not in table  # left out, not cut
+    assert "P(expected) and ranks left out to fit: the HTML report has them" in table
+    assert "p = P(expected)" not in table  # no notation for what is not shown
+
+
 def test_adversarial_and_demo_rows_together_fit_and_stay_aligned():
-    results = demo_cases() + adversarial_cases()
+    results = demo_cases() + [d for d in adversarial_cases() if getattr(d, "case_id", "") != "huge-numbers"]
     table = verdict_table(results)
     lines = _check_fits(table)
     head = next(x for x in lines if x.startswith("case "))
@@ -158,3 +172,19 @@ def test_adversarial_and_demo_rows_together_fit_and_stay_aligned():
     assert "lost?" in table or "not_triggered?" in table  # the uncertain case leans, marked '?'
     assert "ERROR" in table and "adapter " + CJK[:4] in table
     assert "\\t" in table and "\\n" in table and "\\u202e" in table and "\\udcff" in table  # shown, not acted on
+
+
+def test_the_readme_shows_the_demo_table_as_it_prints():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert verdict_table(demo_cases()) in readme  # the same numbers, the same layout, to the character
+
+
+def test_the_starred_runs_are_the_ones_the_summary_names():
+    for d in demo_cases() + [d for d in adversarial_cases() if hasattr(d, "runs")]:
+        said = d.summary.split(": ", 1)[1]
+        for name in d.rests_on:
+            run = d.run(name)
+            assert f"{name.replace('_', ' ')} {run.rate if run.rate is not None else ('pass' if run.passed else 'fail')}" in said
+        assert said.count(",") == len(d.rests_on) - 1
