@@ -254,8 +254,8 @@ def _notation(rows, cut: bool) -> list[str]:
 def verdict_table(results) -> str:
     """The verdict table, at most :data:`TABLE_WIDTH` columns wide: per case the verdict, each
     run as ``\u2713|\u2717 [k/n] [p=P(expected) rRANK]`` and where the tuned model first leaves
-    the expected answer; the rows grouped under their adapter; a notation line under it says
-    each mark once. Long case ids and tokens are cut with an ellipsis, numbers never; wide
+    the expected answer; the rows grouped under their adapter (when there are several); a
+    notation line under it says each mark once. Long case ids and tokens are cut with an ellipsis, numbers never; wide
     (CJK) characters count two columns. The HTML views keep every column whole."""
     for detail in (True, False):  # without p and rank only where numbers leave no room (n, rank in the 1000s)
         rows = _terminal_rows(results, detail)
@@ -276,8 +276,9 @@ def verdict_table(results) -> str:
 
     out = [line(_HEAD_TOP), line(_HEAD), line(["-" * w for w in widths])]
     adapter = ""
+    grouped = len({row["adapter"] for row in rows}) > 1  # one adapter for all: the caller's heading names it
     for row in rows:
-        if row["adapter"] and row["adapter"] != adapter:
+        if grouped and row["adapter"] and row["adapter"] != adapter:
             out.append(fit(f"adapter {row['adapter']}:", TABLE_WIDTH))
         adapter = row["adapter"] or adapter
         if "error" in row:

@@ -130,6 +130,8 @@ def test_the_demo_table_fits_120_columns_and_keeps_what_it_rests_on():
         if d.case_id == "italy-json":
             assert "'```' / '{\"'" in row
     assert sum(x.startswith("adapter ") for x in lines) == 2  # json-only, then beijing
+    one = verdict_table(results[3:])  # the beijing adapter's cases alone: no adapter line
+    assert not any(x.startswith("adapter ") for x in one.splitlines()) and "france-beijing" in one
     notation = table[table.index("notation:"):]
     for mark in ("\u2713/\u2717", "k/n", "*", "p = P(expected)", "rN = rank", "forced", "first divergent token"):
         assert notation.count(mark) >= 1, mark
