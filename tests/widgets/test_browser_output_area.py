@@ -87,6 +87,12 @@ def test_a_hover_card_at_the_bottom_of_a_jupyterlab_output_area_is_not_clipped(b
     assert all(tip.evaluate(SEEN)), "the hover card is clipped by a container"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "output-area-bottom-hover.png"))
+    # a cell whose outputs the user chose to scroll keeps scrolling (JupyterLab's rule for it is
+    # more specific than probe's)
+    overflow = page.evaluate("""() => { const area = document.querySelector('.jp-Cell-outputArea');
+        area.closest('.jp-CodeCell').classList.add('jp-mod-outputsScrolled');
+        return getComputedStyle(area).overflowY; }""")
+    assert overflow == "auto"
     page.close()
 
 
