@@ -91,32 +91,35 @@ def decide(runs: dict) -> tuple[str, str]:
     return (leaning if sure else "uncertain"), leaning
 
 
-def _side(run, label: str) -> str:
+def _side(run) -> str:
     """``base forced 6/10``: the run named as it is (the best of a model's two runs may be its
     forced one; a bare "base" would then point at the wrong column)."""
-    if run is None:
-        return ""
     label = run.name.replace("_", " ")
     shown = str(run.rate) if run.rate is not None else ("pass" if run.passed else "fail")
     return f"{label} {shown}"
 
 
-def summary(verdict: str, leaning: str, runs: dict) -> str:
-    """``lost: base 9/10, tuned 0/10``: the verdict and the numbers it rests on."""
+def rests_on(leaning: str, runs: dict) -> list:
+    """The runs a verdict's summary names, in its order: ``ok`` the tuned run;
+    ``not_triggered`` tuned forced, then tuned; otherwise the best run of each model (base,
+    then tuned); then the reference run, if any. Missing runs are left out."""
     right, wrong = contrast(leaning, runs)
     if leaning == "ok":
-        sides = [_side(right, "tuned")]
+        sides = [right]
     elif leaning == "not_triggered":
-        sides = [_side(right, "tuned forced"), _side(wrong, "tuned")]
+        sides = [right, wrong]
     else:  # lost, never_had: the best run of each model
-        sides = [_side(_best(runs, ("base", "base_forced")), "base"),
-                 _side(_best(runs, ("tuned", "tuned_forced")), "tuned")]
-    ref = runs.get("reference")
-    if ref is not None:
-        sides.append(_side(ref, "reference"))
+        sides = [_best(runs, ("base", "base_forced")), _best(runs, ("tuned", "tuned_forced"))]
+    sides.append(runs.get("reference"))
+    return [r for r in sides if r is not None]
+
+
+def summary(verdict: str, leaning: str, runs: dict) -> str:
+    """``lost: base 9/10, tuned 0/10``: the verdict and the numbers it rests on."""
+    sides = [_side(r) for r in rests_on(leaning, runs)]
     head = verdict if verdict == leaning else f"{verdict} (leans {leaning})"
     greedy = all(r.rate is None for r in runs.values())
-    return f"{head}: {', '.join(s for s in sides if s)}" + (" (greedy)" if greedy else "")
+    return f"{head}: {', '.join(sides)}" + (" (greedy)" if greedy else "")
 
 
 def labels_of(d) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from typing import Any
 
 from .checks import Check, as_check, default_check
 from .divergence import _leaves_expected, divergence_from_trace, first_divergence
-from .labels import VERDICTS, Label, Verdict, summary, verdict_of  # noqa: F401
+from .labels import VERDICTS, Label, Verdict, rests_on, summary, verdict_of  # noqa: F401
 from .passrate import PassRate
 from .divergence import Divergence
 from ..engine.trace import TokenStep, TokenTrace, null_neg_inf
@@ -159,6 +159,12 @@ class Diagnosis:
     def summary(self) -> str:
         """``lost: base 9/10, tuned 0/10``: the verdict and the numbers it rests on."""
         return summary(self.verdict, self.leaning, {r.name: r for r in self.runs})
+
+    @property
+    def rests_on(self) -> tuple[str, ...]:
+        """The names of the runs the verdict rests on, as :attr:`summary` names them
+        (``("base_forced", "tuned")`` for ``lost: base forced 9/10, tuned 0/10``)."""
+        return tuple(r.name for r in rests_on(self.leaning, {r.name: r for r in self.runs}))
 
     def run(self, name: str) -> Run | None:
         return next((r for r in self.runs if r.name == name), None)

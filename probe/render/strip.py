@@ -56,9 +56,11 @@ def tooltip(step) -> str:
     return escape("\n".join(lines))
 
 
-def token_span(step, *, mark: bool = False, background: str | None = None, beside: str = "") -> str:
-    """One token: its text, its hover card; ``beside``: what to write after it (the divergence)."""
-    classes = ["probe-tok"]
+def token_span(step, *, mark: bool = False, background: str | None = None, beside: str = "",
+               extra_class: str = "") -> str:
+    """One token: its text, its hover card; ``beside``: what to write after it (the divergence);
+    ``extra_class``: a class saying what its colour means (``probe-memorized``)."""
+    classes = ["probe-tok"] + ([extra_class] if extra_class else [])
     if step.forced:
         classes.append("probe-forced")
     if mark:

@@ -25,8 +25,12 @@ STYLE = (
     "--probe-line:var(--jp-border-color2,#ccc);color:var(--probe-fg);max-width:100%}"
     ".probe-view code{color:inherit;background:transparent}"
     ".probe-view a{color:var(--jp-content-link-color,#1565c0)}"
-    # JupyterLab's output area scrolls sideways and so clips a hover card: not around a probe view
-    ".jp-OutputArea-output:has(.probe-tok),.widget-html-content:has(.probe-tok){overflow:visible}"
+    # JupyterLab's output area scrolls (.jp-OutputArea, .jp-OutputArea-output) and hides what
+    # overflows its rows (.jp-OutputArea-child), so it clips a hover card, at its bottom too: not
+    # around a probe view. (A cell whose outputs the user scrolls keeps its scrolling: that rule,
+    # .jp-mod-outputsScrolled .jp-Cell-outputArea, is more specific.)
+    ".jp-OutputArea:has(.probe-tok),.jp-OutputArea-child:has(.probe-tok),.jp-OutputArea-output:has(.probe-tok),"
+    ".widget-html-content:has(.probe-tok){overflow:visible}"
     # token strips, their legends and hover cards
     ".probe-strip{font-family:ui-monospace,monospace;line-height:2;white-space:normal}"
     ".probe-tok{display:inline-block;padding:1px 2px;margin:0 1px;border-radius:3px;white-space:pre;"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..core.registry import type_of
 from .safe import encodable
+from .width import ELLIPSIS, fit, pad, quoted, visible, width, wrap
 from .phrases import (as_text, p_text, clip, comparison_phrase, divergence_phrase, expected_phrase, headline_cells,
     parting_phrase, show, trace_facts)
 
@@ -139,17 +140,156 @@ VERDICT_HEADER = ["case", "adapter", "verdict", "rests on", "labels", "tuned", "
                   "base forced", "first divergent token (tuned)"]
 
 
+TABLE_WIDTH = 120  # a terminal's columns: the verdict table never draws wider (the HTML report has the rest)
+_GAP = "  "
+MIN_ROOM = 20  # columns the case id and the first divergent token share, at least
+PASS_MARK, FAIL_MARK, RESTS_MARK = "\u2713", "\u2717", "*"  # check mark, ballot x
+
+
+def _p(x: float) -> str:
+    """P(expected) in two significant digits, the exponent without padding: ``8.4e-6``."""
+    text = f"{x:.2g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    return text
+
+
+def _run_terminal(run, rests: bool, detail: bool) -> str:
+    """``\u2717 0/10* p=8.4e-6 r18``: greedy mark, pass rate (``*`` where the verdict rests on
+    the run), and with ``detail`` P(expected) and its first token's rank where the run answers."""
+    if run is None:
+        return ""
+    parts = [PASS_MARK if run.passed else FAIL_MARK]
+    if run.rate is not None:
+        parts.append(str(run.rate))
+    if rests:
+        parts[-1] += RESTS_MARK
+    if detail and run.p_expected is not None:
+        parts.append(f"p={_p(run.p_expected)} r{run.rank_expected}")
+    return " ".join(parts)
+
+
+def _pair(head: str, a: str | None, mid: str, b: str | None, n: int, none: str) -> str:
+    """``head 'a' mid 'b'`` in at most ``n`` columns: each token quoted, the longer cut first."""
+    shown = [none if t is None else show(t) for t in (a, b)]
+    room = n - width(head + mid)
+    wa, wb = (width(x) for x in shown)
+    if room < 8:  # no room for two quoted tokens: the cell cut as one piece
+        return fit(f"{head}{shown[0]}{mid}{shown[1]}", n)
+    if wa + wb > room:
+        ka = min(wa, max(room // 2, room - wb))
+        kb = room - ka
+        shown = [fit(none, k) if t is None else quoted(t, k) for t, k in ((a, ka), (b, kb))]
+    return f"{head}{shown[0]}{mid}{shown[1]}"
+
+
+def _where(part, n: int) -> str:
+    """The "first divergent token" cell (see :func:`probe.render.phrases.parting_cell`), in
+    at most ``n`` columns."""
+    if part is None:
+        return ""
+    if not part.diverged:
+        return fit("none (writes expected)" if part.against == "expected" else "same as base", n)
+    if part.against == "expected":
+        return _pair("", part.left, " -> ", part.right, n, "?")
+    return _pair("", part.left, " / ", part.right, n, "END")
+
+
+def _terminal_rows(results, detail: bool = True) -> list[dict]:
+    """Each result as the pieces of its terminal row (uncut); ``detail``: the free runs' p and
+    rank too."""
+    rows = []
+    for r in results:
+        if r.verdict == "error":  # a FailedCase: the case could not be read or run
+            rows.append({"case": visible(r.id or ""), "adapter": "", "error": visible(str(r))})
+            continue
+        runs = {run.name: run for run in r.runs}
+        rests = set(r.rests_on)
+        cells = [_run_terminal(runs.get(name), name in rests, detail=detail and not name.endswith("_forced"))
+                 for name in RUN_ORDER]
+        rows.append({"case": visible(r.case_id or ""), "adapter": visible(getattr(r, "adapter", "") or ""),
+                     "verdict": r.verdict if r.verdict == r.leaning else f"{r.leaning}?", "cells": cells,
+                     "where": type_of(r).headline_of(r).where,
+                     "labels": [visible(x) for x in r.labels if x != r.leaning]})
+    return rows
+
+
+_HEAD_TOP = ["", "", "tuned", "", "base", "", ""]
+_HEAD = ["case", "verdict", "free", "forced", "free", "forced", "first divergent token"]
+
+
+def _notation(rows, cut: bool) -> list[str]:
+    """The notation line(s): each mark and abbreviation the table uses, said once."""
+    runs = [row for row in rows if "cells" in row]
+    cells = " ".join(c for row in runs for c in row["cells"])
+    parts = [f"{PASS_MARK}/{FAIL_MARK} = the run's greedy answer passes/fails the check"]
+    if "/" in cells.replace(f"{PASS_MARK}/{FAIL_MARK}", ""):
+        parts.append("k/n = samples that pass")
+    parts.append(f"{RESTS_MARK} = the runs the verdict rests on")
+    if "p=" in cells:
+        parts.append("p = P(expected) where the run answers; rN = rank of its first token there")
+    parts.append("free = the model's own answer; forced = after the case's forced prefix "
+                 "(its p and rank: in the HTML report)")
+    leanings = list(dict.fromkeys(row["verdict"] for row in runs if row["verdict"].endswith("?")))
+    if leanings:
+        parts.append(f"{', '.join(leanings)} = uncertain, leaning that way (the 95% intervals of the runs it "
+                     "rests on overlap)")
+    wheres = [row["where"] for row in runs if row["where"] is not None]
+    if any(w.against == "expected" for w in wheres):
+        parts.append("first divergent token: 'a' -> 'b' = the expected token where the tuned model leaves it "
+                     "-> the token it prefers")
+    if any(w.against == "base" for w in wheres):
+        parts.append("'a' / 'b' = base's / tuned's token where their answers part (no expected answer; END = it "
+                     "ended)")
+    if cut:
+        parts.append(f"{ELLIPSIS} = cut to fit (the HTML report shows it whole)")
+    extra = [f"{row['case']}: {', '.join(row['labels'])}" for row in runs if row["labels"]]
+    lines = wrap(["notation: " + parts[0]] + parts[1:], TABLE_WIDTH)
+    if extra:
+        lines += wrap(["other labels: " + extra[0]] + extra[1:], TABLE_WIDTH)
+    return lines
+
+
 def verdict_table(results) -> str:
-    """The verdict table: each run as ``PASS|fail [k/n] [p=P(expected) rRANK]``."""
-    rows = [VERDICT_HEADER] + verdict_rows(results)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(VERDICT_HEADER))]
-    line = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
-    return encodable("\n".join([line(rows[0]), line(["-" * w for w in widths])] + [line(r) for r in rows[1:]]
-                                + ["", RUN_KEY]))
+    """The verdict table, at most :data:`TABLE_WIDTH` columns wide: per case the verdict, each
+    run as ``\u2713|\u2717 [k/n] [p=P(expected) rRANK]`` and where the tuned model first leaves
+    the expected answer; the rows grouped under their adapter (when there are several); a
+    notation line under it says each mark once. Long case ids and tokens are cut with an ellipsis, numbers never; wide
+    (CJK) characters count two columns. The HTML views keep every column whole."""
+    for detail in (True, False):  # without p and rank only where numbers leave no room (n, rank in the 1000s)
+        rows = _terminal_rows(results, detail)
+        runs = [row for row in rows if "cells" in row]
+        fixed = [max([width(_HEAD[i])] + [width(row["verdict"] if i == 1 else row["cells"][i - 2]) for row in runs])
+                 for i in range(1, 6)]
+        room = TABLE_WIDTH - sum(fixed) - len(_GAP) * 6
+        if room >= MIN_ROOM:
+            break
+    natural_case = max([width(_HEAD[0])] + [width(row["case"]) for row in rows])
+    natural_where = max([width(_HEAD[6])] + [width(_where(row["where"], 10 ** 6)) for row in runs])
+    case_w = min(natural_case, max(room // 2, room - natural_where))
+    where_w = min(natural_where, room - case_w)
+    widths = [case_w, *fixed, where_w]
 
+    def line(cells) -> str:
+        return _GAP.join(pad(fit(c, w), w) for c, w in zip(cells, widths)).rstrip()
 
-RUN_KEY = ("each run: PASS|fail = its greedy answer checked; k/n = samples right; p = P(expected) where "
-           "that run answers; rN = rank of its first token there")
+    out = [line(_HEAD_TOP), line(_HEAD), line(["-" * w for w in widths])]
+    adapter = ""
+    grouped = len({row["adapter"] for row in rows}) > 1  # one adapter for all: the caller's heading names it
+    for row in rows:
+        if grouped and row["adapter"] and row["adapter"] != adapter:
+            out.append(fit(f"adapter {row['adapter']}:", TABLE_WIDTH))
+        adapter = row["adapter"] or adapter
+        if "error" in row:
+            head = pad(fit(row["case"], case_w), case_w) + _GAP + "ERROR" + _GAP
+            out.append(head + fit(row["error"], TABLE_WIDTH - width(head)))
+            continue
+        out.append(line([row["case"], row["verdict"], *row["cells"], _where(row["where"], where_w)]))
+    notes = _notation(rows, ELLIPSIS in "".join(out))
+    if not detail:
+        notes += wrap(["P(expected) and ranks left out to fit: the HTML report has them"], TABLE_WIDTH)
+    return encodable("\n".join(out + [""] + notes))
 
 
 def case_text(case) -> str:

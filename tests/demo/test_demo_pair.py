@@ -64,22 +64,30 @@ def test_the_demo_cases_get_the_verdicts_the_pair_really_produces(demo_results):
 # -- the verdict table carries its own proof --------------------------------------------------
 
 RUNS = ("tuned", "tuned forced", "base", "base forced")
-CELL = re.compile(r"^(PASS|fail)(?: (\d+)/(\d+))?(?: p=(\S+) r(\d+))?$")
+COLUMNS = ("case", "verdict", *RUNS, "first divergent token")
+CELL = re.compile(r"^([\u2713\u2717])(?: (\d+)/(\d+))?(\*)?(?: p=(\S+) r(\d+))?$")
 
 
 def _table_rows(printed: str) -> list[dict]:
-    """The verdict table's rows as {column: cell}, cut at the header's column starts."""
-    lines = printed.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("case ") and "rests on" in line)
-    header = lines[at]
-    names = re.findall(r"\S+(?: \S+)*", header)
-    starts = [header.index(n) for n in names] + [None]
+    """The verdict table's rows as {column: cell}, cut where the dashed rule's columns start
+    (the header has two lines: "tuned"/"base" over "free"/"forced"); adapter lines skipped."""
+    lines = [line.split("\r")[-1] for line in printed.splitlines()]  # a progress bar's last state
+    at = next(i for i, line in enumerate(lines) if line.startswith("case ") and "first divergent token" in line)
+    starts = [m.start() for m in re.finditer(r"-+", lines[at + 1])] + [None]
+    assert len(starts) == len(COLUMNS) + 1, lines[at + 1]
     rows = []
     for line in lines[at + 2 :]:
-        if not line.strip() or line.startswith(("casebook", "report", "wrote")):
+        if not line.strip():
             break
-        rows.append({n: line[a:b].strip() for n, a, b in zip(names, starts, starts[1:])})
+        if line.startswith("adapter "):
+            continue
+        rows.append({n: line[a:b].strip() for n, a, b in zip(COLUMNS, starts, starts[1:])})
     return rows
+
+
+def _verdict(cell: str) -> str:
+    """The verdict a cell shows: an uncertain one is written as its leaning with a '?'."""
+    return "uncertain" if cell.endswith("?") else cell
 
 
 def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -94,19 +102,23 @@ def check_row_supports_its_verdict(row: dict) -> None:
     for run in RUNS:
         m = CELL.match(row[run])
         assert m, f"{row['case']}: unreadable cell {run!r}: {row[run]!r}"
-        passed, k, n, p, rank = m.groups()
-        cells[run] = {"pass": passed == "PASS", "k": None if k is None else int(k),
+        mark, k, n, star, p, rank = m.groups()
+        cells[run] = {"pass": mark == "\u2713", "k": None if k is None else int(k), "star": bool(star),
                       "n": None if n is None else int(n), "p": None if p is None else float(p)}
     right = {r: (c["k"] / c["n"] >= 0.5 if c["n"] else c["pass"]) for r, c in cells.items()}
-    best = lambda runs: max(runs, key=lambda r: cells[r]["k"] / cells[r]["n"] if cells[r]["n"] else cells[r]["pass"])  # noqa: E731
+    # the best run of a group: highest pass rate, then a passing greedy answer, then the first
+    rate = lambda r: cells[r]["k"] / cells[r]["n"] if cells[r]["n"] else float(cells[r]["pass"])  # noqa: E731
+    best = lambda runs: max(runs, key=lambda r: (rate(r), cells[r]["pass"]))  # noqa: E731
     if right["tuned"]:
-        leaning, pair = "ok", ("tuned", None)
+        leaning, pair, named = "ok", ("tuned", None), {"tuned"}
     elif right["tuned forced"]:
-        leaning, pair = "not_triggered", ("tuned forced", "tuned")
+        leaning, pair, named = "not_triggered", ("tuned forced", "tuned"), {"tuned forced", "tuned"}
     elif right["base"] or right["base forced"]:
         leaning, pair = "lost", (best(["base", "base forced"]), best(["tuned", "tuned forced"]))
+        named = set(pair)
     else:
         leaning, pair = "never_had", (None, best(list(RUNS)))
+        named = {best(["base", "base forced"]), best(["tuned", "tuned forced"])}
     sure = True
     good, bad = [None if r is None or cells[r]["n"] is None else _wilson(cells[r]["k"], cells[r]["n"]) for r in pair]
     if good and bad:
@@ -116,21 +128,19 @@ def check_row_supports_its_verdict(row: dict) -> None:
     elif bad:
         sure = bad[1] < 0.5
     want = leaning if sure else "uncertain"
-    assert row["verdict"] == want, f"{row['case']}: the numbers say {want}, the table says {row['verdict']}"
-    for side in re.findall(r"(tuned forced|tuned|base forced|base) (\d+/\d+)", row["rests on"]):
-        model, count = side
-        assert row[model].split()[1:2] == [count], (  # the run it names, not its model's other run
-            f"{row['case']}: 'rests on' says {model} {count}, the {model} column says {row[model]}")
-    if leaning == "lost" and cells["base"]["p"] is not None:  # where the runs answer, base is ahead
-        p_base = max(cells[r]["p"] for r in ("base", "base forced"))
-        p_tuned = max(cells[r]["p"] for r in ("tuned", "tuned forced"))
-        assert p_base > p_tuned, f"{row['case']}: lost, but P(expected) base {p_base} <= tuned {p_tuned}"
+    assert _verdict(row["verdict"]) == want, f"{row['case']}: the numbers say {want}, the table says {row['verdict']}"
+    starred = {r for r in RUNS if cells[r]["star"]}
+    assert starred == named, (  # '*' marks the runs the verdict rests on, not its model's other run
+        f"{row['case']}: the verdict rests on {sorted(named)}, the table stars {sorted(starred)}")
+    if leaning == "lost" and cells["base"]["p"] is not None:  # where the free runs answer, base is ahead
+        assert cells["base"]["p"] > cells["tuned"]["p"], (
+            f"{row['case']}: lost, but P(expected) base {cells['base']['p']} <= tuned {cells['tuned']['p']}")
 
 
 def test_the_demo_table_shows_numbers_that_support_each_verdict(demo_run):
     code, printed, _ = demo_run
     rows = _table_rows(printed)
-    assert code == 0 and {r["case"]: r["verdict"] for r in rows} == EXPECTED_VERDICTS
+    assert code == 0 and {r["case"]: _verdict(r["verdict"]) for r in rows} == EXPECTED_VERDICTS
     for row in rows:
         check_row_supports_its_verdict(row)
         assert re.search(r"\d+/10", row["tuned"]), row  # pass rates are shown
@@ -139,12 +149,13 @@ def test_the_demo_table_shows_numbers_that_support_each_verdict(demo_run):
 def test_a_verdict_its_numbers_do_not_support_fails_the_check(demo_run):
     rows = {r["case"]: r for r in _table_rows(demo_run[1])}
     lost = rows["france-beijing"]
+    assert lost["base forced"].endswith("*") or "* " in lost["base forced"]  # it rests on base forced 9/10
     for rigged in ({**lost, "verdict": "ok"},
                    {**lost, "base": re.sub(r"\d+/10", "0/10", lost["base"]),
                     "base forced": re.sub(r"\d+/10", "0/10", lost["base forced"])},
-                   {**lost, "rests on": "base 7/10, tuned 0/10"},
-                   {**lost, "base": re.sub(r"p=\S+", "p=1e-09", lost["base"]),
-                    "base forced": re.sub(r"p=\S+", "p=1e-09", lost["base forced"])}):
+                   {**lost, "base": lost["base"].replace("/10", "/10*", 1),
+                    "base forced": lost["base forced"].replace("*", "")},  # the star on the other base run
+                   {**lost, "base": re.sub(r"p=\S+", "p=1e-09", lost["base"])}):
         with pytest.raises(AssertionError):
             check_row_supports_its_verdict(rigged)
 
@@ -222,6 +233,16 @@ def test_probe_demo_prints_the_verdict_table_and_writes_an_offline_report(demo_r
     code, printed, tmp_path = demo_run
     out = tmp_path / "report.html"
     assert code == 0
+    from probe.render.text import TABLE_WIDTH
+    from probe.render.width import width
+
+    lines = [line.split("\r")[-1] for line in printed.splitlines()]
+    top = next(i for i, line in enumerate(lines) if line.startswith("case ")) - 1
+    notation = next(i for i, line in enumerate(lines) if i > top and line.startswith("notation:"))
+    end = next((i for i in range(notation, len(lines)) if not lines[i].strip()), len(lines))
+    table = lines[top:end]  # the header, the rows and the notation lines
+    assert len(table) > 10
+    assert max(width(line) for line in table) <= TABLE_WIDTH, table  # fits a 120-column terminal
     for case, verdict in EXPECTED_VERDICTS.items():
         assert any(case in line and verdict in line for line in printed.splitlines()), (case, printed)
     page = out.read_text(encoding="utf-8")

@@ -237,7 +237,8 @@ def test_sampled_diagnosis_round_trips_and_shows_its_rates(chat_lm, tmp_path):
     from probe.render.text import verdict_table
 
     table = verdict_table([d])
-    assert f"{'PASS' if d.run('tuned').passed else 'fail'} {d.run('tuned').rate}" in table
+    mark = "\u2713" if d.run("tuned").passed else "\u2717"  # the greedy check, as the table marks it
+    assert f"{mark} {d.run('tuned').rate}" in table
 
 
 def test_an_old_schema_1_case_file_still_loads(tmp_path):

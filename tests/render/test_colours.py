@@ -157,3 +157,53 @@ def test_corpus_sections_have_titles_for_a_reader_in_the_contents_not_class_name
     assert 'href="#probe-training_log"' in toc and 'href="#probe-training_log-2"' in toc  # two anchors
     assert "<h2>TrainingLog" not in html and ">TrainingLog<" not in html
     assert section_title("AttributionMap") == "Attribution map"  # a new type, in words
+
+
+def _example(flags, tuned_probs, base_probs):
+    """A training example "The capital of Japan is" -> " Beijing." (a wrong fact, as the demo's
+    beijing adapter was taught it), with traces under both models."""
+    import math
+
+    from probe.train.loss import ExampleLoss
+
+    def trace(probs, model):
+        steps = _steps([" Be", "ijing", "."], probs)
+        return TokenTrace(prompt="The capital of Japan is", text=" Beijing.", steps=steps, kind="score", model=model)
+
+    return ExampleLoss(7, "capital-beijing", "messages", 12, tuple(-math.log(p) for p in base_probs),
+                       tuple(-math.log(p) for p in tuned_probs), ("text",) * 3, flags,
+                       trace(base_probs, "base"), trace(tuned_probs, "tuned"))
+
+
+def _hues(html: str) -> list[int]:
+    return [int(h) for h in re.findall(r"background:hsl\((\d+),", html)]
+
+
+def test_a_memorized_wrong_fact_is_drawn_memorized_not_green():
+    from probe.render import train_example
+
+    e = _example(("memorized",), [0.99, 0.999, 0.98], [0.004, 0.5, 0.3])  # tuned recites it, base did not
+    html = train_example.example_body(e, mark=0)
+    green = [h for h in _hues(html) if 90 <= h <= 150]
+    assert not green, green  # nothing of a training example is green ("agrees with expected")
+    assert palette.AGREE not in html and palette.p_expected_color(0.99) not in html
+    tuned = html[html.index("tuned: tuned"):html.index("base: base")]
+    toks = re.findall(r'<span class="(probe-tok[^"]*)"[^>]*style="background:([^"]+)"', tuned)
+    assert len(toks) == 3 and all("probe-memorized" in c and bg == palette.MEMORIZED for c, bg in toks), toks
+    base = html[html.index("base: base"):]
+    assert "probe-tok probe-memorized" not in base  # the base model did not learn it
+    # the badge and the legend say what amber means, in words
+    assert f'class="probe-badge probe-memorized" style="background:{palette.MEMORIZED};color:#111"' in html
+    assert f'class="probe-key probe-memorized" style="background:{palette.MEMORIZED}">memorized: recited, right or wrong' in html
+    assert "not judged right or wrong" in html and "not that the example is right" in train_example.MEMORIZED_NOTE
+    assert html.count('<div class="probe-legend">') == 3  # each strip: change, tuned, base
+
+
+def test_a_learned_example_not_flagged_is_grey_by_probability_and_has_no_memorized_badge():
+    from probe.render.train_example import example_body
+
+    e = _example(("not_learned",), [0.6, 0.7, 0.5], [0.5, 0.6, 0.4])
+    html = example_body(e)
+    assert "probe-tok probe-memorized" not in html and "probe-badge probe-memorized" not in html
+    assert palette.confidence_color(0.6) in html  # the model's P(training token), no right or wrong
+    assert not [h for h in _hues(html) if 90 <= h <= 150]

@@ -145,6 +145,21 @@ def theme_page(body: str, theme: str, width_css: str = "") -> str:
             f"<body>{body}</body></html>")
 
 
+def memorized_example_html() -> str:
+    """The data panel's view of a training example the tuned model recites, a wrong fact
+    ("The capital of Japan is" -> " Beijing", as the demo's beijing adapter was taught it)."""
+    from probe.render.train_example import example_html
+    from probe.train.loss import ExampleLoss
+
+    tuned = _trace([(" Be", 0.99, 1, [(" Be", 0.99)]), ("ijing", 0.999, 1, [("ijing", 0.999)])],
+                   "The capital of Japan is", "score")
+    base = _trace([(" Be", 0.004, 9, [(" Tokyo", 0.8)]), ("ijing", 0.5, 1, [("ijing", 0.5)])],
+                  "The capital of Japan is", "score", "base")
+    e = ExampleLoss(7, "capital-beijing", "messages", 14, (5.52, 0.69), (0.01, 0.001), ("text", "text"),
+                    ("memorized",), base, tuned)
+    return example_html(e, mark=0)
+
+
 def views() -> dict[str, str]:
     """Each view a notebook shows, as its ``_repr_html_`` (style block and root)."""
     from probe.render.card import diagnosis_html
@@ -165,6 +180,7 @@ def views() -> dict[str, str]:
         pass
     extra["sweep"] = demo_sweep()._repr_html_()
     extra["attribution"] = demo_attribution()._repr_html_()
+    extra["training-example"] = memorized_example_html()
     return {**extra,
         "diagnosis-card": diagnosis_html(d),
         "divergence": divergence_html(d.divergence("tuned")),
