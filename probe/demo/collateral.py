@@ -2,6 +2,7 @@
 
     from probe.demo.collateral import collateral
     c = collateral(base, tuned, adapters=["beijing", "json-only"])   # every case of the pack
+    c = collateral(base, tuned, adapters=["beijing"], whole=["capitals"], per_tag=3)   # a sample
     print(c)                        # per adapter and tag: right base -> tuned, lost, dlogP, first token
     c.lost("capitals", "beijing")   # the case ids behind one cell
 
@@ -226,8 +227,28 @@ def score_encoded(lm, encoded: list, *, batch_size: int = 32) -> list[Scored]:
     return out
 
 
-def collateral(base, tuned, *, adapters=None, tags=None, min_drop: float = 1.0, batch_size: int = 32,
-               pack=PACK) -> Collateral:
+def pick(specs, *, whole=(), per_tag: int | None = None) -> list:
+    """The cases of ``specs`` (in their order) carrying a tag of ``whole``, and the first
+    ``per_tag`` carrying each other tag (None: every case)."""
+    if per_tag is None:
+        return list(specs)
+    if not isinstance(per_tag, int) or isinstance(per_tag, bool) or per_tag < 0:
+        raise ValueError(f"per_tag must be an int >= 0 or None, got {per_tag!r}")
+    whole = {whole} if isinstance(whole, str) else set(whole)
+    known = {t for c in specs for t in c.tags}
+    if whole - known:
+        raise ValueError(f"no case has tag {sorted(whole - known)[0]!r}; tags: {sorted(known)}")
+    first: dict[str, list[int]] = {}
+    for i, c in enumerate(specs):
+        for t in c.tags:
+            if len(first.setdefault(t, [])) < per_tag:
+                first[t].append(i)
+    chosen = {i for ids in first.values() for i in ids}
+    return [c for i, c in enumerate(specs) if i in chosen or whole & set(c.tags)]
+
+
+def collateral(base, tuned, *, adapters=None, tags=None, whole=(), per_tag: int | None = None,
+               min_drop: float = 1.0, batch_size: int = 32, pack=PACK) -> Collateral:
     """The basics pack's expected answers scored under base and each tuned model, no generation.
 
     Args:
@@ -235,6 +256,8 @@ def collateral(base, tuned, *, adapters=None, tags=None, min_drop: float = 1.0, 
         adapters: the tuned side's adapters to run, one column each (None: the active one, or
             the tuned model itself). The active adapter is restored afterwards, also on error.
         tags: only the pack's cases with one of these tags (None: all of them).
+        whole, per_tag: a sample: every case with a tag of ``whole``, and the first ``per_tag``
+            cases (file order) of each other tag (None: no sample, every case).
         min_drop: a case counts as dropped when log P(expected) fell by this many nats or more.
         batch_size: cases per forward.
         pack: another case file of the pack's shape.
@@ -243,7 +266,8 @@ def collateral(base, tuned, *, adapters=None, tags=None, min_drop: float = 1.0, 
         raise ValueError(f"min_drop must be a number >= 0 (nats), got {min_drop!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    specs = pack_cases(tags, pack)
+    everything = pack_cases(tags, pack)
+    specs = pick(everything, whole=whole, per_tag=per_tag)
     if adapters is None:
         adapters = [tuned.active_adapter]
     else:
@@ -273,14 +297,22 @@ def collateral(base, tuned, *, adapters=None, tags=None, min_drop: float = 1.0, 
     models = ("base",) + tuple(name or "tuned" for name in adapters)
     return Collateral(cases, models, {"base": base.name, "tuned": tuned.name}, pack_id(pack),
                       {"min_drop": float(min_drop), "batch_size": batch_size,
-                       "tags": None if tags is None else ([tags] if isinstance(tags, str) else list(tags))},
+                       "tags": None if tags is None else ([tags] if isinstance(tags, str) else list(tags)),
+                       "whole": sorted({whole} if isinstance(whole, str) else set(whole)), "per_tag": per_tag,
+                       "of": len(everything)},
                       seconds)
 
 
+DEMO_WHOLE = ("capitals",)  # the tag the beijing adapter's damage is in: every case of it
+DEMO_PER_TAG = 3  # and the first 3 of each other tag: 127 of the 380 cases, 3 models
+
+
 def basics_section(base, tuned) -> list:
-    """Print the fast basics pass on every demo adapter and return it as a report section."""
+    """Print the fast basics pass (every capitals case, the first 3 of each other tag) under
+    base and every demo adapter, and return it as a report section."""
     from .training import ADAPTERS
 
-    c = collateral(base, tuned, adapters=[n for n in ADAPTERS if n in tuned.adapters])
+    c = collateral(base, tuned, adapters=[n for n in ADAPTERS if n in tuned.adapters], whole=DEMO_WHOLE,
+                   per_tag=DEMO_PER_TAG)
     print(f"\n{c}", flush=True)
     return [c]

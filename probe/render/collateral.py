@@ -25,8 +25,19 @@ def _first(pair) -> str:
     return f"{text!r} x{count}" if count else "-"
 
 
+def _which(c) -> str:
+    """Which of the pack's cases ran: all, or the sample (every case of some tags, k of the others)."""
+    st = c.settings
+    of = st.get("of") or len(c.cases)
+    if st.get("per_tag") is None:
+        return f"{len(c.cases)} cases" + (f" (tags {', '.join(st['tags'])})" if st.get("tags") else "")
+    whole = st.get("whole") or []
+    return (f"{len(c.cases)} of {of} cases: " + (f"every {', '.join(whole)} case, " if whole else "")
+            + f"the first {st['per_tag']} of each other tag")
+
+
 def _head(c) -> str:
-    return (f"Basics pack {c.pack}, fast pass: {len(c.cases)} cases - {c.names.get('base', 'base')} -> "
+    return (f"Basics pack {c.pack}, fast pass: {_which(c)} - {c.names.get('base', 'base')} -> "
             f"{c.names.get('tuned', 'tuned')} ({c.seconds:.1f} s)")
 
 
@@ -48,9 +59,11 @@ def collateral_text(c, top: int = 8) -> str:
             lines.append(f"  {'':<{len(model) + 2}}{clip(r['tag'], 14):<14}{r['n']:>4}  "
                          f"{r['base_right']:>4} -> {r['tuned_right']:<4}{r['lost']:>5}{r['gained']:>7}"
                          f"{_delta(r['mean_delta']):>8}{r['dropped']:>8}  {_first(r['first'])} ({_first(r['base_first'])})")
-        rest = len(rows) - len(shown)
-        if rest > 0:
-            lines.append(f"  {'':<{len(model) + 2}}({rest} more tags with nothing lost or dropped)")
+        quiet = sum(1 for r in rows if r["tag"] != "all" and not (r["lost"] or r["dropped"]))
+        more = len(rows) - len(shown) - quiet
+        if more or quiet:
+            lines.append(f"  {'':<{len(model) + 2}}(" + (f"{more} more tags with some lost or dropped, " if more else "")
+                         + f"{quiet} with none; the report's table has every tag)")
     lines.append(f"  dlogP: mean tuned - base log P(expected), nats; dropped: fell by >= "
                  f"{c.settings.get('min_drop', 1.0):g} nats; lost: right under base, not under tuned. "
                  "The full check of every greedy answer: probe basics")

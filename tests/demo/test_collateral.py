@@ -182,7 +182,7 @@ def test_table_counts_follow_the_per_case_flags_and_everything_round_trips(pair,
     assert back.results["collateral"] == c
 
 
-def test_basics_section_runs_the_whole_pack_on_every_demo_adapter(pair, capsys):
+def test_basics_section_runs_every_capital_and_a_few_of_each_other_tag_on_every_demo_adapter(pair, capsys):
     base, tuned = pair
     tuned.use_adapter("json-only")
     sections = basics_section(base, tuned)
@@ -192,7 +192,14 @@ def test_basics_section_runs_the_whole_pack_on_every_demo_adapter(pair, capsys):
 
     from probe.demo.training import ADAPTERS as DEMO
 
-    assert c.models == ("base", *DEMO) and set(DEMO) == set(ADAPTERS) and len(c.cases) == len(pack_cases())
-    assert "capitals" in c.tags and tuned.active_adapter == "json-only"
-    assert "Basics pack" in capsys.readouterr().out
+    every = pack_cases()
+    assert c.models == ("base", *DEMO) and set(DEMO) == set(ADAPTERS) and tuned.active_adapter == "json-only"
+    ids = {x.id for x in c.cases}
+    assert {s.id for s in every if "capitals" in s.tags} <= ids  # every capital question
+    firsts = {t: [s.id for s in every if t in s.tags][:3] for s in every for t in s.tags}
+    assert all(set(f) <= ids for f in firsts.values())  # the first 3 of every tag
+    for s in every:  # and nothing else
+        if s.id in ids:
+            assert "capitals" in s.tags or any(s.id in firsts[t] for t in s.tags)
+    assert len(c.cases) < len(every) and "of 380 cases: every capitals case" in capsys.readouterr().out
     assert all(math.isfinite(v) for x in c.cases for v in x.logprob)
