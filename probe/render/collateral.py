@@ -42,9 +42,10 @@ def _head(c) -> str:
 
 
 def _interesting(c, model) -> list[dict]:
-    """The tags a reader looks at first: most lost, then most dropped, share of the tag."""
+    """The tags a reader looks at first: the largest mean fall in log P(expected) (the strict
+    "right" proxy is rarely met by a model that answers in sentences, so lost says less)."""
     rows = [r for r in c.table(model) if r["tag"] != "all" and (r["lost"] or r["dropped"])]
-    rows.sort(key=lambda r: (-r["lost"] / max(r["n"], 1), -r["dropped"] / max(r["n"], 1), r["tag"]))
+    rows.sort(key=lambda r: (r["mean_delta"] if math.isfinite(r["mean_delta"]) else 0.0, -r["lost"], r["tag"]))
     return rows
 
 
@@ -82,8 +83,8 @@ def _table(c, model) -> str:
         rows.append(f"<tr><td>{tag}</td><td>{r['n']}</td><td>{r['base_right']} &rarr; {r['tuned_right']}</td>"
                     + "".join(f"<td>{r[o]}</td>" for o in out)
                     + f"<td{shade}>{_delta(d)}</td><td>{r['dropped']}</td>"
-                    f"<td><code>{escape(repr(r['first'][0]))}</code> &times;{r['first'][1]}</td>"
-                    f"<td><code>{escape(repr(r['base_first'][0]))}</code> &times;{r['base_first'][1]}</td></tr>")
+                    f"<td style=\"white-space:nowrap\"><code>{escape(repr(r['first'][0]))}</code> &times;{r['first'][1]}</td>"
+                    f"<td style=\"white-space:nowrap\"><code>{escape(repr(r['base_first'][0]))}</code> &times;{r['base_first'][1]}</td></tr>")
     return (f'<table class="probe-reg"><tr><th>tag</th><th>n</th><th>right base &rarr; tuned</th>{head}'
             f"<th>&Delta; log P(expected)</th><th>dropped</th><th>tuned's commonest first token</th>"
             f"<th>base's</th></tr>{''.join(rows)}</table>")
