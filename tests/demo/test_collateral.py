@@ -203,3 +203,16 @@ def test_basics_section_runs_every_capital_and_a_few_of_each_other_tag_on_every_
             assert "capitals" in s.tags or any(s.id in firsts[t] for t in s.tags)
     assert len(c.cases) < len(every) and "of 380 cases: every capitals case" in capsys.readouterr().out
     assert all(math.isfinite(v) for x in c.cases for v in x.logprob)
+
+
+def test_a_case_file_holding_it_loads_in_a_fresh_process(pair, tmp_path):
+    import subprocess
+    import sys
+
+    base, tuned = pair
+    c = collateral(base, tuned, adapters=list(ADAPTERS), pack=_pack(tmp_path / "p.jsonl", CASES[:2]))
+    path = probe.Case.from_result(c, models={"base": base, "tuned": tuned}, title="basics").save(tmp_path / "c.json")
+    code = ("import sys, probe; r = probe.Case.load(sys.argv[1]).results['collateral']; "
+            "print(type(r).__name__, len(r.cases), r.models)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"Collateral 2 {('base',) + ADAPTERS}"
