@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..core.registry import register
-from ..engine.forward import forward
+from ..engine.forward import check_finite, forward
 from ..engine.prompts import encode, render
 from ..packs.basics import PACK, pack_cases, pack_id
 from ..render.collateral import collateral_body, collateral_html, collateral_text
@@ -213,12 +213,17 @@ def score_encoded(lm, encoded: list, *, batch_size: int = 32) -> list[Scored]:
             ids[b, :len(s) - p] = torch.tensor(s[p:], dtype=torch.long)
             mask[b, p:len(s)] = 1
         pos = (p + torch.arange(width)).unsqueeze(0).expand(len(batch), -1)
-        logits, _ = forward(lm, ids.to(lm.device), mask.to(lm.device), keep=width, past=past,
+        # logits from the earliest last-prompt-token on: the answers' positions, no more
+        skip = min(e.n_prompt - 1 - p for e in batch)
+        keep = width - skip
+        logits, _ = forward(lm, ids.to(lm.device), mask.to(lm.device), keep=keep, past=past,
                             pos=pos.to(lm.device))
         for b, e in enumerate(batch):
             n = len(e.ids) - e.n_prompt
-            at = torch.arange(e.n_prompt - 1 - p, e.n_prompt - 1 - p + n) + b * width
-            rows = torch.log_softmax(logits.rows(at), dim=-1)
+            at = torch.arange(e.n_prompt - 1 - p - skip, e.n_prompt - 1 - p - skip + n) + b * keep
+            raw = logits.rows(at)
+            check_finite(raw, lm, "an expected answer's position")
+            rows = torch.log_softmax(raw, dim=-1)
             target = torch.tensor(e.ids[e.n_prompt:], device=rows.device).unsqueeze(1)
             lp = rows.gather(1, target)
             out[order[lo + b]] = Scored(tuple(float(v) for v in lp[:, 0]),
