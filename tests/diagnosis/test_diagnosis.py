@@ -174,10 +174,21 @@ def test_lora_pair_runs_in_one_mixed_batch_with_the_same_results(tiny_dirs, tmp_
         "base": probe.generate(base, "The capital of France is", max_new_tokens=5, raw=True),
         "base_forced": probe.generate(base, "What is the capital of France?", max_new_tokens=5, force="The capital"),
     }
+    from assertions import assert_same_greedy
+    from probe.engine.prompts import encode, encode_prompt, render
+
+    question = "What is the capital of France?"
+    prefixes = {"tuned": encode_prompt(tuned, render(tuned, question)),
+                "tuned_forced": encode(tuned, render(tuned, question), "The capital").ids,
+                "base": encode_prompt(base, render(base, "The capital of France is", raw=True)),
+                "base_forced": encode(base, render(base, question), "The capital").ids}
     for name, alone in apart.items():
-        run = d.run(name)
-        assert run.trace.ids == alone.ids, name
-        for x, y in zip(run.trace.steps, alone.steps):
+        run, handle = d.run(name), (tuned if name.startswith("tuned") else base)
+        nf = sum(s.forced for s in alone.steps)  # the forced tokens: the same ids, no choice
+        assert run.trace.ids[:nf] == alone.ids[:nf] and sum(s.forced for s in run.trace.steps) == nf, name
+        # batched vs alone: the same tokens, or parted at a near-tie (within 2e-4 nats)
+        same = nf + assert_same_greedy(handle, prefixes[name], run.trace.ids[nf:], alone.ids[nf:], tie=2e-4)
+        for x, y in zip(run.trace.steps[:same], alone.steps[:same]):
             assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
     assert apart["base"].ids != apart["tuned"].ids or apart["base"].total_logprob != pytest.approx(
         apart["tuned"].total_logprob)

@@ -18,7 +18,7 @@ from probe.diagnosis.result import VERDICTS
 from probe.engine.prompts import encode, encode_prompt, render
 from probe.models.tiny import ARCHS, WINDOW, save_tiny
 from reference import check_step, next_token_logits, stats
-from assertions import PAIRS, _assert_same, assert_matches_brute_force
+from assertions import PAIRS, _assert_same, assert_matches_brute_force, assert_same_greedy
 
 # (model_type, tokenizer, chat template). Tokenizers alternate so both kinds meet most
 # attention/cache variants; a few families run on chat prompts.
@@ -249,11 +249,11 @@ def test_greedy_equals_transformers_generate(fam, prompt):
     if trace is REFUSED:
         return
     ids = _prompt_ids(lm, prompt)
-    assert trace.ids == _hf_greedy(lm, ids, n)
-    # and every few steps is the brute-force distribution
+    assert_same_greedy(lm, ids, trace.ids, _hf_greedy(lm, ids, n), tie=2 * rounding(fam))
+    # and every few steps is the brute-force distribution, its token the best up to a near-tie
     for k, step in list(enumerate(trace.steps))[:: max(1, len(trace.steps) // 6)]:
         logits = next_token_logits(lm.model, ids + trace.ids[:k])
-        assert step.id == int(logits.argmax())
+        assert float(logits.max() - logits[step.id]) <= 2 * rounding(fam), k
         check_step(step, stats(logits, step.id), rounding(fam))
 
 
@@ -271,7 +271,7 @@ def test_forced_prefix_equals_score_and_continues_like_generate(fam):
     assert trace.forced_text == FORCE
     ids = encode(lm, render(lm, LONG), FORCE).ids  # prompt + forced, tokenized together
     free = [s.id for s in trace.steps if not s.forced]
-    assert free == _hf_greedy(lm, ids, n)
+    assert_same_greedy(lm, ids, free, _hf_greedy(lm, ids, n), tie=2 * rounding(fam))
     first = trace.steps[len(forced)]
     check_step(first, stats(next_token_logits(lm.model, ids), first.id), rounding(fam))
 
@@ -305,7 +305,8 @@ def test_multi_token_watch_is_the_exact_product(fam, prompt):
             bound = len(wids) * per_token
             assert step.watch[w] > 0 and math.log(step.watch[w]) == pytest.approx(logp, abs=bound), (k, w)
     # the watched strings did not disturb the generation itself
-    assert trace.ids == probe.generate(lm, prompt, max_new_tokens=WINDOW + 2).ids
+    assert_same_greedy(lm, ids, trace.ids, probe.generate(lm, prompt, max_new_tokens=WINDOW + 2).ids,
+                       tie=2 * rounding(fam))
 
 
 # ---------------------------------------------------------------- logit lens
@@ -388,14 +389,18 @@ def test_lora_pair_through_diagnose(fam, pair):
         "base": probe.generate(base, LONG, max_new_tokens=n),
         "base_forced": probe.generate(base, LONG, max_new_tokens=n, force=" Rome"),
     }
+    # diagnose runs the four runs as one padded batch: batched vs alone, the family's bound,
+    # and at least 5e-4: gemma4_text once came out 1.14e-4 apart in a full-suite run (within
+    # 5.2e-6 on seeds 0-3 with measure_rounding.py; the cause of that one was not found)
+    tol = max(5e-4, rounding(fam))
     for run_name, alone in apart.items():
-        run = d.run(run_name)
-        assert run.trace.ids == alone.ids, run_name
-        # diagnose runs the four runs as one padded batch: batched vs alone, the family's bound,
-        # and at least 5e-4: gemma4_text once came out 1.14e-4 apart in a full-suite run (within
-        # 5.2e-6 on seeds 0-3 with measure_rounding.py; the cause of that one was not found)
-        for x, y in zip(run.trace.steps, alone.steps):
-            assert x.logprob == pytest.approx(y.logprob, abs=max(5e-4, rounding(fam))), run_name
+        run, handle = d.run(run_name), (tuned if run_name.startswith("tuned") else base)
+        nf = sum(s.forced for s in alone.steps)  # the forced tokens: the same ids, no choice
+        assert run.trace.ids[:nf] == alone.ids[:nf] and sum(s.forced for s in run.trace.steps) == nf, run_name
+        prefix = encode(handle, render(handle, LONG), " Rome").ids if nf else _prompt_ids(handle, LONG)
+        same = nf + assert_same_greedy(handle, prefix, run.trace.ids[nf:], alone.ids[nf:], tie=2 * tol)
+        for x, y in zip(run.trace.steps[:same], alone.steps[:same]):
+            assert x.logprob == pytest.approx(y.logprob, abs=tol), run_name
     assert d.expected_traces["base"].total_logprob != pytest.approx(d.expected_traces["tuned"].total_logprob)
 
 

@@ -5,6 +5,7 @@ import torch
 
 import probe
 from probe.engine.prompts import encode_prompt, render
+from assertions import assert_same_greedy
 from reference import check_step, next_token_logits, stats
 
 
@@ -18,7 +19,8 @@ def test_greedy_matches_transformers_generate(raw_lm):
     ids = torch.tensor([_prompt_ids(raw_lm, prompt)])
     out = raw_lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12,
                                 do_sample=False, pad_token_id=raw_lm.pad_id)
-    assert trace.ids == out[0, ids.shape[1]:].tolist()
+    # the same tokens, or parted at a near-tie (2e-4 nats: 2x the tiny models' rounding bound)
+    assert_same_greedy(raw_lm, ids[0].tolist(), trace.ids, out[0, ids.shape[1]:].tolist(), tie=2e-4)
 
 
 def test_every_generated_step_matches_brute_force(raw_lm):
@@ -92,8 +94,10 @@ def test_generate_many_equals_generate_one_by_one(raw_lm):
     many = probe.generate_many(raw_lm, prompts, max_new_tokens=8, watch=[" the"], batch_size=3, progress=False)
     for p, got in zip(prompts, many):
         one = probe.generate(raw_lm, p, max_new_tokens=8, watch=[" the"])
-        assert got.ids == one.ids and got.text == one.text
-        for x, y in zip(got.steps, one.steps):
+        # batched vs alone: the same tokens, or parted at a near-tie (2x the rounding bound)
+        same = assert_same_greedy(raw_lm, _prompt_ids(raw_lm, p), got.ids, one.ids, tie=2e-4)
+        assert same < len(one.ids) or got.text == one.text
+        for x, y in zip(got.steps[:same], one.steps[:same]):
             assert x.logprob == pytest.approx(y.logprob, abs=1e-4)
             assert x.watch[" the"] == pytest.approx(y.watch[" the"], rel=1e-3, abs=1e-7)
 

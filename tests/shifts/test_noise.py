@@ -49,20 +49,43 @@ def test_random_adapters_keep_rank_modules_and_each_update_norm_then_restore(pla
         assert torch.equal(tuned.model(input_ids=ids).logits, logits)
 
 
-def test_the_planted_prompt_tops_the_null_and_a_random_adapter_lands_inside_it(planted, tmp_path):
+def test_the_planted_prompt_tops_the_null_and_a_null_draw_gets_its_own_figures(planted, tmp_path):
+    """The observed figures are the shift's; the planted prompt tops its null; an adapter that
+    IS one of the null's draws (seed 3's) gets that draw's figures back.
+
+    The tiny unigram tokenizer trains differently on every run, so every figure here changes
+    between runs. Measured over 21 runs: the planted prompt's KL was 1.6-3.5x the largest of
+    its 10 null values (2.6-3.4x the second largest, over 9 of them), mean_kl 1.25-3.0x the
+    null's largest (1.96-3.1x the second largest): so at most one null draw may reach them
+    (percentile 90 or more), not none, which one run came within 1.25x of. Not asserted any more:
+    that the planted prompt moved most of the 8 prompts (its KL was only 1.02-1.38x the next
+    prompt's: the reciting LoRA moves every prompt), nor that a random adapter of seed 5 lands
+    strictly inside the null (its percentile is one draw in 0..100 by 10: 0 in 1 run of 20)."""
     base_dir, adapter = planted
     base, tuned = probe.load_pair(str(base_dir), adapter=str(adapter))
     n = probe.noise_floor(base, tuned, PROMPTS, seeds=10, max_new_tokens=8, cache_dir=tmp_path)
-    kl = n.observed["kl"]
-    assert kl.index(max(kl)) == 0  # the planted prompt moved most
-    assert n.prompt_percentiles("kl")[0] == 100.0 and n.percentile("mean_kl") == 100.0
+    s = probe.shift(base, tuned, PROMPTS, max_new_tokens=8)
+    assert n.observed["kl"] == [p.kl for p in s.prompts] and n.observed["mean_kl"] == s.mean_kl
+    assert n.prompt_percentiles("kl")[0] >= 90.0 and n.percentile("mean_kl") >= 90.0
     assert json_roundtrip(n) == n and "percentile" in str(n) and "probe-noise" in n._repr_html_()
-    # an adapter of the same shape that learned nothing: under the null its percentile is
-    # uniform over 0..100 in steps of 10; this seed's draw sits strictly inside
+    # an adapter drawn as the null draws (seed 3, norms matched to its own): the null's seed-3
+    # entry repeats the observed figures, the other nine do not
     rand = make_adapter(base_dir, tmp_path / "random", seed=5)
     b2, t2 = probe.load_pair(str(base_dir), adapter=str(rand))
+    with random_adapter(t2, seed=3):
+        drawn = [(m.lora_A[a].weight.clone(), m.lora_B[a].weight.clone()) for _, m, a in lora_modules(t2)]
+    with torch.no_grad():
+        for (_, m, a), (A, B) in zip(lora_modules(t2), drawn):
+            m.lora_A[a].weight.copy_(A)
+            m.lora_B[a].weight.copy_(B)
     r = probe.noise_floor(b2, t2, PROMPTS, seeds=10, max_new_tokens=8, cache=False)
-    assert 0 < r.percentile("mean_kl") < 100 and 0 < r.prompt_percentiles("kl")[0] < 100
+    own, obs = r.null[r.seeds.index(3)], r.observed
+    # the draw is rescaled by (its own norm / its own norm): float32 rounding only. Measured
+    # over 10 runs: at most 5.8e-7 relative apart (1e-4 is the bound); the nearest other draw's
+    # per-prompt KLs were at least 24% apart somewhere (1% is the bound)
+    assert own["kl"] == pytest.approx(obs["kl"], rel=1e-4) and own["mean_kl"] == pytest.approx(obs["mean_kl"], rel=1e-4)
+    assert own["shifted"] == obs["shifted"] and own["shifted_ratio"] == obs["shifted_ratio"]
+    assert all(d["kl"] != pytest.approx(obs["kl"], rel=1e-2) for d in r.null if d is not own)
 
 
 def test_the_null_is_cached_per_adapter_prompts_and_seeds(planted, tmp_path):
