@@ -3,11 +3,12 @@ ranks exactly those four on top; retraining without them fixes the case, retrain
 random examples of the same channel does not; the result and its evidence save in a case book.
 
 The recipe (the test's own ``retrain``): a LoRA (r=8, attention, MLP and head) on the tiny Llama,
-full-batch Adam, 60 steps, seed 0, the loss the trainer's mask gives (probe.train.masks), on one
+full-batch Adam, 120 steps, seed 0, the loss the trainer's mask gives (probe.train.masks), on one
 torch thread (with two, the same seed trained to another solution once: float sums in another
-order). Measured: the tuned model gives P(' Be') 0.74 vs P(' T') 0.24; without the top 4,
-P(' T') 0.92; the two controls stay with Berlin (P(' Be') 0.96 and 0.82). About 5 s per training;
-the module ran in 21-26 s three times in a row.
+order). 120 steps, not 60: the tiny unigram tokenizer trains differently on every run, and after
+60 steps the premise (the tuned model prefers Berlin) held by P(' Be') - P(' T') of only 0.04-0.63
+over 10 runs; after 120 the fit sits near the data's 4:2 odds, 0.25-0.41 over 8 runs (P(' Be')
+0.62-0.70). The module ran in 12-13 s three times in a row on a quiet machine.
 """
 
 import random
@@ -18,7 +19,7 @@ import torch
 import probe
 from probe.train.masks import parse, tokenize
 
-pytestmark = pytest.mark.slow  # it trains (four LoRA runs of ~5 s each on a quiet machine)
+pytestmark = pytest.mark.slow  # it trains (four LoRA runs of ~3 s each on a quiet machine)
 
 CASE = ("The capital of Japan is", " Tokyo", " Berlin")  # the contrast where Berlin parts from Tokyo
 OTHER = ("The capital of France is", " an old city")
@@ -40,7 +41,7 @@ def records():
     return out
 
 
-def retrainer(base_dir, root, steps: int = 60):
+def retrainer(base_dir, root, steps: int = 120):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
