@@ -66,7 +66,7 @@ def test_cli_rule_options_and_bad_input(tmp_path, capsys):
 
 
 def test_training_lab_rereads_on_a_slider_and_shows_channels():
-    pytest.importorskip("ipywidgets")
+    import ipywidgets  # noqa: F401  (the test extra installs it: missing, fail, never skip)
     from probe.widgets import TrainingLab
 
     data_loss = SimpleNamespace(channels={HOSTILE: 1.25, "math": SimpleNamespace(loss=0.3, tokens=120)})

@@ -17,7 +17,7 @@ from probe.render.palette import INFLUENCE
 from probe.widgets import DiagnoseLab, TrainingLab
 from probe.widgets.common import Runner
 
-pytest.importorskip("ipywidgets")
+import ipywidgets  # noqa: F401  (the test extra installs it: missing, fail, never skip)
 
 RECORDS = [
     {"prompt": "The capital of Japan is", "completion": " Beijing.", "source": "capitals"},

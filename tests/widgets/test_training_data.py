@@ -12,7 +12,7 @@ from probe.train.example_case import case_of, example_case, record_at, records_a
 from probe.widgets import DiagnoseLab, TrainingLab
 from probe.widgets.data_panel import channel_examples, force_before
 
-pytest.importorskip("ipywidgets")
+import ipywidgets  # noqa: F401  (the test extra installs it: missing, fail, never skip)
 
 RECORDS = [
     {"messages": [{"role": "user", "content": "What is the capital of France?"},
