@@ -17,7 +17,10 @@ from .common import InputError, add_sampling, cases_from, quiet_third_parties, s
 
 DATA_ADAPTER = "beijing"  # the adapter whose own SFT data the demo scores (probe.data_loss)
 STRENGTH_CASE = "japan-beijing"  # the case whose adapter-strength curve the demo prints
-RETRAIN_TIME = "about a minute on 2 idle cores"  # one retrain of the beijing recipe (measured: see README)
+# One retrain of the beijing recipe (70 examples, 27 steps): the adapter's own run (80 examples, 30 steps)
+# takes 40-49 s on 2 idle cores; a retrain took 2,272 s with 2 threads on the shared machine at a load
+# average of 12-18 (2026-12-07).
+RETRAIN_TIME = "under a minute on 2 idle cores, far longer on a busy machine"
 TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); more on a busy machine
 
 

@@ -38,10 +38,11 @@ def _messages(record) -> dict:
 class Retrainer:
     """``records -> adapter folder`` with a demo adapter's recipe, cached by content (module docstring)."""
 
-    def __init__(self, name: str = "beijing", cache_dir=None, *, train: bool = True):
+    def __init__(self, name: str = "beijing", cache_dir=None, *, train: bool = True, threads: int | None = None):
         if name not in ADAPTERS:
             raise ValueError(f"unknown demo adapter {name!r}; known: {sorted(ADAPTERS)}")
         self.name, self.cache_dir, self.train = name, cache_dir, train
+        self.threads = threads  # torch threads while training (None: every usable core, as the demo adapters)
         self.settings = ADAPTERS[name][1]
         self.root = cache_root(cache_dir) / "retrains" / name
         self.trained: list[tuple[str, float]] = []  # (folder, wall seconds) of each run this object trained
@@ -70,11 +71,11 @@ class Retrainer:
         data = self.root / f"{key}.jsonl"
         data.write_text(text, encoding="utf-8")
         started = time.perf_counter()
-        train_adapter(ensure_base(self.cache_dir), data, out, **asdict(self.settings))
+        train_adapter(ensure_base(self.cache_dir), data, out, threads=self.threads, **asdict(self.settings))
         self.trained.append((str(out), time.perf_counter() - started))
         return str(out)
 
 
-def retrainer(name: str = "beijing", cache_dir=None, *, train: bool = True) -> Retrainer:
+def retrainer(name: str = "beijing", cache_dir=None, *, train: bool = True, threads: int | None = None) -> Retrainer:
     """``records -> adapter folder`` with the demo adapter ``name``'s recipe (module docstring)."""
-    return Retrainer(name, cache_dir, train=train)
+    return Retrainer(name, cache_dir, train=train, threads=threads)
