@@ -20,7 +20,7 @@ STRENGTH_CASE = "japan-beijing"  # the case whose adapter-strength curve the dem
 # One retrain of the beijing recipe (70 examples, 27 steps): the adapter's own run (80 examples, 30 steps)
 # takes 40-49 s on 2 idle cores; a retrain took 2,272 s with 2 threads on the shared machine at a load
 # average of 12-18 (2026-12-07).
-RETRAIN_TIME = "under a minute on 2 idle cores, far longer on a busy machine"
+RETRAIN_TIME = "each under a minute on 2 idle cores, far longer on a busy machine"
 TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); more on a busy machine
 
 
@@ -142,12 +142,12 @@ def verify_attribution(tuned, a, *, train: bool):
     missing = sum(not cached for _, _, cached in plan)
     if missing and not train:
         say(f"Verification by retraining: {len(plan) - missing} of {len(plan)} retrains cached; "
-            f"`probe demo --verify` (make demo-verify) trains the {missing} missing once ({RETRAIN_TIME} each) "
+            f"`probe demo --verify` (make demo-verify) trains the {missing} missing once ({RETRAIN_TIME}) "
             f"into {retrain.root}")
         return None
     if missing:
         say(f"\nRetraining the {DATA_ADAPTER} recipe {missing} time(s) without {K} examples each "
-            f"({RETRAIN_TIME} each), cached in {retrain.root}:")
+            f"({RETRAIN_TIME}), cached in {retrain.root}:")
     v = demo_verification(tuned, a, train=train, retrain=retrain)
     for folder, seconds in retrain.trained:
         say(f"  trained {folder} in {seconds:.0f} s")

@@ -160,3 +160,11 @@ def test_the_headline_names_records_given_in_python_or_the_file(setup, tmp_path)
     path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS[:12]), encoding="utf-8")
     b = probe.attribute(pair, CASE, path, query="loss", methods=["representation"])
     assert str(b).startswith(f"Attribution japan-beijing: 12 examples of {path} scored for ")
+
+
+@pytest.mark.parametrize("flags", [["--data-limit", "5"], ["--no-attribution"]])
+def test_verify_without_the_full_attribution_is_refused_before_any_loading(flags, tmp_path, capsys):
+    from probe import cli
+
+    assert cli.main(["demo", "--verify", *flags, "--out", str(tmp_path / "r.html")]) == 1
+    assert "--verify" in capsys.readouterr().err and not (tmp_path / "r.html").exists()
