@@ -336,9 +336,9 @@ def attribution_memory_workload(pair, job: dict, cfg: dict) -> list[dict]:
             fns[n] = clocked(n, lambda n=n: probe.attribute(pair, (first.prompt, first.expected), records[:n],
                                                             methods=["gradient"], query="loss", checkpoints=[adapter]))
         res = common.compare(fns, **dict(cfg, memory=True))
-        for name, rec in res.items():
-            if name in seconds and "error" not in rec:
-                rec["memory_run_s"] = seconds[name]
+        for key, rec in res.items():
+            if key in seconds and "error" not in rec:
+                rec["memory_run_s"] = seconds[key]
     finally:
         if before is not None:
             tuned.use_adapter(before)
