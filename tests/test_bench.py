@@ -124,6 +124,8 @@ def test_w9_measures_attribution_memory_at_both_sizes_and_never_times_it(out):
     got = {r["label"]: r for r in table.workload_rows(out, "W9")}
     sized = [r for r in got.values() if r.get("examples")]
     assert sorted(r["examples"] for r in sized) == [4, 40] and "limit" in got
+    assert sorted(r["label"] for r in sized) == ["probe attribute (gradient), 4 examples",
+                                                 "probe attribute (gradient), 40 examples"]
     for r in got.values():
         assert "error" not in r and r["peak_mib"] >= 0 and "median_s" not in r  # the memory run's rows
         assert table._fmt_s(r).startswith("not timed (")
