@@ -15,7 +15,7 @@ started with ``MALLOC_MMAP_THRESHOLD_`` (see bench/common.py).
 The default run repeats a measurement only while the ratio to the limit still moves (by more
 than ``--spread``, at most ``--repeats`` rounds, within ``--budget`` seconds per workload and
 process), runs each peer on the workloads and variants it can do, measures memory on W5 and W6
-only and runs W4 on 250 prompts; ``--full`` runs 3 rounds of everything, every peer variant,
+only (and W9, a memory workload never timed) and runs W4 on 250 prompts; ``--full`` runs 3 rounds of everything, every peer variant,
 memory on every workload and W4 on 1,000 prompts, as the old ``make bench`` did (about an hour).
 """
 
@@ -38,8 +38,9 @@ from bench.workloads import build_jobs
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENVS = HERE / ".venvs"
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9")
 MEMORY_WORKLOADS = ("W5", "W6")  # the default run's memory runs; --full measures every workload
+MEMORY_ONLY = ("W9",)  # measured in the memory run only, never timed (their rows come from it)
 
 # tool -> (module, venv name or None for this environment, workloads it can do, of which the
 # default run takes): inseq's W2 fails batched and takes 17x the limit one prompt at a time.
@@ -114,6 +115,20 @@ def merge_memory(timed: dict, memory: dict) -> None:
                 r["peak_error"] = m["error"]
 
 
+def take_memory_only(timed: dict, memory: dict, workloads: list[str]) -> None:
+    """The memory run's rows of the workloads that are never timed (MEMORY_ONLY), as they are."""
+    if not workloads:
+        return
+    if "error" in memory:
+        for w in workloads:
+            timed.setdefault("workloads", {})[w] = [dict(tool="probe", fields=[], error=memory["error"])]
+        return
+    for w in workloads:
+        if w in memory.get("workloads", {}):
+            timed.setdefault("workloads", {})[w] = memory["workloads"][w]
+    timed.setdefault("versions", memory.get("versions", {}))
+
+
 def machine() -> str:
     """CPU model and core count, as the header states them."""
     name = platform.processor() or platform.machine()
@@ -150,21 +165,28 @@ def run(size: str = "135m", repeats: int = DEFAULTS["repeats"], threads: int = 2
             wanted = [w for w in can if w in only]
             if not wanted:
                 continue
-            log(f"[bench] {tool}: {' '.join(wanted)} (time) ...")
+            timed = [w for w in wanted if w not in MEMORY_ONLY]
             t0 = time.time()
-            results[tool] = run_tool(tool, dict(jobs, only=wanted, mode="time"), in_process, timeout)
+            if timed:
+                log(f"[bench] {tool}: {' '.join(timed)} (time) ...")
+                results[tool] = run_tool(tool, dict(jobs, only=timed, mode="time"), in_process, timeout)
+            else:
+                results[tool] = {"workloads": {}}
             if "error" in results[tool]:
                 log(f"[bench] {tool}: {results[tool]['error']}")
-            mem = [w for w in wanted if w in memory_only]
+            mem = [w for w in wanted if w in memory_only or w in MEMORY_ONLY]
             if mem and "error" not in results[tool]:
                 log(f"[bench] {tool}: {' '.join(mem)} (memory) ...")
-                merge_memory(results[tool], run_tool(tool, dict(jobs, only=mem, mode="memory"), in_process, timeout))
+                memory = run_tool(tool, dict(jobs, only=mem, mode="memory"), in_process, timeout)
+                merge_memory(results[tool], memory)
+                take_memory_only(results[tool], memory, [w for w in mem if w in MEMORY_ONLY])
             seconds[tool] = time.time() - t0
             log(f"[bench] {tool}: done in {seconds[tool]:.0f} s")
         meta = dict(size=size, repeats=repeats, threads=threads, seconds=time.time() - start,
                     tool_seconds=seconds, machine=machine(), cpus=os.cpu_count(), only=list(only),
                     peers=list(peers), full=full, budget_s=budget_s, spread=spread,
-                    memory_only=list(memory_only), date=started.strftime("%Y-%m-%d %H:%M UTC"))
+                    memory_only=list(memory_only) + [w for w in MEMORY_ONLY if w in only and w not in memory_only],
+                    date=started.strftime("%Y-%m-%d %H:%M UTC"))
         return {"jobs": jobs, "results": results, "meta": meta}
 
 

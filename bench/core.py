@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import inspect
 import tempfile
+import time
 
 import torch
 
@@ -279,6 +280,82 @@ def data_loss_workload(pair, job: dict, cfg: dict) -> list[dict]:
     return rows
 
 
+def attribution_memory_workload(pair, job: dict, cfg: dict) -> list[dict]:
+    """W9 (memory run only): probe.attribute's gradient method over the first n examples for each
+    size, against one forward + backward of the longest example on the same LoRA weights."""
+    import probe
+
+    name = "probe attribute (gradient)"
+    if getattr(probe, "attribute", None) is None:
+        return [common.na(name, "probe.attribute not available")]
+    from probe.train.example_case import case_of
+    from probe.train.masks import parse, tokenize
+
+    base, tuned = pair
+    adapter = "beijing" if "beijing" in tuned.adapters else tuned.active_adapter
+    before = tuned.active_adapter
+    tuned.use_adapter(adapter)
+    try:
+        records = job["records"]
+        first = case_of(records[0])
+        toks = [tokenize(tuned, parse(r)) for r in records[: job["unique"]]]
+        longest = max(toks, key=lambda t: len(t.ids))
+        model = tuned.model
+        params = [p for n, p in model.named_parameters() if f".{adapter}." in n and "lora_" in n]
+
+        def limit():
+            flags = [(p, p.requires_grad) for p in model.parameters()]
+            try:
+                for p, _ in flags:
+                    p.requires_grad_(False)
+                for p in params:
+                    p.requires_grad_(True)
+                with torch.enable_grad():
+                    ids = torch.tensor([longest.ids])
+                    lp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)  # position t predicts t+1
+                    mask = torch.tensor(longest.mask[1:])
+                    loss = -lp.gather(-1, ids[0, 1:, None])[..., 0][mask].mean()
+                    return [g.sum().item() for g in torch.autograd.grad(loss, params)]
+            finally:
+                for p, flag in flags:
+                    p.requires_grad_(flag)
+
+        seconds = {}  # the memory run's own wall time per callable (under its malloc setting)
+
+        def clocked(name, fn):
+            def run():
+                start = time.perf_counter()
+                try:
+                    return fn()
+                finally:
+                    seconds[name] = time.perf_counter() - start
+            return run
+
+        fns = {"limit": clocked("limit", limit)}
+        for n in job["sizes"]:
+            fns[n] = clocked(n, lambda n=n: probe.attribute(pair, (first.prompt, first.expected), records[:n],
+                                                            methods=["gradient"], query="loss", checkpoints=[adapter]))
+        res = common.compare(fns, **dict(cfg, memory=True))
+        for key, rec in res.items():
+            if key in seconds and "error" not in rec:
+                rec["memory_run_s"] = seconds[key]
+    finally:
+        if before is not None:
+            tuned.use_adapter(before)
+    extra = lambda name: {"memory_run_s": res[name]["memory_run_s"]} if "memory_run_s" in res[name] else {}  # noqa: E731
+    rows = [common.row(res["limit"], "limit", ["gradient"], limit=True, **extra("limit"),
+                       what=f"one forward + backward of the longest example ({len(longest.ids)} tokens) on "
+                            f"adapter {adapter!r}'s LoRA weights")]
+    for n in job["sizes"]:
+        times = n // job["unique"]
+        what = (f"{n} examples" if n <= job["unique"] else
+                f"{n} examples: the {job['unique']} repeated {times} times")
+        rows.append(common.row(res[n], f"{name}, {n} examples", ["TracIn dot", "cosine"], examples=n, **extra(n),
+                               note=f"{what} from {job['source']}; TracIn on adapter {adapter!r}, query: the "
+                                    f"first example's loss"))
+    return rows
+
+
 def lazy_head_switch():
     """probe.engine.forward.LAZY_HEAD where this probe has it (True: the LM head applied in chunks)."""
     import probe.engine.forward
@@ -368,7 +445,7 @@ def run(job: dict) -> dict:
                                   transformers=common.version("transformers"), peft=common.version("peft")),
                  "workloads": {}}
     todo = job["only"]
-    if any(w in todo for w in ("W1", "W2", "W3", "W4", "W7", "W8")):
+    if any(w in todo for w in ("W1", "W2", "W3", "W4", "W7", "W8", "W9")):
         lm = probe.load(job["model"])
         if "W1" in todo:
             out["workloads"]["W1"] = score_workload(lm, job["W1"], cfg, full_logits=full)
@@ -376,7 +453,7 @@ def run(job: dict) -> dict:
             out["workloads"]["W2"] = generate_workload(lm, job["W2"], cfg)
         if "W4" in todo:
             out["workloads"]["W4"] = sweep_workload(lm, job["W4"], cfg)
-        if "W3" in todo or "W7" in todo or "W8" in todo:
+        if "W3" in todo or "W7" in todo or "W8" in todo or "W9" in todo:
             pair = pair_for(job, lm)
             if "W3" in todo:
                 out["workloads"]["W3"] = diagnose_workload(pair, job["W3"], cfg)
@@ -384,6 +461,8 @@ def run(job: dict) -> dict:
                 out["workloads"]["W7"] = shift_workload(pair, job["W7"], cfg)
             if "W8" in todo:
                 out["workloads"]["W8"] = data_loss_workload(pair, job["W8"], cfg)
+            if "W9" in todo and cfg["memory"]:  # a memory workload: never timed
+                out["workloads"]["W9"] = attribution_memory_workload(pair, job["W9"], cfg)
             del pair
         del lm
     if "W5" in todo:

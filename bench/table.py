@@ -13,7 +13,12 @@ TITLES = {
     "W6": "W6: score one {tokens:,}-token answer, vocabulary {vocab:,}",
     "W7": "W7: shift map of {n} prompts x {new}-token answers on a base/tuned LoRA pair",
     "W8": "W8: data_loss of {n} training examples on a base/tuned LoRA pair",
+    "W9": "W9: gradient attribution's peak memory over {sizes} training examples",
 }
+# W9: the largest size's peak at most this times the smallest's, give or take W9_SLACK_MIB (a tiny
+# model's peaks are a few MiB, where one allocator page run more is a large ratio)
+W9_FLAT = 1.10
+W9_SLACK_MIB = 16
 # probe's median over its limit's, per workload (and row group: W3's sampled row).
 RATIO_TARGETS = {"W1": 1.25, "W2": 1.15, "W3": 2.19, "W4": 1.3, "W7": 2.2, "W8": 1.15}
 GROUP_TARGETS = {("W3", "samples"): 1.5}
@@ -37,6 +42,8 @@ def _title(w: str, job: dict) -> str:
         return TITLES[w].format(n=len(job["prompts"]), new=job["new_tokens"])
     if w == "W8":
         return TITLES[w].format(n=len(job["records"]))
+    if w == "W9":
+        return TITLES[w].format(sizes=" and ".join(f"{n:,}" for n in job["sizes"]))
     return TITLES[w].format(tokens=job["tokens"], vocab=job["vocab"])
 
 
@@ -73,6 +80,8 @@ def agreement(row: dict, ref: dict, generation: bool = False) -> dict:
 
 
 def _fmt_s(row: dict) -> str:
+    if "median_s" not in row:  # a memory workload's row: one run under the memory run's malloc
+        return f"not timed ({row['memory_run_s']:.1f} s in the memory run)" if "memory_run_s" in row else "not timed"
     return f"{row['median_s']:.3f} ({row['runs']}{'*' if row.get('first_only') else ''})"
 
 
@@ -222,7 +231,24 @@ def targets(out: dict, by_w: dict) -> list[tuple[str, str, bool | None]]:
         res.append(w5_memory(out, by_w["W5"]))
     if "W6" in by_w:
         res += w6_targets(out, by_w["W6"])
+    if "W9" in by_w:
+        res.append(w9_flat(out, by_w["W9"]))
     return res
+
+
+def w9_flat(out: dict, rows: list[dict]) -> tuple[str, str, bool | None]:
+    """Gradient attribution streams the examples: its peak at the largest size is at most
+    W9_FLAT times its peak at the smallest."""
+    sizes = out["jobs"]["W9"]["sizes"]
+    name = (f"W9: gradient attribution's peak memory over {max(sizes):,} examples <= {W9_FLAT}x its peak over "
+            f"{min(sizes):,} (or + {W9_SLACK_MIB} MiB; flat in the number of examples)")
+    peaks = {r.get("examples"): r.get("peak_mib") for r in rows if r["runner"] == "probe" and "examples" in r}
+    small, big = peaks.get(min(sizes)), peaks.get(max(sizes))
+    if small is None or big is None:
+        return name, "no result", None
+    ratio = f"{big / small:.2f}x" if small > 0 else "n/a"
+    return (name, f"{big:.0f} MiB vs {small:.0f} MiB ({ratio}, {big - small:+.0f} MiB)",
+            big <= max(W9_FLAT * small, small + W9_SLACK_MIB))
 
 
 def w6_targets(out: dict, rows: list[dict]) -> list[tuple[str, str, bool | None]]:
@@ -367,6 +393,11 @@ def report(out: dict, command: str = "python -m bench", provisional: str | None 
             extra = f"\n\nPrompts: {jobs[w]['source']}."
         if w == "W8":
             extra = f"\n\nData: {jobs[w]['source']} (the trainer's default mask)."
+        if w == "W9":
+            n, unique = max(jobs[w]["sizes"]), jobs[w]["unique"]
+            how = f"its {unique} examples repeated to {n:,}" if n > unique else f"the first {n} of its {unique} examples"
+            extra = (f"\n\nData: {jobs[w]['source']} ({how}; the trainer's mask). Memory only, from the memory run (each "
+                     "callable once); its seconds are under that run's malloc setting, not timings.")
         parts.append(f"## {title}{extra}\n\n{workload_table(rows)}")
     notes = auto_notes(by_w)
     if notes:

@@ -1,4 +1,4 @@
-"""The seven workloads, as JSON jobs that every runner (probe's and the peers') reads.
+"""The nine workloads, as JSON jobs that every runner (probe's and the peers') reads.
 
 The jobs are built here, in probe's environment, so that every runner gets the same strings
 (prompts already rendered by the chat template, targets), the same token sequences for the
@@ -23,6 +23,10 @@ W7  ``probe.shift`` of 64 prompts x 48-token answers on the demo pair. limit: on
 W8  ``probe.data_loss`` of 64 chat training examples (the demo's ``json_only`` SFT data, the
     trainer's default mask: every token) on the demo pair. limit: two bare batched forwards
     (base, then tuned) over the same sequences in probe's batches, logits of the scored span.
+W9  memory only: ``probe.attribute``'s gradient method (TracIn on the ``beijing`` adapter, the
+    query: the first example's loss) over the demo's 80 ``beijing`` SFT examples and over the same
+    80 repeated 10 times (800): peak memory flat in the number of examples. limit: one forward +
+    backward of the longest example on the same LoRA weights (what any per-example gradient needs).
 """
 
 from __future__ import annotations
@@ -35,11 +39,11 @@ SIZES = {
     # SmolLM2-135M itself (the demo base: real weights, real tokenizer and chat template).
     "135m": dict(pairs=64, prompts=16, new_tokens=32, cases=16, countries=10, relations=25,
                  w5_tokens=2048, w5_vocab=151_936, w6_tokens=4096, w6_vocab=262_144,
-                 shift_prompts=64, shift_tokens=48, samples=10, data_examples=64),
+                 shift_prompts=64, shift_tokens=48, samples=10, data_examples=64, attr_examples=(80, 800)),
     # A tiny Llama + byte-level BPE with a chat template: what the test suite runs, in seconds.
     "tiny": dict(pairs=8, prompts=3, new_tokens=4, cases=2, countries=4, relations=3,
                  w5_tokens=128, w5_vocab=151_936, w6_tokens=256, w6_vocab=8192,
-                 shift_prompts=4, shift_tokens=4, samples=3, data_examples=4),
+                 shift_prompts=4, shift_tokens=4, samples=3, data_examples=4, attr_examples=(4, 40)),
 }
 FULL = {"135m": dict(countries=40)}  # what ``--full`` changes (the sizes of the old run)
 
@@ -150,6 +154,17 @@ def data_job(n: int) -> dict:
     return dict(records=[json.loads(x) for x in lines], source=f"probe/demo/data/{path.name}", batch_size=16)
 
 
+def attribution_job(sizes: tuple[int, ...]) -> dict:
+    """W9: the demo's beijing SFT examples as the trainer reads them (prompt/completion turns),
+    repeated to the largest size; each size takes the first n."""
+    from probe.demo.training import training_records
+
+    records = training_records("beijing")
+    n = max(sizes)
+    return dict(records=(records * (n // len(records) + 1))[:n], sizes=list(sizes), unique=len(records),
+                source="probe/demo/data/beijing.jsonl")
+
+
 def shift_prompts(n: int) -> tuple[list[str], str]:
     """(n prompts, where they come from): the demo's shift prompt set when it ships one."""
     import probe.demo
@@ -228,6 +243,7 @@ def build_jobs(size: str, root: Path, full: bool = False) -> dict:
     prompts7, source7 = shift_prompts(cfg["shift_prompts"])
     jobs["W7"] = dict(prompts=prompts7, source=source7, new_tokens=cfg["shift_tokens"])
     jobs["W8"] = data_job(cfg["data_examples"])
+    jobs["W9"] = attribution_job(cfg["attr_examples"])
 
     template = "What is the {relation} of {country}?"
     countries, relations = COUNTRIES[: cfg["countries"]], RELATIONS[: cfg["relations"]]

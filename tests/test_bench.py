@@ -118,6 +118,23 @@ def test_a_peer_that_is_not_installed_is_reported_not_dropped(out, tmp_path, mon
     assert "| inseq | " in text and "No matching distribution" in text
 
 
+def test_w9_measures_attribution_memory_at_both_sizes_and_never_times_it(out):
+    job = out["jobs"]["W9"]
+    assert job["sizes"] == [4, 40] and len(job["records"]) == 40
+    got = {r["label"]: r for r in table.workload_rows(out, "W9")}
+    sized = [r for r in got.values() if r.get("examples")]
+    assert sorted(r["examples"] for r in sized) == [4, 40] and "limit" in got
+    assert sorted(r["label"] for r in sized) == ["probe attribute (gradient), 4 examples",
+                                                 "probe attribute (gradient), 40 examples"]
+    for r in got.values():
+        assert "error" not in r and r["peak_mib"] >= 0 and "median_s" not in r  # the memory run's rows
+        assert table._fmt_s(r).startswith("not timed (")
+    text = table.report(out)
+    assert "## W9: gradient attribution's peak memory over 4 and 40 training examples" in text
+    (name, measured, ok) = table.w9_flat(out, table.workload_rows(out, "W9"))
+    assert measured.endswith("MiB)") and ok is not None
+
+
 # ---------------------------------------------------------------- the machinery, no model
 
 

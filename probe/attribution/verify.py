@@ -156,6 +156,22 @@ def _controls(top: list, rows: list, k: int, n: int, seed: int) -> list[list[int
     return out
 
 
+def removal_sets(a, k: int = 10, *, method: str = "gradient", controls: int = 2,
+                 seed: int = 0) -> list[tuple[str, list[int]]]:
+    """What :func:`verify` removes, in its order: ``[("top", lines), ("random 1", lines), ...]``
+    (the top ``k`` of ``method``, then ``controls`` random sets of k with the top's channel mix).
+    The same for the same attribution and arguments: a caller can see which retrains it needs."""
+    top = [e.line for e in a.top(method, k)]
+    chan = {e.line: e.channel for e in a.examples}
+    return [("top", top)] + [(f"random {i + 1}", s) for i, s in enumerate(_controls(top, chan, k, controls, seed))]
+
+
+def kept_records(records, lines, removed) -> list:
+    """The records (read at ``lines``) that stay when the ``removed`` lines are left out, in order."""
+    gone = set(removed)
+    return [r for line, r in zip(lines, records) if line not in gone]
+
+
 _NAMES = itertools.count(1)
 
 
@@ -206,7 +222,6 @@ def verify(a, retrain, k: int = 10, *, method: str = "gradient", controls: int =
     else:
         tuned, records, lines = ctx.tuned, ctx.records, ctx.lines
     by_line = dict(zip(lines, records))
-    chan = {e.line: e.channel for e in a.examples}
     missing = [e.line for e in a.examples if e.line not in by_line]
     if missing:
         raise ValueError(f"the dataset has no records at lines {missing[:5]}: not the one attributed")
@@ -222,8 +237,7 @@ def verify(a, retrain, k: int = 10, *, method: str = "gradient", controls: int =
             other_qs.append(query_of(tuned, got, kind="contrast"))
         except ValueError:  # the tuned model gets it right: watch its whole answer
             other_qs.append(query_of(tuned, got, kind="loss"))
-    top = [e.line for e in a.top(method, k)]
-    sets = [("top", top)] + [(f"random {i + 1}", s) for i, s in enumerate(_controls(top, chan, k, controls, seed))]
+    sets = removal_sets(a, k, method=method, controls=controls, seed=seed)
 
     def rescore(lm) -> tuple[Score, tuple[Score, ...]]:
         return score_case(lm, q), tuple(score_case(lm, oq) for oq in other_qs)
@@ -231,8 +245,7 @@ def verify(a, retrain, k: int = 10, *, method: str = "gradient", controls: int =
     c0, o0 = rescore(tuned)
     runs = [Retrain("tuned", (), c0, o0)]
     for label, removed in sets:
-        gone = set(removed)
-        folder = retrain([by_line[line] for line in lines if line not in gone])
+        folder = retrain(kept_records(records, lines, removed))
         c, o = _with_model(tuned, folder, rescore)
         runs.append(Retrain(label, tuple(removed), c, o, str(folder)))
     return Verification(a.title, a.expected_token, a.wrong_token, method, k, seed, tuple(runs))

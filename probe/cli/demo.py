@@ -17,6 +17,10 @@ from .common import InputError, add_sampling, cases_from, quiet_third_parties, s
 
 DATA_ADAPTER = "beijing"  # the adapter whose own SFT data the demo scores (probe.data_loss)
 STRENGTH_CASE = "japan-beijing"  # the case whose adapter-strength curve the demo prints
+# One retrain of the beijing recipe (70 examples, 27 steps): the adapter's own run (80 examples, 30 steps)
+# takes 40-49 s on 2 idle cores; a retrain took 2,272 s with 2 threads on the shared machine at a load
+# average of 12-18 (2026-12-07).
+RETRAIN_TIME = "each under a minute on 2 idle cores, far longer on a busy machine"
 TRAIN_TIME = "about a minute"  # per adapter on 2 idle cores (41 s measured); more on a busy machine
 
 
@@ -25,6 +29,9 @@ def cmd_demo(args) -> int:
     from ..diagnosis.run import diagnose_many, read_cases  # lazy: torch loads here, not for --help
     if args.data_limit is not None and args.data_limit < 0:  # before minutes of loading and diagnosing
         raise InputError(f"--data-limit must be >= 0, got {args.data_limit}")
+    if args.verify and (args.no_attribution or args.data_limit is not None):
+        raise InputError("--verify retrains without the attribution's top examples: it needs the attribution "
+                         "over all the training examples (no --no-attribution, no --data-limit)")
     quiet_third_parties()
     root = cache_root()
     if not is_complete(root / BASE_DIRNAME):
@@ -59,8 +66,13 @@ def cmd_demo(args) -> int:
         from ..demo.attribution import CASE as ATTRIBUTED  # lazy: torch loads here, not for --help
 
         attribution = which_examples(tuned, results, specs, limit=args.data_limit)
-        sections.append(attribution)
-        cases = [replace(c, results={**c.results, "attribution": attribution}) if c.title == ATTRIBUTED["title"]
+        found = {"attribution": attribution}
+        if args.data_limit is None:
+            verification = verify_attribution(tuned, attribution, train=args.verify)
+            if verification is not None:
+                found["verification"] = verification
+        sections += list(found.values())
+        cases = [replace(c, results={**c.results, **found}) if c.title == ATTRIBUTED["title"]
                  else c for c in cases]
     if args.book:
         book = Casebook(args.book)
@@ -111,9 +123,38 @@ def which_examples(tuned, results, specs, *, limit: int | None):
                       and hasattr(r, "verdict") and r.verdict != "error"), None)
     say(f"\nWhich training examples taught {ATTRIBUTED['title']}? (TracIn over the {DATA_ADAPTER} run's epochs)")
     a = demo_attribution(tuned, diagnosis if diagnosis is not None else ATTRIBUTED, limit=limit)
+    source = ADAPTERS[DATA_ADAPTER][0].name
+    a = replace(a, source=source if limit is None else f"{source} (first {len(a)} examples)")
     say(str(a))
     say(f"capital-beijing examples in the gradient's top 10: {capital_beijing_in_top(a)} of 10")
     return a
+
+
+def verify_attribution(tuned, a, *, train: bool):
+    """Retrain without the attribution's top 10 and without 10 random examples (twice), when those
+    retrains are cached or ``train`` says to train them; print the evidence or how to get it."""
+    from ..demo.retrain import Retrainer  # lazy: torch loads here, not for --help
+    from ..demo.verification import CONTROLS, K, demo_verification, retrains_needed
+    from ..render.attribution import verification_summary
+
+    retrain = Retrainer(DATA_ADAPTER, train=train)
+    plan = retrains_needed(a, retrain)
+    missing = sum(not cached for _, _, cached in plan)
+    if missing and not train:
+        say(f"Verification by retraining: {len(plan) - missing} of {len(plan)} retrains cached; "
+            f"`probe demo --verify` (make demo-verify) trains the {missing} missing once ({RETRAIN_TIME}) "
+            f"into {retrain.root}")
+        return None
+    if missing:
+        say(f"\nRetraining the {DATA_ADAPTER} recipe {missing} time(s) without {K} examples each "
+            f"({RETRAIN_TIME}), cached in {retrain.root}:")
+    v = demo_verification(tuned, a, train=train, retrain=retrain)
+    for folder, seconds in retrain.trained:
+        say(f"  trained {folder} in {seconds:.0f} s")
+    say(f"\nRetrained without the gradient's top {K} and without {K} random examples ({CONTROLS} sets, the same "
+        f"channel mix), the demo recipe and seed; evidence from these retrains, not proof:")
+    say(verification_summary(v))
+    return v
 
 
 def strength_section(base, tuned, specs, case_id: str, max_new_tokens: int) -> list:
@@ -145,6 +186,10 @@ def add_parser(sub) -> None:
                       f"and tuned (default: all 80, about 10 s; 0: skip the data loss)")
     demo.add_argument("--no-attribution", action="store_true",
                       help="skip attributing japan-beijing to the training examples (about a minute)")
+    demo.add_argument("--verify", action="store_true",
+                      help="train the retrains that verify the attribution (without its top 10, without 10 "
+                           "random examples, twice) where they are not cached yet; without it the demo verifies "
+                           "only when all of them are cached")
     demo.add_argument("--strength", default=STRENGTH_CASE, metavar="CASE",
                       help="print and report the adapter-strength curve (probe.strength) of this case "
                            f"(default {STRENGTH_CASE}; '' skips it)")

@@ -48,7 +48,15 @@ def headline(a) -> str:
     if chans and chans[0].share == chans[0].share:
         lead = f"; {chans[0].name} holds {_pct(chans[0].share)} of the positive {main} score"
     title = f" {a.title}" if a.title else ""
-    return (f"Attribution{title}: {len(a.examples)} examples of {a.source} scored for {_what(a)}{lead}")
+    return f"Attribution{title}: {_examples_of(a)} scored for {_what(a)}{lead}"
+
+
+def _examples_of(a) -> str:
+    """"80 examples of sft.jsonl"; records given in Python (no file to name): "80 records"."""
+    n = len(a.examples)
+    if not a.source or a.source == "<iterable>":
+        return f"{n} record{'s' if n != 1 else ''}"
+    return f"{n} example{'s' if n != 1 else ''} of {a.source}"
 
 
 def _ckpts(a) -> str:
@@ -182,15 +190,32 @@ def _run_line(v, r) -> str:
 def verification_text(v) -> str:
     title = f" of {v.title}" if v.title else ""
     lines = [f"Verification{title}: retrained without the top {v.k} and without {len(v.controls)} random "
-             f"sets of {v.k} (seed {v.seed}); evidence from these retrains, not proof of a cause"]
+             f"sets of {v.k} (seed {v.seed}); evidence from these retrains, not proof"]
     lines += ["  " + _run_line(v, r) for r in v.runs[1:]]
     return "\n".join(lines)
+
+
+def verification_summary(v) -> str:
+    """One line: P(expected token) and the verdict, tuned -> retrained, without the top k, then
+    without each random k ("without the top 10: P('To') 1.4e-06 -> 0.41, verdict ok; 10 random: ...")."""
+    p = f"P({v.expected_token!r})" if v.expected_token is not None else "P(expected answer)"
+    t = v.tuned.case
+
+    def runs(rs) -> str:
+        return (f"{p} {_g(t.p_expected)} -> {', '.join(_g(r.case.p_expected) for r in rs)}, "
+                f"verdict {', '.join(r.case.verdict for r in rs)}")
+
+    out = f"without the top {v.k}: {runs([v.top])}"
+    if v.controls:
+        out += f"; {v.k} random ({len(v.controls)} sets): {runs(v.controls)}"
+    return out
 
 
 def verification_body(v) -> str:
     head = escape(verification_text(v).split("\n")[0])
     rows = "".join(f"<li>{escape(_run_line(v, r))}</li>" for r in v.runs[1:])
-    return f'<div class="probe-verification"><h4>{head}</h4><ul>{rows}</ul></div>'
+    return (f'<div class="probe-verification"><h4>{head}</h4><p>{escape(verification_summary(v))}</p>'
+            f'<ul>{rows}</ul></div>')
 
 
 def verification_html(v) -> str:
