@@ -61,6 +61,12 @@ def cmd_demo(args) -> int:
     say(verdict_table(results))
     sections = what_training_did(base, tuned, limit=args.data_limit)
     sections += strength_section(base, tuned, specs, args.strength, args.max_new_tokens)
+    if not args.no_basics:
+        from ..demo.collateral import basics_section  # lazy: torch loads here, not for --help
+
+        say("\nWhat else broke? The basics pack's capitals and 3 cases of every other tag (no case was written "
+            "for them), scored under base and each adapter:")
+        sections += basics_section(base, tuned)
     cases, errors = cases_from(results, specs, base, tuned, tags=("demo",))
     if args.data_limit != 0 and not args.no_attribution:
         from ..demo.attribution import CASE as ATTRIBUTED  # lazy: torch loads here, not for --help
@@ -186,6 +192,8 @@ def add_parser(sub) -> None:
                       f"and tuned (default: all 80, about 10 s; 0: skip the data loss)")
     demo.add_argument("--no-attribution", action="store_true",
                       help="skip attributing japan-beijing to the training examples (about a minute)")
+    demo.add_argument("--no-basics", action="store_true",
+                      help="skip the basics pack's quick pass (collateral damage beyond the demo cases; about 30 s)")
     demo.add_argument("--verify", action="store_true",
                       help="train the retrains that verify the attribution (without its top 10, without 10 "
                            "random examples, twice) where they are not cached yet; without it the demo verifies "

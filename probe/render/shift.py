@@ -188,6 +188,7 @@ SECTION_TITLES = {  # a corpus result's section title in the report (registered 
     "EvalFlips": "Benchmark samples fine-tuning flipped",
     "TrainingLog": "Training log: the loss curve and what it shows",
     "DataLoss": "Data loss: how well each model fits the training data",
+    "Collateral": "What else broke: the basics pack's expected answers under base and each adapter",
 }
 
 
