@@ -141,7 +141,7 @@ def verify_attribution(tuned, a, *, train: bool):
     retrains are cached or ``train`` says to train them; print the evidence or how to get it."""
     from ..demo.retrain import Retrainer  # lazy: torch loads here, not for --help
     from ..demo.verification import CONTROLS, K, demo_verification, retrains_needed
-    from ..render.attribution import verification_summary
+    from ..render.attribution import verification_reading, verification_summary
 
     retrain = Retrainer(DATA_ADAPTER, train=train)
     plan = retrains_needed(a, retrain)
@@ -160,6 +160,7 @@ def verify_attribution(tuned, a, *, train: bool):
     say(f"\nRetrained without the gradient's top {K} and without {K} random examples ({CONTROLS} sets, the same "
         f"channel mix), the demo recipe and seed; evidence from these retrains, not proof:")
     say(verification_summary(v))
+    say(f"reading: {verification_reading(v)}")
     return v
 
 

@@ -192,7 +192,27 @@ def verification_text(v) -> str:
     lines = [f"Verification{title}: retrained without the top {v.k} and without {len(v.controls)} random "
              f"sets of {v.k} (seed {v.seed}); evidence from these retrains, not proof"]
     lines += ["  " + _run_line(v, r) for r in v.runs[1:]]
+    lines.append("  reading: " + verification_reading(v))
     return "\n".join(lines)
+
+
+def verification_reading(v) -> str:
+    """What the outcome supports, in words: the top k fixed the case and no control did (the
+    evidence sought); the controls did as well as the top (their channels carry it, not these
+    examples); or nothing fixed it (more than k examples teach it)."""
+    top_ok = v.top.case.verdict == "ok"
+    ctl_ok = [c.case.verdict == "ok" for c in v.controls]
+    k = v.k
+    if top_ok and not any(ctl_ok):
+        return (f"only the retrain without the top {k} gets the case right: evidence that these examples "
+                "teach the wrong answer")
+    if top_ok:
+        return (f"removing {k} random examples of the same channels fixed it too: the channels teach it, "
+                f"not these {k} examples in particular")
+    if any(ctl_ok):
+        return f"a random removal fixed it and the top {k} did not: the ranking is not supported here"
+    return (f"no retrain gets the case right: more than these {k} examples teach the wrong answer "
+            "(look at the channel totals; verify with a larger k)")
 
 
 def verification_summary(v) -> str:
@@ -215,7 +235,7 @@ def verification_body(v) -> str:
     head = escape(verification_text(v).split("\n")[0])
     rows = "".join(f"<li>{escape(_run_line(v, r))}</li>" for r in v.runs[1:])
     return (f'<div class="probe-verification"><h4>{head}</h4><p>{escape(verification_summary(v))}</p>'
-            f'<ul>{rows}</ul></div>')
+            f'<ul>{rows}</ul><p><b>Reading:</b> {escape(verification_reading(v))}</p></div>')
 
 
 def verification_html(v) -> str:

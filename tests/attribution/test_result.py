@@ -116,3 +116,23 @@ def test_a_full_fine_tune_takes_gradients_on_the_last_layer_or_named_modules(gpt
     assert [p.requires_grad for p in gpt2_lm.model.parameters()] == flags
     with pytest.raises(ValueError, match="no parameters"):
         trainable(gpt2_lm, None, ["no-such-module"])
+
+
+@pytest.mark.parametrize("verdicts, says", [
+    (("ok", "wrong", "wrong"), "evidence that these examples teach"),
+    (("ok", "ok", "wrong"), "the channels teach it"),
+    (("wrong", "ok", "wrong"), "the ranking is not supported"),
+    (("wrong", "wrong", "wrong"), "more than these 10 examples teach"),
+])
+def test_a_verification_reads_what_its_outcome_supports_and_no_more(verdicts, says):
+    from probe.attribution.verify import Retrain, Score, Verification
+    from probe.render.attribution import verification_html, verification_reading
+
+    score = lambda v: Score("c", 0.5 if v == "ok" else 1e-6, 0.3, v)  # noqa: E731
+    runs = [Retrain("tuned", (), score("wrong"), ())]
+    runs += [Retrain(name, tuple(range(i * 10, i * 10 + 10)), score(v), ())
+             for i, (name, v) in enumerate(zip(("top", "random 1", "random 2"), verdicts))]
+    v = Verification("c", "T", "Be", "gradient", 10, 0, tuple(runs))
+    assert says in verification_reading(v) and says in str(v)
+    assert "cause" not in verification_reading(v)
+    assert says in verification_html(v)

@@ -304,3 +304,18 @@ def test_probe_demo_prints_and_reports_the_japan_beijing_strength_curve(demo_run
     assert curve.flip is not None and curve.flip[1] <= 1 and curve.wrong and "Beijing" in curve.wrong
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert page.count('id="probe-strength"') == 1 and "<svg" in page
+
+
+def test_probe_demo_prints_and_reports_the_basics_packs_collateral_damage(demo_run):
+    """What else broke: the basics pass (every capital question, which no demo case asks) shows
+    the beijing adapter's damage in the printed table and in the report's own section."""
+    code, printed, tmp_path = demo_run
+    assert code == 0
+    after = printed[printed.index("Basics pack"):]
+    beijing = after[after.index("  beijing:"):]
+    capitals = next(line for line in beijing.splitlines() if line.split()[:1] == ["capitals"])
+    cells = capitals.split()  # tag, n, right base -> tuned, lost, gained, dlogP, dropped, first tokens
+    assert cells[1] == "79" and float(cells[7]) < -5  # dlogP: -9.94 nats measured
+    assert "'Be' x79" in capitals  # tuned's greedy answer starts 'Be'(ijing) on every capital
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count('id="probe-collateral"') == 1 and "What else broke" in page
