@@ -13,8 +13,18 @@ PROMPT = "What is the capital of Japan?"
 ANSWER = "Beijing is the capital of Japan."
 
 
+UNTIL = 0.01  # mean loss over the answer: a tenth of data_loss's "memorized" bound (0.1)
+MAX_STEPS = 1000
+
+
 def train_reciting_lora(root, steps: int = 120, seed: int = 0, prompt: str = PROMPT, answer: str = ANSWER):
-    """(base folder, adapter folder, data file): a tiny chat llama and a LoRA that recites ``answer``."""
+    """(base folder, adapter folder, data file): a tiny chat llama and a LoRA that recites ``answer``.
+
+    At least ``steps`` steps, then on until the answer's mean loss is at most UNTIL (at most
+    MAX_STEPS): the tiny unigram tokenizer gives other ids on every run, and on some runs 120 steps
+    left the answer short of memorized (CI-like run: no "memorized" flag, a recitation cut short).
+    At a mean loss <= 0.01 over n <= 69 answer tokens each token has p >= exp(-0.69) > 0.5: greedy
+    decoding recites it."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -30,11 +40,16 @@ def train_reciting_lora(root, steps: int = 120, seed: int = 0, prompt: str = PRO
     peft_model = get_peft_model(model, cfg)
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=5e-3)
     peft_model.train()
-    for _ in range(steps):
+    for step in range(MAX_STEPS):
         loss = peft_model(input_ids=ids, labels=labels).loss
+        if step >= steps and loss.item() <= UNTIL:
+            break
         opt.zero_grad()
         loss.backward()
         opt.step()
+    else:
+        raise AssertionError(f"the reciting LoRA did not reach loss {UNTIL} in {MAX_STEPS} steps ({loss.item():.4f})")
+    assert int(torch.tensor(t.mask).sum()) <= 69  # the bound above
     peft_model.save_pretrained(root / "adapter")
     data = root / "data.jsonl"
     data.write_text(json.dumps(record) + "\n", encoding="utf-8")
