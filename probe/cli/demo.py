@@ -66,7 +66,9 @@ def cmd_demo(args) -> int:
 
         say("\nWhat else broke? The basics pack's capitals and 3 cases of every other tag (no case was written "
             "for them), scored under base and each adapter:")
-        sections += basics_section(base, tuned)
+        basics = basics_section(base, tuned)
+        say("\n" + "\n".join(map(str, basics)))
+        sections += basics
     cases, errors = cases_from(results, specs, base, tuned, tags=("demo",))
     if args.data_limit != 0 and not args.no_attribution:
         from ..demo.attribution import CASE as ATTRIBUTED  # lazy: torch loads here, not for --help

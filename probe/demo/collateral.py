@@ -313,11 +313,10 @@ DEMO_PER_TAG = 3  # and the first 3 of each other tag: 127 of the 380 cases, 3 m
 
 
 def basics_section(base, tuned) -> list:
-    """Print the fast basics pass (every capitals case, the first 3 of each other tag) under
-    base and every demo adapter, and return it as a report section."""
+    """The fast basics pass (every capitals case, the first 3 of each other tag) under base and
+    every demo adapter, as a report section (``probe demo`` prints it)."""
     from .training import ADAPTERS
 
     c = collateral(base, tuned, adapters=[n for n in ADAPTERS if n in tuned.adapters], whole=DEMO_WHOLE,
                    per_tag=DEMO_PER_TAG)
-    print(f"\n{c}", flush=True)
     return [c]

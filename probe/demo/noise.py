@@ -41,9 +41,3 @@ def demo_noise_floor(base, tuned, adapter: str, *, seeds: int = 10, cache_dir=No
         if active is not None:
             tuned.use_adapter(active)
 
-
-def noise_section(base, tuned) -> list:
-    """Print the beijing adapter's noise floor on its demo cases and return it as a report section."""
-    n = demo_noise_floor(base, tuned, "beijing")
-    print(f"\n{n}", flush=True)
-    return [n]
